@@ -1246,7 +1246,8 @@ class CSVLogger(_WrittenByWrapperFits, Callback):
     alphabetical order (accuracy, loss, val_..., and learning_rate when a learning-rate
     callback listed before it wrote it, as in Keras). The seconds of each epoch are in the
     model's own record, ``model.history["seconds"]``. Under ``validation_freq`` the ``val_``
-    columns are there from the first row, empty at the epochs not validated.
+    columns are there from the first row, empty at the epochs not validated (when the first
+    epoch is not, after the others, as Keras 3 appends them).
 
     Parameters
     ----------
@@ -1304,7 +1305,9 @@ class CSVLogger(_WrittenByWrapperFits, Callback):
         rows = io.StringIO()
         writer = csv.writer(rows, delimiter=self.separator, lineterminator="\n")
         if self._names is None:
-            self._names = sorted([*logs, *self._names_validated_later(logs)])
+            # after the logged names, as Keras 3 appends them (an output named "yes_no"
+            # sorts its yes_no_loss after val_loss)
+            self._names = [*sorted(logs), *sorted(self._names_validated_later(logs))]
             writer.writerow(["epoch", *self._names])
         writer.writerow([epoch, *(logs.get(name, "") for name in self._names)])
         self._text += rows.getvalue()

@@ -94,6 +94,27 @@ def test_a_csv_logger_has_the_val_columns_though_the_first_epoch_was_not_validat
         assert next(csv.reader(file)) == ["epoch", "accuracy", "loss"]
 
 
+def test_a_csv_loggers_late_val_columns_follow_the_others_as_in_keras(tmp_path):
+    """Oracle: Keras 3.15's CSVLogger on the same two-output model (outputs "digit" and
+    "yes_no") under validation_freq=2: it appends the val_ columns after the first epoch's
+    names, so yes_no_loss comes before val_digit_loss; dlcore sorted them all together."""
+    keras = real_keras()
+    headers = []
+    for library, layers in ((keras, keras.layers), (dlcore, dlcore.layers)):
+        image = library.Input((5,))
+        model = library.Model(image, [layers.Dense(3, activation="softmax", name=name)(image)
+                                      for name in ("digit", "yes_no")])
+        model.compile("sgd", "sparse_categorical_crossentropy", metrics=[["accuracy"]] * 2)
+        path = tmp_path / f"{library.__name__}.csv"
+        model.fit(X, [Y, Y], epochs=2, batch_size=8, verbose=0, validation_freq=2,
+                  validation_data=(X_VALID, [Y_VALID, Y_VALID]),
+                  callbacks=[library.callbacks.CSVLogger(str(path))])
+        with open(path, newline="") as file:
+            headers.append(next(csv.reader(file)))
+    assert headers[1] == headers[0]
+    assert headers[0].index("yes_no_loss") < headers[0].index("val_digit_loss")
+
+
 @pytest.mark.parametrize("validation_freq", [0, -2, 1.5, "2", True, [0, 2], [1.0], None])
 def test_a_validation_freq_keras_does_not_take_is_refused_in_one_line(validation_freq):
     with pytest.raises(ValueError, match="validation_freq must be") as error:
