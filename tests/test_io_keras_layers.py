@@ -25,7 +25,7 @@ from dlcore.layers import (
     UpSampling2D,
 )
 from dlcore.models import unet_small
-from test_io_keras import fixture, images, keras_data, keras_numpy_predict
+from test_io_keras import fixture, images, keras_data, keras_numpy_predict, real_keras
 
 
 def nhwc_output(y):
@@ -226,6 +226,24 @@ def test_a_rotation_has_no_keras_match_and_is_left_out_with_a_note(tmp_path, opt
                                          "RandomRotation and RandomZoom"):
         dlcore.save(model, tmp_path / "turn.h5", format="keras")
     assert "ImageAugmentation" not in json.dumps(config_of(tmp_path / "turn.h5"))
+
+
+@pytest.mark.parametrize("max_shift, horizontal_flip", [(30, False), (28, True)])
+def test_a_shift_as_large_as_the_images_is_left_out_of_the_keras_file(
+        tmp_path, max_shift, horizontal_flip):
+    """Oracle: Keras 3 itself loads the file. max_shift=30 on 28x28 images was written as
+    RandomTranslation(height_factor=1.07...), a factor Keras refuses ("Error when
+    deserializing class 'RandomTranslation'"): the whole file was unreadable in Keras."""
+    model = dlcore.Sequential([ImageAugmentation(max_shift, horizontal_flip, name="augment"),
+                               Flatten(), Dense(2)], input_shape=(1, 28, 28),
+                              backend="reference")
+    path = tmp_path / "shifted.h5"
+    with pytest.warns(UserWarning, match=f"'augment' .*max_shift={max_shift} is left out of "
+                                         f"the Keras file: it moves 28x28 images entirely"):
+        dlcore.save(model, path, format="keras")
+    kinds = [layer.__class__.__name__ for layer in
+             real_keras().models.load_model(path, compile=False).layers]
+    assert "RandomTranslation" not in kinds and ("RandomFlip" in kinds) == horizontal_flip
 
 
 def test_keras_augmentation_imports_where_it_maps_and_is_left_out_with_a_warning_otherwise():

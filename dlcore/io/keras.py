@@ -356,8 +356,13 @@ class _Exported:
         if layer.horizontal_flip:
             self.layers.append(_layer("RandomFlip", layer.name, mode="horizontal", seed=None,
                                       data_format="channels_last"))
-        if layer.max_shift:
-            _, height, width = layer.input_shape
+        _, height, width = layer.input_shape
+        if layer.max_shift >= min(height, width):
+            # Keras refuses a factor above 1; dlcore refuses to train with such a shift
+            self.notes.append(f"layer {layer.name!r} (ImageAugmentation)'s max_shift="
+                              f"{layer.max_shift} is left out of the Keras file: it moves "
+                              f"{height}x{width} images entirely out of the picture")
+        elif layer.max_shift:
             self.layers.append(_layer(
                 "RandomTranslation",
                 f"{layer.name}_shift" if layer.horizontal_flip else layer.name,
