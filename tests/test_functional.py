@@ -806,3 +806,45 @@ def test_a_file_whose_loss_order_is_no_order_of_the_outputs_is_refused(tmp_path)
         with pytest.raises(ValueError, match=refused[tuple(order)]) as error:
             dlcore.load(tmp_path / "two.h5")
         assert "\n" not in str(error.value)
+
+
+def _two_inputs_joined(backend):
+    """Two (3,) inputs joined by concatenate, whose gradient is split back with the
+    ``take_columns`` kernel, then a Dense."""
+    first, second = dlcore.Input(shape=(3,)), dlcore.Input(shape=(3,))
+    model = dlcore.Model([first, second], Dense(1)(concatenate([first, second])),
+                         backend=backend, seed=0)
+    model.compile(loss="mse", optimizer="sgd")
+    return model
+
+
+@pytest.mark.parametrize("backend", ["reference", "cpu"])
+def test_a_model_built_in_float16_is_refused_in_one_line(backend):
+    """model.build(dtype=np.float16) on the cpu backend failed at the first kernel (the
+    take_columns of concatenate's gradient) with Numba's traceback, "NotImplementedError:
+    float16", where the reference backend trained in float16. Both refuse it in one line."""
+    model = _two_inputs_joined(backend)
+    with pytest.raises(ValueError) as caught:
+        model.build(dtype=np.float16)
+    assert str(caught.value) == ("dtype='float16': dlcore computes in float32 or float64 "
+                                 "(dtype='float32', 'float64' or None)")
+    with pytest.raises(ValueError, match=r"^dtype='float16': "):
+        Concatenate().build([(3,), (3,)], backend=backend, dtype=np.float16)
+
+
+def test_float16_data_trains_a_model_in_its_own_float32(tmp_path):
+    # float16 rows, in an array or in an HDF5 data file, are read in the model's float32:
+    # the same weights from both
+    import h5py
+    rows = np.random.default_rng(0).random((4, 6)).astype(np.float16)
+    with h5py.File(tmp_path / "data.h5", "w") as h5file:
+        h5file["images"] = rows
+    weights = []
+    for data in (rows, dlcore.datasets.open_hdf5(tmp_path / "data.h5", "images")):
+        model = dlcore.Sequential([Dense(1)], input_shape=(6,), backend="cpu", seed=0)
+        model.compile(loss="mse", optimizer="sgd")
+        model.fit(data, np.ones((4, 1), np.float32), epochs=1, batch_size=2, verbose=0)
+        assert model.dtype == np.float32
+        weights.append(model.get_weights())
+    for from_array, from_file in zip(*weights):
+        np.testing.assert_array_equal(from_array, from_file)

@@ -216,6 +216,28 @@ def builtin_layer_names():
                   if is_builtin(cls) and layer_class(name) is cls)
 
 
+
+#: The types dlcore computes in: its kernels (Numba's, on the CPU and CUDA) have no other.
+COMPUTED_TYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def computed_type(dtype):
+    """``dtype`` as the NumPy type a layer or model computes in, float32 or float64;
+    ValueError in one line for any other (float16, a mixed policy, an integer type): the CPU
+    and CUDA kernels cannot compile for it, and Numba's traceback (``NotImplementedError:
+    float16``) was all a model built in float16 said."""
+    try:
+        chosen = np.dtype(dtype)
+    except TypeError:   # not a type NumPy knows (Keras's "mixed_float16")
+        chosen = None
+    # "is None" first: NumPy takes None for float64, so None == float64 is True
+    if chosen is None or chosen not in COMPUTED_TYPES:
+        shown = str(dtype)[:40] if chosen is None else chosen.name
+        raise ValueError(f"dtype={shown!r}: dlcore computes in float32 or float64 "
+                         f"(dtype='float32', 'float64' or None)")
+    return chosen
+
+
 class Layer:
     """Base class of the layers (see the module docstring).
 
@@ -396,7 +418,7 @@ class Layer:
     def _bind(self, backend, dtype, weights):
         self.backend = backend
         self.ops = ops_for(backend)
-        self.dtype = np.dtype(dtype)
+        self.dtype = computed_type(dtype)
         self.params = {name: backend.asarray(weights[name], dtype=self.dtype)
                        for name in self.weight_names}
         self.grads = {name: backend.zeros(weights[name].shape, dtype=self.dtype)

@@ -51,7 +51,7 @@ import warnings
 
 import numpy as np
 
-from .base import Layer, check_shape
+from .base import Layer, check_shape, computed_type
 from .geometry import stacklevel_outside_dlcore
 
 
@@ -184,15 +184,7 @@ def _float_type(dtype):
     type or Keras DTypePolicy); ValueError in one line otherwise."""
     if dtype is None:
         return None
-    name = getattr(dtype, "name", dtype)   # a Keras DTypePolicy, a NumPy dtype
-    try:
-        chosen = np.dtype(name)
-    except TypeError:
-        chosen = None
-    if chosen not in (np.float32, np.float64):
-        raise ValueError(f"dtype={str(dtype)[:40]!r}: dlcore computes in float32 or float64 "
-                         f"(dtype='float32', 'float64' or None)")
-    return chosen
+    return computed_type(getattr(dtype, "name", dtype))   # a Keras DTypePolicy, a NumPy dtype
 
 
 class ElementwiseMerge(Merge):
