@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -918,11 +919,41 @@ def test_a_file_in_place_that_could_not_be_opened_is_not_said_to_be_half_written
     assert list((tmp_path / "temporary").iterdir()) == []
 
 
-@pytest.mark.skipif(not atomic_module._OFD_LOCKS,
-                    reason="open-file-description locks are Linux's")
+#: A writer of another process: it loads dlcore/io/atomic.py alone (it imports no more than
+#: the standard library: a start of a fraction of a second), writes ``argv[2]`` with
+#: atomic_open, says so and waits, inside the write, until its input closes.
+_WRITER_IN_ANOTHER_PROCESS = """
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("atomic", sys.argv[1])
+atomic = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(atomic)
+with atomic.atomic_open(sys.argv[2]) as stream:
+    stream.write("the other's")
+    print("writing", flush=True)
+    sys.stdin.read()
+"""
+OFD_LOCKS_ONLY = pytest.mark.skipif(not atomic_module._OFD_LOCKS,
+                                    reason="open-file-description locks are Linux's")
+
+
+def writer_in_another_process(target):
+    """A process inside atomic_open(target), its temporary file and marker made: close its
+    stdin to let it end, or kill it."""
+    writer = subprocess.Popen([sys.executable, "-c", _WRITER_IN_ANOTHER_PROCESS,
+                               str(THE_WRITER), str(target)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline() == "writing\n"
+    return writer
+
+
+def hidden_files(folder):
+    return sorted(path.name for path in Path(folder).iterdir() if path.name.startswith("."))
+
+
+@OFD_LOCKS_ONLY
 def test_a_file_another_process_is_writing_at_the_same_time_is_said_in_one_line(tmp_path):
     # two programs saving one model at once: the second silently replaced the first's
-    from dlcore.io.atomic import SimultaneousWriteWarning, _mark_writing
+    from dlcore.io.atomic import SimultaneousWriteWarning
     stale = tmp_path / ".model.h5.tmp.0badc0de.writing"   # a killed writer's: no lock
     stale.write_text("")
     with warnings_recorded() as caught, atomic_open(tmp_path / "model.h5") as stream:
@@ -931,18 +962,144 @@ def test_a_file_another_process_is_writing_at_the_same_time_is_said_in_one_line(
     assert caught == []
     stale.unlink()
     assert sorted(path.name for path in tmp_path.iterdir()) == ["model.h5"]
-    # another writer's marker, locked (a lock of another open file is another owner's)
-    other = _mark_writing(str(tmp_path / ".model.h5.tmp.deadbeef"))
+    other = writer_in_another_process(tmp_path / "model.h5")
     try:
         with pytest.warns(SimultaneousWriteWarning) as caught, \
                 atomic_open(tmp_path / "model.h5") as stream:
             stream.write("second")
+        assert (tmp_path / "model.h5").read_text() == "second"
     finally:
-        atomic_module._unmark_writing(other)
+        other.communicate("")
     (message,) = [str(warning.message) for warning in caught]
     assert message.startswith(f"{tmp_path / 'model.h5'} was being written by another process "
                               f"at the same time") and "\n" not in message
-    assert (tmp_path / "model.h5").read_text() == "second"
+    assert (tmp_path / "model.h5").read_text() == "the other's"
+
+
+@OFD_LOCKS_ONLY
+def test_the_leftovers_of_a_killed_writer_are_removed_by_the_next_save(tmp_path):
+    """A save killed half-way (SIGKILL, a power cut) left its hidden temporary file and its
+    marker beside the model for ever, however often the model was saved again. The next
+    save removes those of writers provably dead (their marker's lock free: the system frees
+    it when a process ends, however it ends), never a live writer's."""
+    model = tmp_path / "model.h5"
+    live = writer_in_another_process(model)
+    try:
+        lives = hidden_files(tmp_path)   # its temporary file and marker
+        killed = writer_in_another_process(model)
+        killed.kill()
+        killed.wait()
+        # an older dlcore's marker names no writer: a dead one's once it is a minute old
+        old = tmp_path / ".model.h5.tmp.0ddba11c"
+        for path in (old, Path(f"{old}.writing")):
+            path.write_text("")
+            os.utime(path, (0, 0))
+        assert len(hidden_files(tmp_path)) == 6
+        with warnings_recorded(), atomic_open(model) as stream:
+            stream.write("saved again")
+        assert hidden_files(tmp_path) == lives
+        assert model.read_text() == "saved again"
+    finally:
+        live.communicate("")
+    assert hidden_files(tmp_path) == []
+
+
+@OFD_LOCKS_ONLY
+@pytest.mark.parametrize("other_name", ["model.h5.tmp.b", "a" * 240 + "_two.h5"],
+                         ids=["a name that begins like it", "a long name cut alike"])
+def test_a_file_whose_name_only_begins_like_the_others_is_not_said_written_at_once(
+        tmp_path, other_name):
+    """The warning "was being written by another process at the same time" was given for
+    model.h5 while model.h5.tmp.b was written (its marker's name begins like model.h5's),
+    and for two long names whose temporary files' names are cut alike."""
+    target = tmp_path / ("model.h5" if other_name.startswith("model") else "a" * 240 + "_one.h5")
+    others = atomic_module._create_temporary_file(str(tmp_path), other_name)
+    other = atomic_module._mark_writing(others, other_name)
+    try:
+        with warnings_recorded() as caught, atomic_open(target) as stream:
+            stream.write("mine")
+    finally:
+        atomic_module._unmark_writing(other)
+        os.remove(others)
+    assert caught == []
+    assert target.read_text() == "mine"
+
+
+@contextlib.contextmanager
+def writer_in_another_thread(target):
+    """A thread inside atomic_open(target) until the block ends."""
+    import threading
+    started, ending = threading.Event(), threading.Event()
+
+    def write():
+        with atomic_open(target) as stream:
+            stream.write("the thread's")
+            started.set()
+            ending.wait(10)
+    thread = threading.Thread(target=write)
+    thread.start()
+    try:
+        assert started.wait(10)
+        yield thread
+    finally:
+        ending.set()
+        thread.join()
+
+
+@OFD_LOCKS_ONLY
+def test_a_file_another_thread_is_writing_is_said_to_be_a_threads(tmp_path):
+    # two threads of one program saving one file were said to be "another process"
+    from dlcore.io.atomic import SimultaneousWriteWarning
+    with writer_in_another_thread(tmp_path / "model.h5"), \
+            pytest.warns(SimultaneousWriteWarning) as caught, \
+            atomic_open(tmp_path / "model.h5") as stream:
+        stream.write("mine")
+    (message,) = [str(warning.message) for warning in caught]
+    assert message.startswith(f"{tmp_path / 'model.h5'} was being written by another thread "
+                              f"of this process at the same time: ")
+
+
+@OFD_LOCKS_ONLY
+def test_the_warning_as_an_error_comes_once_the_file_is_saved(tmp_path):
+    """Under python -W error the warning of a simultaneous write became an exception raised
+    before the rename: the save it warned about was lost (the file as it was). It is raised
+    once the file is whole and in place, nothing left beside it."""
+    from dlcore.io.atomic import SimultaneousWriteWarning
+    model = tmp_path / "model.h5"
+    model.write_text("before")
+    with writer_in_another_thread(model):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", SimultaneousWriteWarning)
+            with pytest.raises(SimultaneousWriteWarning), atomic_open(model) as stream:
+                stream.write("mine")
+        assert model.read_text() == "mine"
+        assert len(hidden_files(tmp_path)) == 2   # the thread's own, still writing
+    assert hidden_files(tmp_path) == []
+
+
+@pytest.mark.parametrize("interrupted", [".tmp.", ".writing"])
+def test_a_second_ctrl_c_during_the_clean_up_of_the_first_leaves_nothing(
+        tmp_path, monkeypatch, interrupted):
+    """A Ctrl-C during a save, then a second one while dlcore removed the temporary file
+    (or its marker): that file stayed beside the model. The clean-up ends first."""
+    model = tmp_path / "model.h5"
+    model.write_text("before")
+    real_remove, landed = os.remove, []
+
+    def second_ctrl_c(path, *arguments, **options):
+        if interrupted in os.fspath(path) and not landed:
+            landed.append(path)
+            raise KeyboardInterrupt
+        return real_remove(path, *arguments, **options)
+    monkeypatch.setattr(os, "remove", second_ctrl_c)
+    if interrupted == ".writing" and not atomic_module._OFD_LOCKS:
+        pytest.skip("no marker without open-file-description locks")
+    with pytest.raises(KeyboardInterrupt), atomic_open(model) as stream:
+        stream.write("half")
+        raise KeyboardInterrupt
+    assert landed, "no second Ctrl-C came"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["model.h5"]
+    assert model.read_text() == "before"
 
 
 @contextlib.contextmanager

@@ -36,6 +36,7 @@ import stat
 import sys
 import tempfile
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from typing import IO, Any
@@ -345,7 +346,15 @@ def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
     file it replaces keeps its permission bits (and, as root, its owner), as a file written
     over with ``open`` keeps them. A symbolic link is written through, as ``open`` writes
     through it: the file it leads to is replaced (the temporary file lies beside that one),
-    the link stays.
+    the link stays. A second Ctrl-C during the clean-up of the first is raised once the
+    clean-up is done.
+
+    On Linux the temporary file has a marker beside it, ``<temporary>.writing``, held locked
+    while it is written (:func:`_mark_writing`): a writer killed outright (SIGKILL, a power
+    cut) leaves both, and the next write of the same file removes them once their lock is
+    free (:func:`_remove_dead_writers_leftovers`); another process or thread writing the same
+    file at the same time gets a :class:`SimultaneousWriteWarning`, once this file is whole
+    and in place. Windows and macOS have no such locks: neither is done there.
 
     Raises
     ------
@@ -405,13 +414,15 @@ def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
         with _written_in_place(target, given) as elsewhere:
             yield elsewhere
         return
-    writing = _mark_writing(temporary)   # Ctrl-C still held: its marker is removed below
+    name = os.path.basename(target)
+    writing = _mark_writing(temporary, name)   # Ctrl-C still held: its marker is removed below
     try:
         held.release()
+        _remove_dead_writers_leftovers(temporary, name)
         yield temporary
         _fsync_file(temporary)
         _keep_permissions(target, temporary)
-        _say_other_writers(given, temporary)
+        other_writer = _other_writer(temporary, name)
         _unmark_writing(writing)
         try:
             os.replace(temporary, target)
@@ -422,15 +433,45 @@ def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
             # rename over another user's file, which open() writes in place: so do we
             _written_over_in_place(temporary, target, given)
     except HalfWrittenError:
-        _unmark_writing(writing)
+        _despite_interrupts(_unmark_writing, writing)
         raise   # its new version stays beside it, the message names it
     except BaseException as error:
-        _unmark_writing(writing)
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(temporary)
+        # a second Ctrl-C during the clean-up of the first left the temporary file (or its
+        # marker) beside the user's file: the clean-up is finished first
+        _despite_interrupts(_abandon, writing, temporary)
         _raise_no_room(error, given)
         raise
     _fsync_directory(directory)
+    if other_writer is not None:
+        # said once the file is whole: under ``python -W error`` the warning is an
+        # exception, which said before the rename lost the save it warns about
+        warnings.warn(f"{shown_path(given)} was being written by {other_writer} at the same "
+                      f"time: this version replaces it now, and the other's will replace this "
+                      f"one when it ends (each is whole; the last to end is kept)",
+                      SimultaneousWriteWarning, stacklevel=3)
+
+
+def _abandon(writing: list, temporary: str) -> None:
+    """Remove the temporary file of a write that failed, and its marker; again, nothing."""
+    _unmark_writing(writing)
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(temporary)
+
+
+def _despite_interrupts(action: Any, *arguments: Any) -> None:
+    """Run ``action(*arguments)`` to its end, started over when a Ctrl-C lands inside it
+    (``action`` must be safe to start over), and raise the last such Ctrl-C after: a file
+    half-copied or a temporary file left behind is worse than a Ctrl-C answered a moment
+    late."""
+    interrupted = None
+    while True:
+        try:
+            action(*arguments)
+            break
+        except KeyboardInterrupt as error:
+            interrupted = error
+    if interrupted is not None:
+        raise interrupted
 
 
 class _HeldInterrupts:
@@ -462,24 +503,40 @@ class _HeldInterrupts:
 
 
 class SimultaneousWriteWarning(UserWarning):
-    """Another process was writing the same file at the same time (:func:`atomic_output_path`):
-    each version is whole, and the last to end is kept, the other lost."""
+    """Another process, or another thread of this one, was writing the same file at the same
+    time (:func:`atomic_output_path`): each version is whole, and the last to end is kept, the
+    other lost. Said once this version is whole and in place: under ``python -W error`` the
+    exception it becomes leaves the file saved.
+
+    Linux only: it takes open-file-description locks (``F_OFD_SETLK``), which Windows and
+    macOS lack; there two writers of one file say nothing, as before, and each version is
+    still whole."""
 
 
 #: Open-file-description locks (Linux): freed when their descriptor is closed, whatever else
-#: the process opens and closes (a POSIX lock is dropped when any descriptor of its file is).
+#: the process opens and closes (a POSIX lock is dropped when any descriptor of its file is),
+#: and held against the other threads of the process too.
 _OFD_LOCKS = fcntl is not None and hasattr(fcntl, "F_OFD_SETLK")
 #: The end of the name of the marker a writer holds locked beside its temporary file.
 _WRITING_SUFFIX = ".writing"
+#: How old a marker naming no writer must be to be a dead writer's: one that names none was
+#: left by a dlcore before 14 (which wrote none), or is being locked by its writer this moment.
+_NAMELESS_MARKER_SECONDS = 60
+#: The most bytes of a marker read: a pid, a line break and a name of 255 bytes.
+_MARKER_BYTES = 512
 
 
-def _mark_writing(temporary: str) -> list:
+def _mark_writing(temporary: str, name: str = "") -> list:
     """Make and hold locked the marker ``<temporary>.writing`` while ``temporary`` is written
     (an open-file-description lock, where the system has them): the sign, for another process
-    writing the same file, that this one is (:func:`_say_other_writers`). A file of its own,
-    not the temporary file: HDF5 locks the file it writes (``flock``, emulated on NFS by the
-    very locks taken here), and would refuse to write a file locked by us. Returns [its
-    descriptor, its path] for :func:`_unmark_writing`, or [] (no locks, no marker made)."""
+    or thread writing the same file, that this one is (:func:`_other_writer`), and, once its
+    lock is free, that its writer died (:func:`_remove_dead_writers_leftovers`). It holds,
+    written once it is locked, this process's pid and a line break, then ``name``, the name
+    of the file written (two long names may share the cut one of their temporary files). A
+    file of its own, not the temporary file: HDF5 locks the file it writes (``flock``,
+    emulated on NFS by the very locks taken here), and would refuse to write a file locked by
+    us. Returns [its descriptor, its path] for :func:`_unmark_writing`, or [] (no locks, no
+    marker made)."""
     if not _OFD_LOCKS:
         return []
     marker = temporary + _WRITING_SUFFIX
@@ -489,7 +546,15 @@ def _mark_writing(temporary: str) -> list:
         return []
     writing = [descriptor, marker]
     try:
-        fcntl.fcntl(descriptor, fcntl.F_OFD_SETLK, _flock_record(fcntl.F_WRLCK))
+        for attempt in range(100):
+            try:
+                fcntl.fcntl(descriptor, fcntl.F_OFD_SETLK, _flock_record(fcntl.F_WRLCK))
+                break
+            except OSError as error:   # another writer's look at it (_other_writers) holds
+                if error.errno not in (errno.EAGAIN, errno.EACCES) or attempt == 99:
+                    raise              # it for a moment
+                time.sleep(0.001)
+        os.write(descriptor, f"{os.getpid()}\n".encode("ascii") + os.fsencode(name))
     except OSError:   # a file system without locks: nothing is said
         _unmark_writing(writing)
     return writing
@@ -512,20 +577,22 @@ def _flock_record(kind: int) -> bytes:
     return struct.pack("hhqqi4x", kind, os.SEEK_SET, 0, 0, 0)
 
 
-def _say_other_writers(given: str, temporary: str) -> None:
-    """Warn (:class:`SimultaneousWriteWarning`, one line) when another process holds locked
-    the marker of :func:`_mark_writing` of a temporary file of the same target: two programs
-    (two notebooks, two runs given the same --out) writing one file at once. The renames keep
-    each version whole; the one renamed last wins, which nothing said before. A marker left
-    by a killed writer is not locked, and says nothing."""
+def _other_writers(temporary: str, name: str) -> Iterator[tuple[str, int, bool, int | None]]:
+    """The markers (:func:`_mark_writing`) of the other temporary files of the file ``name``
+    beside ``temporary``, as (marker, its descriptor, whether its writer holds it locked, the
+    pid it names or None). A marker is another's of the same file when its name is
+    ``temporary``'s but for the 8 hex digits (not when it only begins like it: the marker of
+    ``model.h5.tmp.b``'s temporary file begins like ``model.h5``'s) and it names ``name`` or no
+    file. A marker not held is held (read-locked) by this process until the next one is asked
+    for."""
     if not _OFD_LOCKS:
         return
     folder, own = os.path.split(temporary)
     prefix = own[:own.rindex(".tmp.") + len(".tmp.")]
+    pattern = re.compile(re.escape(prefix) + "[0-9a-f]{8}" + re.escape(_WRITING_SUFFIX))
     try:
         markers = [entry.path for entry in os.scandir(folder)
-                   if entry.name.startswith(prefix) and entry.name.endswith(_WRITING_SUFFIX)
-                   and entry.name != own + _WRITING_SUFFIX]
+                   if pattern.fullmatch(entry.name) and entry.name != own + _WRITING_SUFFIX]
     except OSError:
         return
     for marker in markers:
@@ -534,16 +601,63 @@ def _say_other_writers(given: str, temporary: str) -> None:
         except OSError:
             continue
         try:
-            fcntl.fcntl(descriptor, fcntl.F_OFD_SETLK, _flock_record(fcntl.F_RDLCK))
-        except OSError as error:
-            if error.errno in (errno.EAGAIN, errno.EACCES):
-                warnings.warn(f"{shown_path(given)} was being written by another process at "
-                              f"the same time: this version replaces it now, and the other's "
-                              f"will replace this one when it ends (each is whole; the last "
-                              f"to end is kept)", SimultaneousWriteWarning, stacklevel=4)
-                return
+            try:   # a read lock, which a writer's refuses, and another reader's does not
+                fcntl.fcntl(descriptor, fcntl.F_OFD_SETLK, _flock_record(fcntl.F_RDLCK))
+                held = False
+            except OSError as error:
+                if error.errno not in (errno.EAGAIN, errno.EACCES):
+                    continue
+                held = True
+            pid, named = _marker_text(descriptor)
+            if named in ("", name):
+                yield marker, descriptor, held, pid
         finally:
             os.close(descriptor)
+
+
+def _marker_text(descriptor: int) -> tuple[int | None, str]:
+    """The pid and the file's name a marker holds (None and "" where it holds none yet)."""
+    try:
+        text = os.pread(descriptor, _MARKER_BYTES, 0)
+    except OSError:
+        return None, ""
+    pid, _, named = text.partition(b"\n")
+    return (int(pid) if pid.isdigit() else None), os.fsdecode(named)
+
+
+def _other_writer(temporary: str, name: str) -> str | None:
+    """Who else writes the file ``name`` beside ``temporary`` now (holds locked the marker
+    of :func:`_mark_writing` of another temporary file of it): "another process", "another
+    thread of this process", or None. Two programs (two notebooks, two runs given the same
+    --out), or two threads, writing one file at once: the renames keep each version whole;
+    the one renamed last wins, which nothing said before. A marker left by a killed writer is
+    not locked, and says nothing."""
+    for _, _, held, pid in _other_writers(temporary, name):
+        if held:
+            return "another thread of this process" if pid == os.getpid() else "another process"
+    return None
+
+
+def _remove_dead_writers_leftovers(temporary: str, name: str) -> None:
+    """Remove the temporary files of the file ``name``, and their markers, that writers now
+    dead left beside ``temporary`` (killed with SIGKILL, a power cut: their clean-up never
+    ran), so that they do not stay for ever. A writer is dead when its marker's lock is free
+    (the system frees it when its process ends, however it ends) and the marker names its
+    pid (written once it was locked), or, naming none, is older than
+    :data:`_NAMELESS_MARKER_SECONDS`. A live writer's files, or a temporary file without a
+    marker (a system without these locks), are never touched."""
+    for marker, descriptor, held, pid in _other_writers(temporary, name):
+        if held:
+            continue
+        if pid is None:
+            with contextlib.suppress(OSError):
+                if time.time() - os.fstat(descriptor).st_mtime < _NAMELESS_MARKER_SECONDS:
+                    continue
+        # the temporary file first: a marker left alone is removed the next time
+        with contextlib.suppress(OSError):
+            os.remove(marker[:-len(_WRITING_SUFFIX)])
+        with contextlib.suppress(OSError):
+            os.remove(marker)
 
 
 def _another_users_file_in_a_sticky_folder(target: str, directory: str) -> bool:
@@ -637,7 +751,7 @@ def _written_through(given: str, stream: int | str) -> Iterator[str]:
             _raise_no_room(error, given)
             raise
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        _despite_interrupts(shutil.rmtree, scratch, True)
 
 
 def _write_to_descriptor(source: IO[bytes], descriptor: int) -> None:
@@ -696,7 +810,7 @@ def _written_in_place(target: str, given: str) -> Iterator[str]:
     except HalfWrittenError:
         raise   # its two versions stay in the temporary folder
     except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)
+        _despite_interrupts(shutil.rmtree, scratch, True)
         raise
     shutil.rmtree(scratch, ignore_errors=True)
 
@@ -710,7 +824,7 @@ def _written_over_in_place(new: str, target: str, given: str) -> None:
     except HalfWrittenError:
         raise
     except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)
+        _despite_interrupts(shutil.rmtree, scratch, True)
         raise
     shutil.rmtree(scratch, ignore_errors=True)
     os.remove(new)
@@ -811,15 +925,7 @@ def _copy_into(source: str, target: str) -> None:
     """Overwrite ``target`` with the bytes of ``source``, in place, whole: a Ctrl-C that lands
     during the copy is raised once it is done (half of a model file is worse than a Ctrl-C
     answered a moment late), the copy starting over if it landed inside it."""
-    interrupted = None
-    while True:
-        try:
-            _overwrite(source, target)
-            break
-        except KeyboardInterrupt as error:
-            interrupted = error
-    if interrupted is not None:
-        raise interrupted
+    _despite_interrupts(_overwrite, source, target)
 
 
 def _overwrite(source: str, target: str) -> None:
