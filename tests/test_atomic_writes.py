@@ -1005,6 +1005,23 @@ def test_the_leftovers_of_a_killed_writer_are_removed_by_the_next_save(tmp_path)
 
 
 @OFD_LOCKS_ONLY
+def test_a_writer_holds_its_marker_until_its_file_is_in_place(tmp_path, monkeypatch):
+    # its marker was removed before the rename: another writer's look in that moment found
+    # the temporary file without a live marker, a dead writer's, and could remove it
+    real_replace, beside = os.replace, []
+
+    def replace(source, target):
+        beside.append(hidden_files(tmp_path))
+        return real_replace(source, target)
+    monkeypatch.setattr(os, "replace", replace)
+    with atomic_open(tmp_path / "model.h5") as stream:
+        stream.write("mine")
+    ((temporary, marker),) = beside
+    assert marker == f"{temporary}.writing"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["model.h5"]
+
+
+@OFD_LOCKS_ONLY
 @pytest.mark.parametrize("other_name", ["model.h5.tmp.b", "a" * 240 + "_two.h5"],
                          ids=["a name that begins like it", "a long name cut alike"])
 def test_a_file_whose_name_only_begins_like_the_others_is_not_said_written_at_once(

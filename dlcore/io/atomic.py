@@ -352,7 +352,7 @@ def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
     On Linux the temporary file has a marker beside it, ``<temporary>.writing``, held locked
     while it is written (:func:`_mark_writing`): a writer killed outright (SIGKILL, a power
     cut) leaves both, and the next write of the same file removes them once their lock is
-    free (:func:`_remove_dead_writers_leftovers`); another process or thread writing the same
+    free (:func:`_other_writer`); another process or thread writing the same
     file at the same time gets a :class:`SimultaneousWriteWarning`, once this file is whole
     and in place. Windows and macOS have no such locks: neither is done there.
 
@@ -418,12 +418,10 @@ def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
     writing = _mark_writing(temporary, name)   # Ctrl-C still held: its marker is removed below
     try:
         held.release()
-        _remove_dead_writers_leftovers(temporary, name)
         yield temporary
         _fsync_file(temporary)
         _keep_permissions(target, temporary)
         other_writer = _other_writer(temporary, name)
-        _unmark_writing(writing)
         try:
             os.replace(temporary, target)
         except PermissionError as error:
@@ -432,6 +430,9 @@ def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
             # a sticky folder (mode 1777, /tmp's, a course's shared folder) lets no one
             # rename over another user's file, which open() writes in place: so do we
             _written_over_in_place(temporary, target, given)
+        # its marker outlives the temporary file: another writer's look that found the
+        # marker free would take this writer for dead, and remove its file before the rename
+        _unmark_writing(writing)
     except HalfWrittenError:
         _despite_interrupts(_unmark_writing, writing)
         raise   # its new version stays beside it, the message names it
@@ -529,10 +530,10 @@ _MARKER_BYTES = 512
 def _mark_writing(temporary: str, name: str = "") -> list:
     """Make and hold locked the marker ``<temporary>.writing`` while ``temporary`` is written
     (an open-file-description lock, where the system has them): the sign, for another process
-    or thread writing the same file, that this one is (:func:`_other_writer`), and, once its
-    lock is free, that its writer died (:func:`_remove_dead_writers_leftovers`). It holds,
-    written once it is locked, this process's pid and a line break, then ``name``, the name
-    of the file written (two long names may share the cut one of their temporary files). A
+    or thread writing the same file, that this one is, and, once its lock is free, that its
+    writer died (:func:`_other_writer`). It holds, written once it is locked, this process's
+    pid and a line break, then ``name``, the name of the file written (two long names may
+    share the cut one of their temporary files). A
     file of its own, not the temporary file: HDF5 locks the file it writes (``flock``,
     emulated on NFS by the very locks taken here), and would refuse to write a file locked by
     us. Returns [its descriptor, its path] for :func:`_unmark_writing`, or [] (no locks, no
@@ -630,34 +631,35 @@ def _other_writer(temporary: str, name: str) -> str | None:
     of :func:`_mark_writing` of another temporary file of it): "another process", "another
     thread of this process", or None. Two programs (two notebooks, two runs given the same
     --out), or two threads, writing one file at once: the renames keep each version whole;
-    the one renamed last wins, which nothing said before. A marker left by a killed writer is
-    not locked, and says nothing."""
-    for _, _, held, pid in _other_writers(temporary, name):
-        if held:
-            return "another thread of this process" if pid == os.getpid() else "another process"
-    return None
+    the one renamed last wins, which nothing said before.
 
-
-def _remove_dead_writers_leftovers(temporary: str, name: str) -> None:
-    """Remove the temporary files of the file ``name``, and their markers, that writers now
-    dead left beside ``temporary`` (killed with SIGKILL, a power cut: their clean-up never
-    ran), so that they do not stay for ever. A writer is dead when its marker's lock is free
-    (the system frees it when its process ends, however it ends) and the marker names its
-    pid (written once it was locked), or, naming none, is older than
-    :data:`_NAMELESS_MARKER_SECONDS`. A live writer's files, or a temporary file without a
-    marker (a system without these locks), are never touched."""
+    On its way (the one look at the folder that each write takes), it removes the temporary
+    files of ``name``, and their markers, that writers now dead left (killed with SIGKILL, a
+    power cut: their clean-up never ran), so that they do not stay for ever. A writer is dead
+    when its marker's lock is free (the system frees it when its process ends, however it
+    ends) and the marker names its pid (written once it was locked), or, naming none, is
+    older than :data:`_NAMELESS_MARKER_SECONDS`. A live writer's files, or a temporary file
+    without a marker (a system without these locks), are never touched."""
+    other = None
     for marker, descriptor, held, pid in _other_writers(temporary, name):
         if held:
-            continue
-        if pid is None:
+            other = other or ("another thread of this process" if pid == os.getpid()
+                              else "another process")
+        elif pid is not None or _older_than(descriptor, _NAMELESS_MARKER_SECONDS):
+            # the temporary file first: a marker left alone is removed the next time
             with contextlib.suppress(OSError):
-                if time.time() - os.fstat(descriptor).st_mtime < _NAMELESS_MARKER_SECONDS:
-                    continue
-        # the temporary file first: a marker left alone is removed the next time
-        with contextlib.suppress(OSError):
-            os.remove(marker[:-len(_WRITING_SUFFIX)])
-        with contextlib.suppress(OSError):
-            os.remove(marker)
+                os.remove(marker[:-len(_WRITING_SUFFIX)])
+            with contextlib.suppress(OSError):
+                os.remove(marker)
+    return other
+
+
+def _older_than(descriptor: int, seconds: float) -> bool:
+    """Whether the open file was last written more than ``seconds`` ago."""
+    try:
+        return time.time() - os.fstat(descriptor).st_mtime > seconds
+    except OSError:
+        return False
 
 
 def _another_users_file_in_a_sticky_folder(target: str, directory: str) -> bool:
