@@ -551,9 +551,10 @@ def _mark_writing(temporary: str, name: str = "") -> list:
             try:
                 fcntl.fcntl(descriptor, fcntl.F_OFD_SETLK, _flock_record(fcntl.F_WRLCK))
                 break
-            except OSError as error:   # another writer's look at it (_other_writers) holds
+            except OSError as error:
+                # another writer's look at the folder (_other_writers) holds it a moment
                 if error.errno not in (errno.EAGAIN, errno.EACCES) or attempt == 99:
-                    raise              # it for a moment
+                    raise
                 time.sleep(0.001)
         os.write(descriptor, f"{os.getpid()}\n".encode("ascii") + os.fsencode(name))
     except OSError:   # a file system without locks: nothing is said
