@@ -399,7 +399,8 @@ class Layer:
         ----------
         input_shape : tuple, the per-sample input shape
         backend : name or backend object (see :func:`dlcore.get_backend`)
-        dtype : float32 (training) or float64 (gradient checks on the reference backend)
+        dtype : float32 (training) or float64 (gradient checks on the reference backend); any
+            other (float16) is a ValueError in one line (:func:`computed_type`)
         seed : int, the layer's Philox key (initial weights, dropout masks)
 
         Returns
