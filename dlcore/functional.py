@@ -43,7 +43,7 @@ from dlcore.keras_options import (
     check_keras_save_options,
     check_keras_summary_options,
 )
-from dlcore.layers.base import WeightedLayer, check_shape, layer_entry
+from dlcore.layers.base import WeightedLayer, check_shape, computed_type, layer_entry
 from dlcore.layers.core import Activation
 from dlcore.layers.geometry import stacklevel_outside_dlcore
 from dlcore.layers.ops import ops_for
@@ -625,7 +625,7 @@ class Model(TrainingLoop):
                              f"network.clone(backend={self.backend_name!r})")
         if dtype is None:
             dtype = dtypes.pop() if len(dtypes) == 1 else np.float32
-        dtype = np.dtype(dtype)
+        dtype = computed_type(dtype)   # refused before any layer is built or moved
         seeds = layer_seeds(self.seed, len(self._first_called))
         for layer, seed in zip(self._first_called, seeds):
             shape = layer._graph_input_shape

@@ -53,7 +53,7 @@ from dlcore.functional import (
 )
 from dlcore.io import register_model
 from dlcore.keras_options import check_keras_compile_options, check_keras_summary_options
-from dlcore.layers.base import Layer, check_shape, layer_class, layer_entry
+from dlcore.layers.base import Layer, check_shape, computed_type, layer_class, layer_entry
 from dlcore.losses import elementwise_correct, get_loss, output_channels
 from dlcore.optimizers import loss_then_optimizer
 from dlcore.optimizers import serialize as serialize_optimizer
@@ -239,6 +239,7 @@ class Sequential(Model):
         layer before) on ``backend`` in ``dtype`` with the model's seeds, then collect the
         parameters."""
         from dlcore.layers import ImageAugmentation
+        dtype = computed_type(dtype)   # refused before any layer is touched
         for index, layer in enumerate(self.layers[first:], start=first):
             if index > 0 and isinstance(layer, ImageAugmentation):
                 raise ValueError(f"ImageAugmentation must be the first layer (it is layer "
@@ -247,7 +248,7 @@ class Sequential(Model):
         for layer, seed in zip(self.layers[first:], seeds):
             layer.build(shape, backend, dtype, seed=seed)
             shape = layer.output_shape
-        self.output_shape, self.backend, self.dtype = shape, backend, np.dtype(dtype)
+        self.output_shape, self.backend, self.dtype = shape, backend, dtype
         self.built = True
         self._collect_parameters()
         self._symbolic_graph()

@@ -832,6 +832,32 @@ def test_a_model_built_in_float16_is_refused_in_one_line(backend):
         Concatenate().build([(3,), (3,)], backend=backend, dtype=np.float16)
 
 
+@pytest.mark.parametrize("swapped", [">f4", np.dtype(np.float32).newbyteorder()],
+                         ids=["big-endian name", "byte-swapped type"])
+def test_a_byte_swapped_float32_builds_a_model_in_float32(swapped):
+    """model.build(dtype=rows.dtype) of rows read from a big-endian file ('>f4') was refused
+    as "dtype='float32': dlcore computes in float32 or float64": it is float32, built and
+    trained in this machine's byte order."""
+    rows = np.random.default_rng(0).random((4, 3)).astype(swapped)
+    for model in (_two_inputs_joined("cpu"),
+                  dlcore.Sequential([Dense(1)], input_shape=(3,), backend="cpu", seed=0)):
+        model.compile(loss="mse", optimizer="sgd")
+        model.build(dtype=rows.dtype)
+        assert model.dtype == np.float32 and model.dtype.isnative
+        data = rows if isinstance(model, dlcore.Sequential) else [rows, rows]
+        model.fit(data, np.ones((4, 1), np.float32), epochs=1, batch_size=2, verbose=0)
+        assert all(weight.dtype.isnative for weight in model.get_weights())
+
+
+def test_a_refused_type_leaves_a_built_layer_where_it_was():
+    # a rebind to another backend in float16 moved the layer, then refused the type: its
+    # weights stayed on the first backend, the layer said it was on the second
+    layer = Dense(2).build((3,), "reference")
+    with pytest.raises(ValueError, match=r"^dtype='float16': "):
+        layer.rebind("cpu", np.float16)
+    assert layer.backend.name == "reference" and layer.dtype == np.float32
+
+
 def test_float16_data_trains_a_model_in_its_own_float32(tmp_path):
     # float16 rows, in an array or in an HDF5 data file, are read in the model's float32:
     # the same weights from both

@@ -216,7 +216,6 @@ def builtin_layer_names():
                   if is_builtin(cls) and layer_class(name) is cls)
 
 
-
 #: The types dlcore computes in: its kernels (Numba's, on the CPU and CUDA) have no other.
 COMPUTED_TYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -225,9 +224,10 @@ def computed_type(dtype):
     """``dtype`` as the NumPy type a layer or model computes in, float32 or float64;
     ValueError in one line for any other (float16, a mixed policy, an integer type): the CPU
     and CUDA kernels cannot compile for it, and Numba's traceback (``NotImplementedError:
-    float16``) was all a model built in float16 said."""
+    float16``) was all a model built in float16 said. A byte-swapped float32 or float64 (the
+    ``'>f4'`` of an array read from a big-endian file) is that type in this machine's order."""
     try:
-        chosen = np.dtype(dtype)
+        chosen = np.dtype(dtype).newbyteorder("=")
     except TypeError:   # not a type NumPy knows (Keras's "mixed_float16")
         chosen = None
     # "is None" first: NumPy takes None for float64, so None == float64 is True
@@ -417,9 +417,10 @@ class Layer:
         return self
 
     def _bind(self, backend, dtype, weights):
+        dtype = computed_type(dtype)   # refused before the layer changes (a rebind moves it)
         self.backend = backend
         self.ops = ops_for(backend)
-        self.dtype = computed_type(dtype)
+        self.dtype = dtype
         self.params = {name: backend.asarray(weights[name], dtype=self.dtype)
                        for name in self.weight_names}
         self.grads = {name: backend.zeros(weights[name].shape, dtype=self.dtype)
