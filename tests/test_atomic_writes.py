@@ -1094,6 +1094,52 @@ def test_the_warning_as_an_error_comes_once_the_file_is_saved(tmp_path):
     assert hidden_files(tmp_path) == []
 
 
+@OFD_LOCKS_ONLY
+def test_a_fifo_named_like_a_marker_does_not_hang_the_save(tmp_path):
+    # a hostile file beside the model, a FIFO named like another writer's marker: the save's
+    # look at the folder opened it, which waits for a writer of the FIFO for ever
+    import threading
+    fifo = tmp_path / ".model.h5.tmp.0badc0de.writing"
+    os.mkfifo(fifo)
+    saved = threading.Event()
+
+    def save():
+        with atomic_open(tmp_path / "model.h5") as stream:
+            stream.write("mine")
+        saved.set()
+    threading.Thread(target=save, daemon=True).start()
+    try:
+        assert saved.wait(10), "the save hangs"
+    finally:   # lets an open that waits go on
+        with contextlib.suppress(OSError):
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    assert (tmp_path / "model.h5").read_text() == "mine"
+
+
+@OFD_LOCKS_ONLY
+def test_a_marker_its_writer_removes_during_the_look_is_not_a_dead_writers(
+        tmp_path, monkeypatch):
+    """A writer ending removes its marker, then frees its lock. Another save's look that had
+    opened the marker a moment before found its lock free, took its writer for dead and
+    removed its temporary file: the new version a HalfWrittenError keeps and names."""
+    kept = tmp_path / ".model.h5.tmp.0badc0de"
+    kept.write_text("the new version")
+    ending = atomic_module._mark_writing(str(kept), "model.h5")
+    assert ending, "no marker made"
+    real_open = os.open
+
+    def open_then_the_writer_ends(path, flags, *arguments, **options):
+        descriptor = real_open(path, flags, *arguments, **options)
+        if os.fspath(path) == f"{kept}.writing":
+            atomic_module._unmark_writing(ending)
+        return descriptor
+    monkeypatch.setattr(os, "open", open_then_the_writer_ends)
+    with warnings_recorded(), atomic_open(tmp_path / "model.h5") as stream:
+        stream.write("mine")
+    assert not ending, "the look never opened the marker"
+    assert kept.read_text() == "the new version"
+
+
 @pytest.mark.parametrize("interrupted", [".tmp.", ".writing"])
 def test_a_second_ctrl_c_during_the_clean_up_of_the_first_leaves_nothing(
         tmp_path, monkeypatch, interrupted):

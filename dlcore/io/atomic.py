@@ -599,7 +599,9 @@ def _other_writers(temporary: str, name: str) -> Iterator[tuple[str, int, bool, 
         return
     for marker in markers:
         try:
-            descriptor = os.open(marker, os.O_RDONLY)
+            # not waiting for ever on a FIFO named like a marker (a hostile file), as a plain
+            # open of one waits for its writer; nor following a link
+            descriptor = os.open(marker, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
         except OSError:
             continue
         try:
@@ -610,6 +612,12 @@ def _other_writers(temporary: str, name: str) -> Iterator[tuple[str, int, bool, 
                 if error.errno not in (errno.EAGAIN, errno.EACCES):
                     continue
                 held = True
+            found = os.fstat(descriptor)
+            if not stat.S_ISREG(found.st_mode) or found.st_nlink == 0:
+                # no marker, or one its writer removed on ending (:func:`_unmark_writing`)
+                # after it was opened here: free now, yet its writer's, whose temporary file
+                # a HalfWrittenError keeps (the new version its message names)
+                continue
             pid, named = _marker_text(descriptor)
             if named in ("", name):
                 yield marker, descriptor, held, pid
