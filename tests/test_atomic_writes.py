@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 import warnings
 from pathlib import Path
 
@@ -989,7 +990,7 @@ def test_the_leftovers_of_a_killed_writer_are_removed_by_the_next_save(tmp_path)
         killed = writer_in_another_process(model)
         killed.kill()
         killed.wait()
-        # an older dlcore's marker names no writer: a dead one's once it is a minute old
+        # an older dlcore's marker names no writer: a dead one's once a day unchanged
         old = tmp_path / ".model.h5.tmp.0ddba11c"
         for path in (old, Path(f"{old}.writing")):
             path.write_text("")
@@ -1001,6 +1002,34 @@ def test_the_leftovers_of_a_killed_writer_are_removed_by_the_next_save(tmp_path)
         assert model.read_text() == "saved again"
     finally:
         live.communicate("")
+    assert hidden_files(tmp_path) == []
+
+
+@OFD_LOCKS_ONLY
+def test_another_machines_writer_is_not_taken_for_dead_by_its_free_lock(tmp_path, monkeypatch):
+    """On a folder shared by two machines whose locks each sees alone (NFS mounted nolock,
+    sshfs), a save on one found the other's live save's marker free and removed its
+    temporary file: that save failed. A free marker of another machine's (or of the boot
+    before a power cut) is a dead writer's once it and its file are a day unchanged."""
+    model = tmp_path / "model.h5"
+    others = atomic_module._create_temporary_file(str(tmp_path), "model.h5")
+    monkeypatch.setattr(atomic_module, "_this_boot", lambda: "another machine's boot",
+                        raising=False)
+    other = atomic_module._mark_writing(others, "model.h5")
+    monkeypatch.undo()
+    assert other, "no marker made"
+    os.close(other[0])   # its lock, that machine's, is not seen here
+    assert len(hidden_files(tmp_path)) == 2
+    with warnings_recorded() as caught, atomic_open(model) as stream:
+        stream.write("mine")
+    assert caught == []
+    assert sorted(hidden_files(tmp_path)) == sorted(
+        os.path.basename(path) for path in (others, other[1]))
+    two_days_ago = time.time() - 2 * 24 * 3600
+    for path in (others, other[1]):
+        os.utime(path, (two_days_ago, two_days_ago))
+    with warnings_recorded(), atomic_open(model) as stream:
+        stream.write("again")
     assert hidden_files(tmp_path) == []
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import filecmp
+import functools
 import os
 import re
 import secrets
@@ -352,7 +353,8 @@ def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
     On Linux the temporary file has a marker beside it, ``<temporary>.writing``, held locked
     while it is written (:func:`_mark_writing`): a writer killed outright (SIGKILL, a power
     cut) leaves both, and the next write of the same file removes them once their lock is
-    free (:func:`_other_writer`); another process or thread writing the same
+    free, at once if they were made on this machine since it started, else once a day
+    unchanged (:func:`_other_writer`); another process or thread writing the same
     file at the same time gets a :class:`SimultaneousWriteWarning`, once this file is whole
     and in place. Windows and macOS have no such locks: neither is done there.
 
@@ -520,10 +522,14 @@ class SimultaneousWriteWarning(UserWarning):
 _OFD_LOCKS = fcntl is not None and hasattr(fcntl, "F_OFD_SETLK")
 #: The end of the name of the marker a writer holds locked beside its temporary file.
 _WRITING_SUFFIX = ".writing"
-#: How old a marker naming no writer must be to be a dead writer's: one that names none was
-#: left by a dlcore before 14 (which wrote none), or is being locked by its writer this moment.
-_NAMELESS_MARKER_SECONDS = 60
-#: The most bytes of a marker read: a pid, a line break and a name of 255 bytes.
+#: How long a free marker not written under this boot of this machine's kernel, and its
+#: temporary file, must have been left unchanged to be a dead writer's: its free lock proves
+#: nothing when it is another machine's on a shared folder (NFS mounted ``nolock``, sshfs:
+#: each machine sees its own locks alone), and one that names no boot is an older dlcore's
+#: (which wrote none) or is being locked by its writer this moment. A day: no save lasts one,
+#: and a power cut's leftovers (the boot before this one) still go.
+_UNPROVEN_MARKER_SECONDS = 24 * 3600
+#: The most bytes of a marker read: a pid, a boot id, a line break and a name of 255 bytes.
 _MARKER_BYTES = 512
 
 
@@ -532,8 +538,9 @@ def _mark_writing(temporary: str, name: str = "") -> list:
     (an open-file-description lock, where the system has them): the sign, for another process
     or thread writing the same file, that this one is, and, once its lock is free, that its
     writer died (:func:`_other_writer`). It holds, written once it is locked, this process's
-    pid and a line break, then ``name``, the name of the file written (two long names may
-    share the cut one of their temporary files). A
+    pid, a space and the boot of this machine's kernel (:func:`_this_boot`), a line break,
+    then ``name``, the name of the file written (two long names may share the cut one of
+    their temporary files). A
     file of its own, not the temporary file: HDF5 locks the file it writes (``flock``,
     emulated on NFS by the very locks taken here), and would refuse to write a file locked by
     us. Returns [its descriptor, its path] for :func:`_unmark_writing`, or [] (no locks, no
@@ -556,7 +563,8 @@ def _mark_writing(temporary: str, name: str = "") -> list:
                 if error.errno not in (errno.EAGAIN, errno.EACCES) or attempt == 99:
                     raise
                 time.sleep(0.001)
-        os.write(descriptor, f"{os.getpid()}\n".encode("ascii") + os.fsencode(name))
+        os.write(descriptor, f"{os.getpid()} {_this_boot()}\n".encode("ascii")
+                 + os.fsencode(name))
     except OSError:   # a file system without locks: nothing is said
         _unmark_writing(writing)
     return writing
@@ -579,14 +587,15 @@ def _flock_record(kind: int) -> bytes:
     return struct.pack("hhqqi4x", kind, os.SEEK_SET, 0, 0, 0)
 
 
-def _other_writers(temporary: str, name: str) -> Iterator[tuple[str, int, bool, int | None]]:
+def _other_writers(temporary: str,
+                   name: str) -> Iterator[tuple[str, int, bool, int | None, str]]:
     """The markers (:func:`_mark_writing`) of the other temporary files of the file ``name``
     beside ``temporary``, as (marker, its descriptor, whether its writer holds it locked, the
-    pid it names or None). A marker is another's of the same file when its name is
-    ``temporary``'s but for the 8 hex digits (not when it only begins like it: the marker of
-    ``model.h5.tmp.b``'s temporary file begins like ``model.h5``'s) and it names ``name`` or no
-    file. A marker not held is held (read-locked) by this process until the next one is asked
-    for."""
+    pid it names or None, the boot it names or ""). A marker is another's of the same file
+    when its name is ``temporary``'s but for the 8 hex digits (not when it only begins like
+    it: the marker of ``model.h5.tmp.b``'s temporary file begins like ``model.h5``'s) and it
+    names ``name`` or no file. A marker not held is held (read-locked) by this process until
+    the next one is asked for."""
     if not _OFD_LOCKS:
         return
     folder, own = os.path.split(temporary)
@@ -618,21 +627,36 @@ def _other_writers(temporary: str, name: str) -> Iterator[tuple[str, int, bool, 
                 # after it was opened here: free now, yet its writer's, whose temporary file
                 # a HalfWrittenError keeps (the new version its message names)
                 continue
-            pid, named = _marker_text(descriptor)
+            pid, boot, named = _marker_text(descriptor)
             if named in ("", name):
-                yield marker, descriptor, held, pid
+                yield marker, descriptor, held, pid, boot
         finally:
             os.close(descriptor)
 
 
-def _marker_text(descriptor: int) -> tuple[int | None, str]:
-    """The pid and the file's name a marker holds (None and "" where it holds none yet)."""
+def _marker_text(descriptor: int) -> tuple[int | None, str, str]:
+    """The pid, the boot and the file's name a marker holds (None, "" and "" where it holds
+    none yet)."""
     try:
         text = os.pread(descriptor, _MARKER_BYTES, 0)
     except OSError:
-        return None, ""
-    pid, _, named = text.partition(b"\n")
-    return (int(pid) if pid.isdigit() else None), os.fsdecode(named)
+        return None, "", ""
+    writer, _, named = text.partition(b"\n")
+    pid, _, boot = writer.partition(b" ")
+    return ((int(pid) if pid.isdigit() else None), boot.decode("ascii", "replace"),
+            os.fsdecode(named))
+
+
+@functools.cache
+def _this_boot() -> str:
+    """This boot of this machine's kernel (Linux's random boot id, shared by its containers),
+    or "" where it cannot be read: a lock seen free proves its writer dead only when that
+    writer ran under the same kernel since it started."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", "rb") as boot_id:
+            return boot_id.read(64).strip().decode("ascii", "replace")
+    except OSError:
+        return ""
 
 
 def _other_writer(temporary: str, name: str) -> str | None:
@@ -646,29 +670,39 @@ def _other_writer(temporary: str, name: str) -> str | None:
     files of ``name``, and their markers, that writers now dead left (killed with SIGKILL, a
     power cut: their clean-up never ran), so that they do not stay for ever. A writer is dead
     when its marker's lock is free (the system frees it when its process ends, however it
-    ends) and the marker names its pid (written once it was locked), or, naming none, is
-    older than :data:`_NAMELESS_MARKER_SECONDS`. A live writer's files, or a temporary file
-    without a marker (a system without these locks), are never touched."""
+    ends) and the marker names this boot of this machine (written once it was locked), or,
+    naming another (another machine's, whose locks this one may not see; the boot before a
+    power cut) or none, when it and its temporary file have been left unchanged for
+    :data:`_UNPROVEN_MARKER_SECONDS`. A live writer's files, or a temporary file without a
+    marker (a system without these locks), are never touched."""
     other = None
-    for marker, descriptor, held, pid in _other_writers(temporary, name):
+    for marker, descriptor, held, pid, boot in _other_writers(temporary, name):
         if held:
-            other = other or ("another thread of this process" if pid == os.getpid()
+            other = other or ("another thread of this process"
+                              if pid == os.getpid() and boot == _this_boot()
                               else "another process")
-        elif pid is not None or _older_than(descriptor, _NAMELESS_MARKER_SECONDS):
+            continue
+        its_temporary = marker[:-len(_WRITING_SUFFIX)]
+        if (boot != "" and boot == _this_boot()) \
+                or _unchanged_for(descriptor, its_temporary, _UNPROVEN_MARKER_SECONDS):
             # the temporary file first: a marker left alone is removed the next time
             with contextlib.suppress(OSError):
-                os.remove(marker[:-len(_WRITING_SUFFIX)])
+                os.remove(its_temporary)
             with contextlib.suppress(OSError):
                 os.remove(marker)
     return other
 
 
-def _older_than(descriptor: int, seconds: float) -> bool:
-    """Whether the open file was last written more than ``seconds`` ago."""
+def _unchanged_for(descriptor: int, temporary: str, seconds: float) -> bool:
+    """Whether the open marker, and the file ``temporary`` where it is there (a live writer
+    writes it), were last written more than ``seconds`` ago."""
     try:
-        return time.time() - os.fstat(descriptor).st_mtime > seconds
+        written = os.fstat(descriptor).st_mtime
+        with contextlib.suppress(FileNotFoundError):
+            written = max(written, os.stat(temporary, follow_symlinks=False).st_mtime)
     except OSError:
         return False
+    return time.time() - written > seconds
 
 
 def _another_users_file_in_a_sticky_folder(target: str, directory: str) -> bool:
