@@ -1368,14 +1368,31 @@ def refuse_unsaveable_chains(model, n_visible):
             "--batch-size or --temperatures")
 
 
-def resuming_line(done, total):
-    """What a resumed run trains, under its "training a ..." line: the epochs it has left, or
-    none (``--resume runs/x/model.h5`` of a finished run only writes the outputs again),
-    which the "training" line alone, followed by no epoch at all, left a user to guess."""
-    if done >= total:
-        return (f"resuming: all {count(total, 'epoch')} trained already, none left: the "
-                "outputs are written again without training (a larger --epochs trains on)")
-    return f"resuming: {done} of {count(total, 'epoch')} trained, training the {total - done} left"
+def resuming_line(done, total, unit="epoch", where="", longer="--epochs", stopped=False):
+    """The one line every command resumed from a checkpoint says under its "training ..."
+    line: how much of the run is trained and what it trains now, or that nothing is left
+    (``--resume runs/x/model.h5`` of a finished run only writes the outputs again), which the
+    "training" line alone, followed by no epoch at all, left a user to guess.
+
+    Parameters
+    ----------
+    done, total : int, how many ``unit`` the run trained, and its total of them
+    unit : str, what the run counts ("epoch"; "row" of a table)
+    where : str, appended to the count: the position in a run of layers (" (RBM 2 of 3,
+        epoch 4 of 10)")
+    longer : str or None, the option that trains on past a finished run's total (None for
+        a command whose resume keeps the checkpoint's total)
+    stopped : bool, early stopping ended the run after ``done``: nothing is left however
+        many of ``total`` were trained
+    """
+    if stopped or done >= total:
+        trained = (f"{done} of {count(total, unit)} trained{where}, early stopping ended the "
+                   "run there" if stopped else f"all {count(total, unit)} trained already")
+        advice = f" (a larger {longer} trains on)" if longer and not stopped else ""
+        return (f"resuming: {trained}, none left: the outputs are written again without "
+                f"training{advice}")
+    return (f"resuming: {done} of {count(total, unit)} trained{where}, training the "
+            f"{total - done} left")
 
 
 def train_rbm(model, X, checkpoints, resuming, monitor="reconstruction error",

@@ -16,7 +16,12 @@ import numpy as np
 import dlcore
 from dlcore import datasets
 from dlcore.backend import rng
-from dlcore.cli._common import TRAINING_ERROR_UNIT_OF_UNITS, EpochProgress, check_rows_to_train
+from dlcore.cli._common import (
+    TRAINING_ERROR_UNIT_OF_UNITS,
+    EpochProgress,
+    check_rows_to_train,
+    resuming_line,
+)
 from dlcore.cli._digits import save_weight_tiles
 
 HELD_OUT_PER_CLASS = 100
@@ -169,6 +174,7 @@ def fine_tune(network, train, valid, optimizer, epochs, batch_size, patience, ve
         # brought the count to patience: EarlyStopping's rule
         stopped = int(saved.get("wait", 0)) >= max(patience, 1)
         remaining = 0 if stopped else max(0, epochs - network.epochs_done)
+        click.echo(resuming_line(network.epochs_done, epochs, stopped=stopped), err=True)
     else:
         network.compile(loss="cross_entropy", optimizer=optimizer, metrics=["accuracy"])
         remaining = epochs
@@ -229,6 +235,9 @@ def pretrain(dbn, X, y=None, checkpoints=None, resuming=False, rate_options=None
     progress = LayerProgress(dbn, what,
                              "reconstruction error" if what == "RBM" else "loss")
     on_epoch_end, guard = None, contextlib.nullcontext()
+    if resuming:
+        click.echo(resuming_line(*stack_epochs(dbn), where=f" ({position(dbn)})", longer=None),
+                   err=True)
     if checkpoints is not None:
         if resuming:
             checkpoints.track(dbn, position)
@@ -242,6 +251,16 @@ def pretrain(dbn, X, y=None, checkpoints=None, resuming=False, rate_options=None
             return train(X, y, progress=progress, on_epoch_end=on_epoch_end, **fit_options)
         finally:
             progress.close()
+
+
+def stack_epochs(stack):
+    """``(epochs trained, epochs in all)`` of a DBN's training (its RBMs' epochs, then its
+    up-down epochs) or of a StackedAutoencoder's (its autoencoders' epochs)."""
+    models = stack.rbms_ if hasattr(stack, "rbms_") else stack.autoencoders_
+    done = sum(getattr(model, "epochs_done_", 0) for model in models)
+    total = sum(int(model.epochs) for model in models)
+    return (done + getattr(stack, "up_down_epochs_done_", 0),
+            total + int(getattr(stack, "up_down_epochs", 0) or 0))
 
 
 def training_position(dbn):

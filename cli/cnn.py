@@ -30,6 +30,7 @@ from dlcore.cli._common import (
     publish_metrics,
     resume_option,
     resumed_options,
+    resuming_line,
     saving_trained_model,
     seed_option,
     trained_dataset,
@@ -285,6 +286,8 @@ def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, mom
         checkpoints.track(model, f"epoch {model.epochs_done} of {epochs}")
     click.echo(f"training {model_name} on {len(x):,} {dataset} images ({model.backend.name} "
                f"backend, {model.count_params():,} parameters)", err=True)
+    if resume is not None:
+        click.echo(resuming_line(model.epochs_done, epochs), err=True)
     note_batch_size(batch_size, n_train)
     clock = training_clock(model)
     with checkpoints.on_interrupt():

@@ -71,6 +71,7 @@ from dlcore.cli._common import (
     publish_metrics,
     resume_option,
     resumed_options,
+    resuming_line,
 )
 from dlcore.cli._dbn import load_labelled_split, training_subset
 from dlcore.cli.homework import homework
@@ -323,11 +324,18 @@ def resumed_rows(path, planned, labels, figure_shape):
     return finished
 
 
-def finished_position(finished, planned, labels):
-    """How far the table got, for the messages: "row 3 of 12 (dropout 0.5, seed 0)"."""
+def last_finished_row(finished, labels):
+    """``(rows finished, what the last of them is)`` of the table: ``(3, "dropout 0.5, seed
+    0")`` (the Monte Carlo dropout rows, which come with their dropout row, not counted)."""
     name, seed, _ = next(row for row in reversed(finished.rows) if row[0] != MC_DROPOUT_ROW)
     done = sum(1 for row in finished.rows if row[0] != MC_DROPOUT_ROW)
-    return f"row {done} of {len(planned)} ({labels[name]}, seed {seed})"
+    return done, f"{labels[name]}, seed {seed}"
+
+
+def finished_position(finished, planned, labels):
+    """How far the table got, for the messages: "row 3 of 12 (dropout 0.5, seed 0)"."""
+    done, last = last_finished_row(finished, labels)
+    return f"row {done} of {len(planned)} ({last})"
 
 
 def summary(values):
@@ -479,7 +487,9 @@ def regularisation(model_kind, dataset, train_size, methods_text, epochs, batch_
         resume, planned, labels, figure_images(test)[0].shape)
     if finished.rows:
         checkpoints.track(finished, finished_position(finished, planned, labels))
-        click.echo(f"resuming after {finished_position(finished, planned, labels)}", err=True)
+        rows_done, last = last_finished_row(finished, labels)
+        click.echo(resuming_line(rows_done, len(planned), unit="row", where=f" (the last: {last})",
+                                 longer=None), err=True)
     done = {(name, row_seed): result for name, row_seed, result in finished.rows}
     # the resumed rows' training, saved with them: the total is the whole table's
     trained_before = sum(result["seconds"] for result in done.values())

@@ -165,6 +165,9 @@ def test_ctrl_c_saves_the_finished_rows_and_resuming_gives_the_uninterrupted_tab
     monkeypatch.setattr(command.Experiment, "run", recorded)
     resumed = runner.invoke(main, words[1:])
     assert resumed.exit_code == 0, resumed.output
+    # the one line of every resumed command (it said "resuming after row 2 of 6 (...)")
+    assert ("resuming: 2 of 6 rows trained (the last: dropout 0.5, seed 0), training the 4 "
+            "left") in resumed.stderr
     assert resumed_calls == [("adversarial", 0), ("none", 1), ("dropout", 1), ("adversarial", 1)]
     table = [line for line in whole.stdout.splitlines() if not line.startswith(("total", "wrote"))]
     assert table and table == [line for line in resumed.stdout.splitlines()

@@ -16,9 +16,15 @@ from click.testing import CliRunner
 import dlcore
 import dlcore.network
 from dlcore.cli import main
-from dlcore.cli._common import CHECKPOINT_FILE, INTERRUPTED_EXIT_CODE, training_clock
+from dlcore.cli._common import (
+    CHECKPOINT_FILE,
+    INTERRUPTED_EXIT_CODE,
+    resuming_line,
+    training_clock,
+)
 from dlcore.dbn.updown import UpDown
 from dlcore.rbm.trainer import ContrastiveDivergence
+from dlcore.wording import count
 
 
 @pytest.fixture(scope="module")
@@ -223,20 +229,24 @@ def test_homework_task_resumes_bit_identically(tmp_path, monkeypatch, arguments,
         assert (tmp_path / "full" / name).read_text() == (tmp_path / "part" / name).read_text()
 
 
-@pytest.mark.parametrize("options, interrupted_epoch, position", [
+@pytest.mark.parametrize("options, interrupted_epoch, position, resuming", [
     # in the first RBM: the checkpoint holds one part-trained RBM of two
-    ([], 2, "RBM 1 of 2"),
+    ([], 2, "RBM 1 of 2", "1 of 4 epochs trained (RBM 1 of 2, epoch 1 of 2), training the 3"),
     # in the second RBM (with labels and up-down to follow)
-    (["--with-labels", "--up-down-epochs", "1"], 3, "after RBM 1 of 2, epoch 2 of 2")])
+    (["--with-labels", "--up-down-epochs", "1"], 3, "after RBM 1 of 2, epoch 2 of 2",
+     "2 of 5 epochs trained (RBM 1 of 2, epoch 2 of 2), training the 3")])
 def test_dbn_pretrain_interrupted_resumes_bit_identically(tmp_path, monkeypatch, options,
-                                                          interrupted_epoch, position):
+                                                          interrupted_epoch, position, resuming):
     arguments = ["dbn", "pretrain", "--layers", "784-16-10", "--epochs-per-layer", "2",
                  *options, "--backend", "cpu"]
     full = CliRunner().invoke(main, [*arguments, "--out", str(tmp_path / "full")])
     assert full.exit_code == 0, full.output
-    interrupted, _ = interrupted_then_resumed(monkeypatch, arguments, tmp_path / "part",
-                                              ContrastiveDivergence, "epoch", interrupted_epoch)
+    interrupted, resumed = interrupted_then_resumed(monkeypatch, arguments, tmp_path / "part",
+                                                    ContrastiveDivergence, "epoch",
+                                                    interrupted_epoch)
     assert position in interrupted.output
+    # the one line every resumed command says (dbn pretrain said nothing)
+    assert f"resuming: {resuming} left" in resumed.stderr
     assert_identical(dlcore.load(tmp_path / "full" / "dbn.h5"),
                      dlcore.load(tmp_path / "part" / "dbn.h5"))
 
@@ -247,9 +257,14 @@ def network_command_resumes_bit_identically(tmp_path, monkeypatch, arguments):
     assert full.exit_code == 0, full.output
     finished = dlcore.load(tmp_path / "full" / "model.h5")
     updates_per_epoch = finished.n_updates // finished.epochs_done
-    interrupted_then_resumed(monkeypatch, arguments, tmp_path / "part",
-                             dlcore.network.Sequential, "_train_step", 2 * updates_per_epoch + 2)
+    _, resumed = interrupted_then_resumed(monkeypatch, arguments, tmp_path / "part",
+                                          dlcore.network.Sequential, "_train_step",
+                                          2 * updates_per_epoch + 2)
     assert dlcore.load(tmp_path / "part" / CHECKPOINT_FILE).epochs_done == 2
+    # the one line every resumed command says (cnn train and dbn finetune said nothing)
+    epochs = int(arguments[arguments.index("--epochs") + 1])
+    assert (f"resuming: 2 of {epochs} epochs trained, training the {epochs - 2} left"
+            in resumed.stderr)
     assert_identical(finished, dlcore.load(tmp_path / "part" / "model.h5"))
 
 
@@ -960,6 +975,9 @@ def test_resume_of_a_finished_model_without_epochs_trains_no_further(tmp_path, a
     assert_identical(before, after)
     epochs = int(arguments[arguments.index("--epochs") + 1])
     assert after.training_record_["parameters"]["epochs"] == epochs
+    # and says so, as every resumed command does (cnn train said nothing)
+    assert (f"resuming: all {count(epochs, 'epoch')} trained already, none left: the outputs "
+            "are written again without training (a larger --epochs trains on)") in again.stderr
 
 
 def test_the_training_clock_of_a_resumed_model_starts_from_its_epochs_seconds():
@@ -1198,3 +1216,10 @@ def test_resuming_a_finished_model_says_it_trains_nothing_and_a_checkpoint_what_
     assert more.exit_code == 0, more.output
     assert "resuming: 1 of 3 epochs trained, training the 2 left" in more.stderr
     assert "training: epoch 2/3" in more.output
+
+
+def test_a_resumed_fine_tuning_that_early_stopping_ended_says_that_nothing_is_left():
+    line = resuming_line(7, 50, stopped=True)
+    assert line.startswith("resuming: 7 of 50 epochs trained, early stopping ended the run")
+    assert "none left" in line
+    assert "--epochs" not in line   # a larger --epochs would not train on: the stop stays
