@@ -1297,17 +1297,6 @@ def load_checkpoint(path, model_class):
     return model
 
 
-def training_clock(model):
-    """A function that gives the seconds ``model`` has trained in all when called: the
-    wall-clock seconds since this call, plus, for a model resumed from a checkpoint, the seconds
-    of the epochs it trained before (its history's ``seconds``, one number an epoch, saved with
-    it); a resumed run's total counted only the part after the resume."""
-    history = getattr(model, "history", None)
-    before = math.fsum(history.get("seconds", ())) if isinstance(history, dict) else 0.0
-    started = time.perf_counter()
-    return lambda: before + time.perf_counter() - started
-
-
 #: The options of the RBM commands and the BernoulliRBM/GaussianBernoulliRBM parameters they
 #: set: a resumed RBM keeps its own.
 RBM_HYPERPARAMETERS = {"hidden": "n_hidden", "epochs": "epochs", "cd_k": "cd_k",

@@ -34,7 +34,6 @@ from dlcore.cli._common import (
     saving_trained_model,
     seed_option,
     trained_dataset,
-    training_clock,
     training_record,
     warn_if_other_dataset,
 )
@@ -289,12 +288,14 @@ def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, mom
     if resume is not None:
         click.echo(resuming_line(model.epochs_done, epochs), err=True)
     note_batch_size(batch_size, n_train)
-    clock = training_clock(model)
     with checkpoints.on_interrupt():
         model.fit(x, y, epochs=epochs - model.epochs_done, batch_size=batch_size,
                   validation_split=validation_split, validation_freq=validation_freq,
                   callbacks=[checkpoints.network_callback(epochs)], **fit_options(comm))
-    seconds = clock()
+    # the epochs' own seconds, over every run of a resumed model: the wall clock of the
+    # command counted a new run's set-up (the data, the network) and not that of the run
+    # before a resume, so an interrupted and resumed run reported another total
+    seconds = math.fsum(model.history.get("seconds", ()))
     model.training_record_ = training_record(dataset, np.unique(y).tolist(), len(x),
                                              test_set=test_source)
     # before testing: a Ctrl-C there loses nothing

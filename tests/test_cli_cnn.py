@@ -2,6 +2,7 @@
 and one-line errors for bad input."""
 import csv
 import json
+import math
 
 import numpy as np
 import pytest
@@ -35,6 +36,14 @@ def test_train_prints_the_test_accuracy_it_records(trained_run):
     metrics = json.loads((out / "metrics.json").read_text())
     assert f"test accuracy: {metrics['test_accuracy']:.4f}" in result.stdout
     assert metrics["test_images"] == 1000 and len(metrics["history"]["val_loss"]) == 1
+
+
+def test_training_seconds_are_the_seconds_of_the_epochs(trained_run):
+    # not the wall clock of the command, whose set-up a resumed run's total did not count
+    _, out = trained_run
+    metrics = json.loads((out / "metrics.json").read_text())
+    seconds = dlcore.load(out / "model.h5").history["seconds"]
+    assert metrics["training_seconds"] == math.fsum(seconds) > 0
 
 
 def test_trained_model_file_loads_and_predicts_images(trained_run):
