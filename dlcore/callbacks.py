@@ -56,10 +56,35 @@ BATCH_HOOKS = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "
 class Callback:
     """Base class: every hook does nothing. ``model`` is the model being trained and
     ``params`` Keras's dict of the fit's settings (``epochs``, ``steps`` per epoch,
-    ``verbose``), both set when ``fit`` starts."""
+    ``verbose``), both set when ``fit`` starts.
 
-    model = None
-    params = {}
+    One callback given to fits that run at once in threads (a grid search under joblib's
+    threading backend, given it as a fit parameter; the user's own threads) is called by
+    each: its hooks see as ``self.model`` and ``self.params`` those of the fit that calls them
+    (kept per running fit of each thread; outside a fit, the last ones set). Before, every
+    fit's hooks saw the network and steps of the fit that started last, so a progress
+    callback reported, stopped or saved the other fit's network. What the callback keeps in
+    attributes of its own, the fits share, as Keras's fits in threads do (a recorder records
+    every fit): a callback that counts per fit keys its counts by ``self.model``, or each fit
+    gets its own (in a wrapper's ``fit_kwargs``, which scikit-learn's ``clone`` copies for
+    every fit of a search)."""
+
+    @property
+    def model(self):
+        return _fit_setting(self, "model", None)
+
+    @model.setter
+    def model(self, model):
+        _set_fit_setting(self, "model", model)
+
+    @property
+    def params(self):
+        return _fit_setting(self, "params", {})
+
+    @params.setter
+    def params(self, params):
+        _set_fit_setting(self, "params", params)
+
     #: whether the batch hooks get the logs of every batch (True) or of the batches that
     #: report (False); None: True when the class overrides a batch hook (see
     #: :meth:`wants_every_batch_logs`)
@@ -107,6 +132,64 @@ class Callback:
 
     def on_train_end(self, logs=None):
         pass
+
+
+#: The model and params that the running fits gave their callbacks, by (the callback's id, the
+#: fit's thread): a list per thread, the innermost fit last (a fit started inside a callback
+#: of another, in its thread), each entry ``{"fit": token, "model": ..., "params": ...}``.
+#: Only a thread's own fits change its lists; additions and removals hold the lock
+_FIT_SETTINGS = {}
+_FIT_SETTINGS_CHANGING = threading.Lock()
+#: The fit of this thread that gives its callbacks their model and params now
+#: (:func:`giving_fit_settings`)
+_GIVING = threading.local()
+
+
+def _fit_setting(callback, name, default):
+    """``callback``'s ``name`` ("model", "params") as the calling thread's running fit gave it,
+    else the last one set (another thread's fit's, or the user's own)."""
+    fits = _FIT_SETTINGS.get((id(callback), threading.get_ident()))
+    if fits and name in fits[-1]:
+        return fits[-1][name]
+    return callback.__dict__.get(name, default)
+
+
+def _set_fit_setting(callback, name, value):
+    """Set ``callback``'s ``name`` (the last one set, kept after the fits as Keras keeps it),
+    and, while a fit of this thread gives its callbacks their settings, that fit's own."""
+    callback.__dict__[name] = value
+    fit = getattr(_GIVING, "fit", None)
+    if fit is None:
+        return
+    with _FIT_SETTINGS_CHANGING:
+        fits = _FIT_SETTINGS.setdefault((id(callback), threading.get_ident()), [])
+        if not fits or fits[-1]["fit"] is not fit:
+            fits.append({"fit": fit})
+        fits[-1][name] = value
+
+
+@contextlib.contextmanager
+def giving_fit_settings(fit):
+    """While ``fit`` (a token of one call of ``fit``) calls its callbacks' ``set_model`` and
+    ``set_params`` in this thread: what they set is that fit's own (:class:`Callback`)."""
+    outer = getattr(_GIVING, "fit", None)
+    _GIVING.fit = fit
+    try:
+        yield
+    finally:
+        _GIVING.fit = outer
+
+
+def forget_fit_settings(fit):
+    """At the end of ``fit`` (however it ends): the model and params it gave its callbacks in
+    this thread are no longer theirs."""
+    thread = threading.get_ident()
+    with _FIT_SETTINGS_CHANGING:
+        for key, fits in list(_FIT_SETTINGS.items()):
+            if key[1] == thread:
+                fits[:] = [entry for entry in fits if entry["fit"] is not fit]
+                if not fits:
+                    del _FIT_SETTINGS[key]
 
 
 class History(Callback):
@@ -1432,10 +1515,6 @@ class ProgressBar(Callback):
     def _fit(self):
         return self._fits.setdefault(threading.get_ident(), {"bar": None, "text": ""})
 
-    def set_model(self, model):
-        super().set_model(model)
-        self._fit()["model"] = model   # a ProgressBar two fits share names each its own
-
     def on_train_begin(self, logs=None):
         fit = self._fit()
         fit["token"] = token = object()
@@ -1472,7 +1551,7 @@ class ProgressBar(Callback):
         shown = dict(logs or {})
         # the epoch's rate and duration from the model's record (fit writes it before the
         # callbacks): dlcore's line shows them, though Keras's logs do not hold them
-        model = fit.get("model", self.model)
+        model = self.model   # this fit's, where two fits share the ProgressBar (Callback)
         record = getattr(model, "history", None)
         if isinstance(record, dict):
             shown.update({name: record[name][-1] for name in ("learning_rate", "seconds")

@@ -106,7 +106,9 @@ from dlcore.callbacks import (
     ModelCheckpoint,
     ProgressBar,
     ReduceLROnPlateau,
+    forget_fit_settings,
     format_logs,
+    giving_fit_settings,
 )
 from dlcore.distributed.communicator import periodic
 from dlcore.errors import DivergenceCheck, decay_diverges
@@ -1048,6 +1050,9 @@ class TrainingLoop:
         # this fit's BackupAndRestore once it holds its folder, and the owner of that lock:
         # a fit refused inside it (a callback fitting the network again) frees nothing of it
         held = []
+        # this call of fit, whose model and params its callbacks see in its thread until it
+        # ends (dlcore.callbacks.Callback)
+        fit = object()
         try:   # the backup's folder is this fit's until it ends, however it ends
             epochs, first_epoch_done = self._restore_backup(callbacks, first_epoch_done,
                                                             epochs, comm, held)
@@ -1092,7 +1097,8 @@ class TrainingLoop:
             self._epoch_offset = 0 if initial_epoch is None else initial_epoch - first_epoch_done
             history = History()
             callbacks = self._callbacks(history, callbacks, -(-n // batch_size),
-                                        self.epochs_done + self._epoch_offset + epochs, verbose)
+                                        self.epochs_done + self._epoch_offset + epochs, verbose,
+                                        fit)
             if data_parallel is not None:   # their decisions must be every rank's
                 data_parallel.check_callbacks(callbacks)
             self.stop_training = False
@@ -1164,6 +1170,7 @@ class TrainingLoop:
             return history
         finally:
             self._release_backup(held)
+            forget_fit_settings(fit)
 
     def _restore_backup(self, callbacks, first_epoch_done, epochs, comm=None, held=None):
         """Put the training state of a :class:`dlcore.callbacks.BackupAndRestore` among
@@ -1247,11 +1254,12 @@ class TrainingLoop:
         refuse_augmentation(self)
         return AdversarialTraining(epsilon, weight, float(x.min()), float(x.max()))
 
-    def _callbacks(self, history, callbacks, n_batches, last_epoch, verbose):
+    def _callbacks(self, history, callbacks, n_batches, last_epoch, verbose, fit):
         """The caller's callbacks, History and the progress bar, each given the model and
-        Keras's ``params`` (epochs, steps per epoch, verbose). History after the caller's, as
-        Keras adds it: it then keeps the ``learning_rate`` an LR callback writes into the
-        epoch's logs."""
+        Keras's ``params`` (epochs, steps per epoch, verbose) as those of ``fit`` (a token of
+        this call of fit: :func:`dlcore.callbacks.giving_fit_settings`). History after the
+        caller's, as Keras adds it: it then keeps the ``learning_rate`` an LR callback writes
+        into the epoch's logs."""
         callbacks = list(callbacks or []) + [history]
         if verbose:
             callbacks.append(ProgressBar(n_batches, last_epoch))
@@ -1260,9 +1268,12 @@ class TrainingLoop:
         for callback in callbacks:
             if not isinstance(callback, Callback):
                 raise TypeError(foreign_callback(callback))
-            callback.set_model(self)
-            callback.set_params({"verbose": verbose, "epochs": last_epoch,
-                                 "steps": n_batches})
+            # this fit's own in its thread: another thread's fit given the same callback
+            # gives it its own (Callback.model)
+            with giving_fit_settings(fit):
+                callback.set_model(self)
+                callback.set_params({"verbose": verbose, "epochs": last_epoch,
+                                     "steps": n_batches})
         self._resume_callbacks(callbacks)
         return callbacks
 

@@ -674,6 +674,52 @@ def test_fits_at_once_in_threads_report_their_own_epochs_whole_and_named(monkeyp
     assert not sys.modules["dlcore.callbacks"]._PROGRESS_FITS   # none left once they ended
 
 
+def test_a_callback_fits_in_threads_share_sees_the_model_and_params_of_the_fit_calling_it():
+    """A user's progress callback given to two fits at once in threads (a threading grid
+    search's fit parameters) saw, in the hooks of both, the network and the steps of the fit
+    set up last: it reported (stopped, saved) the other fit's network. Its own attributes
+    the fits share, as Keras's: it records both."""
+    import sys
+    import threading
+    x = np.random.default_rng(0).random((40, 3))
+    y = np.arange(40) % 2
+    both_set_up = threading.Barrier(2, timeout=60)
+    failures = []
+
+    class Progress(Callback):
+        def __init__(self):
+            self.seen = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            both_set_up.wait()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seen.append((threading.current_thread().name, self.model.name,
+                              self.params["steps"]))
+    progress = Progress()
+
+    def fit(name, batch_size):
+        model = dlcore.Sequential([Dense(2, activation="softmax")], input_shape=(3,),
+                                  backend="reference", seed=0, name=name)
+        model.compile("cross_entropy", SGD(0.1))
+        try:
+            model.fit(x, y, epochs=2, batch_size=batch_size, verbose=0, callbacks=[progress])
+        except Exception as error:   # noqa: BLE001 - reported below
+            failures.append(error)
+
+    threads = [threading.Thread(target=fit, args=(name, batch_size), name=name)
+               for name, batch_size in (("first", 10), ("second", 20))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    # each fit's steps: 40 rows in batches of 10 and of 20
+    assert sorted(progress.seen) == [("first", "first", 4)] * 2 + [("second", "second", 2)] * 2
+    assert progress.model.name in ("first", "second")   # after the fits: the last one set
+    assert not sys.modules["dlcore.callbacks"]._FIT_SETTINGS   # none left once they ended
+
+
 def test_a_fit_whose_callback_failed_to_begin_leaves_no_fit_on_the_stream(monkeypatch):
     """A callback whose on_train_begin raised after a ProgressBar's (a ProgressBar given
     before it) left that fit on the stream for good: every later fit of the program, alone,
