@@ -1357,7 +1357,12 @@ def refuse_unsaveable_chains(model, n_visible):
             "--batch-size or --temperatures")
 
 
-def resuming_line(done, total, unit="epoch", where="", longer="--epochs", stopped=False):
+#: What a command resumed with nothing left to train does (:func:`resuming_line`)
+OUTPUTS_WRITTEN_AGAIN = "the outputs are written again without training"
+
+
+def resuming_line(done, total, unit="epoch", where="", longer="--epochs", stopped=False,
+                  then=OUTPUTS_WRITTEN_AGAIN):
     """The one line every command resumed from a checkpoint says under its "training ..."
     line: how much of the run is trained and what it trains now, or that nothing is left
     (``--resume runs/x/model.h5`` of a finished run only writes the outputs again), which the
@@ -1373,13 +1378,14 @@ def resuming_line(done, total, unit="epoch", where="", longer="--epochs", stoppe
         a command whose resume keeps the checkpoint's total)
     stopped : bool, early stopping ended the run after ``done``: nothing is left however
         many of ``total`` were trained
+    then : str, what the command does when nothing is left: writes its outputs again, or,
+        for a stage of a command of several, goes on to the next stages
     """
     if stopped or done >= total:
         trained = (f"{done} of {count(total, unit)} trained{where}, early stopping ended the "
                    "run there" if stopped else f"all {count(total, unit)} trained already")
         advice = f" (a larger {longer} trains on)" if longer and not stopped else ""
-        return (f"resuming: {trained}, none left: the outputs are written again without "
-                f"training{advice}")
+        return f"resuming: {trained}, none left: {then}{advice}"
     return (f"resuming: {done} of {count(total, unit)} trained{where}, training the "
             f"{total - done} left")
 

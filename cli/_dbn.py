@@ -17,6 +17,7 @@ import dlcore
 from dlcore import datasets
 from dlcore.backend import rng
 from dlcore.cli._common import (
+    OUTPUTS_WRITTEN_AGAIN,
     TRAINING_ERROR_UNIT_OF_UNITS,
     EpochProgress,
     check_rows_to_train,
@@ -158,13 +159,14 @@ def resumed_weight_decay(model, weight_decay):
 
 
 def fine_tune(network, train, valid, optimizer, epochs, batch_size, patience, verbose=1,
-              checkpoints=None, **fit_options):
+              checkpoints=None, then=OUTPUTS_WRITTEN_AGAIN, **fit_options):
     """Supervised fine-tuning by back-propagation with cross-entropy, stopped when the
     validation loss has not improved for ``patience`` epochs, the best epoch's weights kept.
 
     ``optimizer`` None resumes a network loaded from a checkpoint (compiled, with its optimiser
     and early-stopping state) for the rest of its ``epochs``. ``checkpoints``
-    (:class:`dlcore.cli._common.Checkpoints`) saves it every N epochs and on Ctrl-C.
+    (:class:`dlcore.cli._common.Checkpoints`) saves it every N epochs and on Ctrl-C. ``then``:
+    what the command does when the resumed network has no epoch left (``resuming_line``'s).
     ``fit_options``: more keywords of ``fit`` (``comm``)."""
     from dlcore.callbacks import EarlyStopping
     stopper = EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
@@ -174,7 +176,8 @@ def fine_tune(network, train, valid, optimizer, epochs, batch_size, patience, ve
         # brought the count to patience: EarlyStopping's rule
         stopped = int(saved.get("wait", 0)) >= max(patience, 1)
         remaining = 0 if stopped else max(0, epochs - network.epochs_done)
-        click.echo(resuming_line(network.epochs_done, epochs, stopped=stopped), err=True)
+        click.echo(resuming_line(network.epochs_done, epochs, stopped=stopped, then=then),
+                   err=True)
     else:
         network.compile(loss="cross_entropy", optimizer=optimizer, metrics=["accuracy"])
         remaining = epochs
@@ -224,20 +227,21 @@ class LayerProgress:
 
 
 def pretrain(dbn, X, y=None, checkpoints=None, resuming=False, rate_options=None, what="RBM",
-             position=None, **fit_options):
+             position=None, then=OUTPUTS_WRITTEN_AGAIN, **fit_options):
     """``dbn.fit(X, y)`` (``dbn.resume`` when ``resuming``) with a progress bar per layer;
     ``checkpoints`` (:class:`dlcore.cli._common.Checkpoints`) saves the DBN every N epochs and
     on Ctrl-C; ``rate_options``: which option sets which learning rate, for the advice of a
     diverged training (``Checkpoints.on_interrupt``). A StackedAutoencoder trains the same way
     with ``what="autoencoder"`` and its own ``position`` (default: :func:`training_position`,
-    a DBN's). ``fit_options``: more keywords of ``fit``/``resume`` (``comm``)."""
+    a DBN's). ``then``: what the command does when the resumed stack has no epoch left
+    (``resuming_line``'s). ``fit_options``: more keywords of ``fit``/``resume`` (``comm``)."""
     position = position or training_position
     progress = LayerProgress(dbn, what,
                              "reconstruction error" if what == "RBM" else "loss")
     on_epoch_end, guard = None, contextlib.nullcontext()
     if resuming:
-        click.echo(resuming_line(*stack_epochs(dbn), where=f" ({position(dbn)})", longer=None),
-                   err=True)
+        click.echo(resuming_line(*stack_epochs(dbn), where=f" ({position(dbn)})", longer=None,
+                                 then=then), err=True)
     if checkpoints is not None:
         if resuming:
             checkpoints.track(dbn, position)

@@ -34,6 +34,7 @@ from dlcore import viz
 from dlcore.cli._common import (
     CHECKPOINT_FILE,
     FIGURES_LEFT,
+    OUTPUTS_WRITTEN_AGAIN,
     Checkpoints,
     backend_option,
     checkpoint_option,
@@ -81,6 +82,9 @@ PRETRAINING = "pretraining"
 FINE_TUNING = "fine-tuning"
 #: What is left once a stage before the last is saved (:func:`saving_trained_model`).
 STAGES_LEFT = "the stages after it were not run; run them without training it again"
+#: What a resumed run does with a stage before the last that has nothing left to train
+#: (``resuming_line``): the outputs are not all that is left
+STAGES_AFTER_IT = "its file is written again and the stages after it train"
 #: What :func:`write_table` writes once every stage is trained.
 TABLE_FILES = ("pretraining.csv", "pretraining_curves.png")
 #: The corruption of the stacked denoising autoencoders (Vincent et al. 2008 used 10-40 %).
@@ -281,10 +285,11 @@ def pretraining(dataset, train_size, layers_text, rows_text, n_seeds, epochs_per
                     results[row].append(evaluate(network, train, valid, test))
                 checkpoints.finished_files.append(name)
                 continue
-            model = train_stage(stage, resumed if index == first else None, pretrained, train,
-                                valid, checkpoints, settings, n_seeds)
-            model.training_record_ = record
             last = index == len(planned) - 1
+            model = train_stage(stage, resumed if index == first else None, pretrained, train,
+                                valid, checkpoints, settings, n_seeds,
+                                OUTPUTS_WRITTEN_AGAIN if last else STAGES_AFTER_IT)
+            model.training_record_ = record
             # first: a Ctrl-C in what follows loses no training
             with saving_trained_model(model, folder / name,
                                       FIGURES_LEFT if last else STAGES_LEFT):
@@ -302,13 +307,16 @@ def pretraining(dataset, train_size, layers_text, rows_text, n_seeds, epochs_per
         raise interrupted_after_training(saved, STAGES_LEFT) from None
 
 
-def train_stage(stage, resumed, pretrained, train, valid, checkpoints, settings, n_seeds):
+def train_stage(stage, resumed, pretrained, train, valid, checkpoints, settings, n_seeds,
+                then):
     """The model of ``stage``, trained from the start or on from the ``resumed`` checkpoint: a
     DBN or stack of autoencoders pretrained (kept in ``pretrained`` for its fine-tuning), or a
-    network fine-tuned."""
+    network fine-tuned. ``then``: what the run does when ``resumed`` has no epoch left
+    (``resuming_line``'s)."""
     row, kind, seed = stage
     if kind == PRETRAINING:
-        pretrained[row] = pretrain_stage(row, seed, resumed, train, checkpoints, settings)
+        pretrained[row] = pretrain_stage(row, seed, resumed, train, checkpoints, settings,
+                                         then)
         return pretrained[row]
     click.echo(f"fine-tuning: {ROWS[row][0]}" + ("" if n_seeds == 1 else f" (seed {seed})"),
                err=True)
@@ -318,7 +326,7 @@ def train_stage(stage, resumed, pretrained, train, valid, checkpoints, settings,
         network = initial_network(row, seed, pretrained.get(row), train, checkpoints, settings)
         optimizer = make_optimizer("sgd", settings["learning_rate"], 0.9)
     fine_tune(network, train, valid, optimizer, settings["epochs"], settings["batch_size"],
-              settings["patience"], checkpoints=checkpoints)
+              settings["patience"], checkpoints=checkpoints, then=then)
     return network
 
 
@@ -344,20 +352,21 @@ def evaluate(network, train, valid, test):
     return tuple(error_rate(network, *data) for data in (train, valid, test)), network.history
 
 
-def pretrain_stage(row, seed, resumed, train, checkpoints, settings):
+def pretrain_stage(row, seed, resumed, train, checkpoints, settings, then):
     """The DBN or the stack of denoising autoencoders of ``row``, trained greedily on the
-    training images (from the start, or on from the ``resumed`` checkpoint)."""
+    training images (from the start, or on from the ``resumed`` checkpoint; ``then``: what the
+    run does when it has no epoch left)."""
     layers, epochs = settings["layers"], settings["epochs_per_layer"]
     if row == "dbn":
         model = resumed or dlcore.DBN(layers=layers, epochs=epochs, seed=seed,
                                       backend=settings["backend"])
         return pretrain(model, train[0], checkpoints=checkpoints, resuming=resumed is not None,
-                        rate_options={})    # --learning-rate is the fine-tuning's
+                        rate_options={}, then=then)    # --learning-rate is the fine-tuning's
     model = resumed or dlcore.StackedAutoencoder(
         layers=layers, epochs=epochs, corruption=settings["corruption"], seed=seed,
         backend=settings["backend"])
     return pretrain(model, train[0], checkpoints=checkpoints, resuming=resumed is not None,
-                    rate_options={}, what="autoencoder", position=stack_position)
+                    rate_options={}, what="autoencoder", position=stack_position, then=then)
 
 
 def initial_network(row, seed, pretrained, train, checkpoints, settings):

@@ -679,6 +679,11 @@ def test_ctrl_c_between_the_stages_of_homework_pretraining_says_how_to_run_the_r
     assert words[-2:] == ["--resume", str(first)]
     finished = CliRunner().invoke(main, words)
     assert finished.exit_code == 0, finished.output
+    # the first stage has no epoch left, but the run does: it said "none left: the outputs
+    # are written again without training", then trained the second
+    [resuming] = [line for line in finished.stderr.splitlines() if line.startswith("resuming")]
+    assert resuming.startswith("resuming: all 2 epochs trained already, none left: its file "
+                               "is written again and the stages after it train")
     assert_identical(trained, dlcore.load(first))
     full = CliRunner().invoke(main, [*arguments, "--out", str(tmp_path / "full")])
     assert full.exit_code == 0, full.output
