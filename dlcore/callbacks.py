@@ -61,7 +61,8 @@ class Callback:
     One callback given to fits that run at once in threads (a grid search under joblib's
     threading backend, given it as a fit parameter; the user's own threads) is called by
     each: its hooks see as ``self.model`` and ``self.params`` those of the fit that calls them
-    (kept per running fit of each thread; outside a fit, the last ones set). Before, every
+    (kept per running fit of each thread; outside a fit, the last ones set; one its own
+    hook sets, ``self.model = Wrapped(self.model)``, that fit's from then on). Before, every
     fit's hooks saw the network and steps of the fit that started last, so a progress
     callback reported, stopped or saved the other fit's network. What the callback keeps in
     attributes of its own, the fits share, as Keras's fits in threads do (a recorder records
@@ -156,10 +157,16 @@ def _fit_setting(callback, name, default):
 
 def _set_fit_setting(callback, name, value):
     """Set ``callback``'s ``name`` (the last one set, kept after the fits as Keras keeps it),
-    and, while a fit of this thread gives its callbacks their settings, that fit's own."""
+    and, while a fit of this thread gives its callbacks their settings, that fit's own; set
+    in the hooks of a running fit of this thread, the rest of that fit's."""
     callback.__dict__[name] = value
     fit = getattr(_GIVING, "fit", None)
     if fit is None:
+        fits = _FIT_SETTINGS.get((id(callback), threading.get_ident()))
+        if fits:
+            # a hook's own `self.model = ...` (a callback that wraps the network it is
+            # given): the fit's setting would hide it until the fit ends
+            fits[-1][name] = value
         return
     with _FIT_SETTINGS_CHANGING:
         fits = _FIT_SETTINGS.setdefault((id(callback), threading.get_ident()), [])

@@ -720,6 +720,37 @@ def test_a_callback_fits_in_threads_share_sees_the_model_and_params_of_the_fit_c
     assert not sys.modules["dlcore.callbacks"]._FIT_SETTINGS   # none left once they ended
 
 
+def test_a_model_a_callback_sets_in_its_own_hook_is_the_one_its_later_hooks_see():
+    """A user's callback that wraps the network it is given (``self.model = Wrapped(...)`` in
+    on_train_begin, as a Keras 2 callback may) saw the fit's network again in its later hooks:
+    the fit's own setting hid the assignment until the fit ended."""
+    x = np.random.default_rng(0).random((20, 3))
+    y = np.arange(20) % 2
+
+    class Wrapped:
+        def __init__(self, network):
+            self.network = network
+
+    class Wrapping(Callback):
+        def __init__(self):
+            self.seen = []
+
+        def on_train_begin(self, logs=None):
+            self.model = Wrapped(self.model)
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seen.append(self.model)
+
+    network = dlcore.Sequential([Dense(2, activation="softmax")], input_shape=(3,),
+                                backend="reference", seed=0)
+    network.compile("cross_entropy", SGD(0.1))
+    wrapping = Wrapping()
+    network.fit(x, y, epochs=2, batch_size=10, verbose=0, callbacks=[wrapping])
+    assert [type(model) for model in wrapping.seen] == [Wrapped, Wrapped]
+    assert all(model.network is network for model in wrapping.seen)
+    assert wrapping.model is wrapping.seen[-1]   # after the fit, as in it
+
+
 def test_a_fit_whose_callback_failed_to_begin_leaves_no_fit_on_the_stream(monkeypatch):
     """A callback whose on_train_begin raised after a ProgressBar's (a ProgressBar given
     before it) left that fit on the stream for good: every later fit of the program, alone,
