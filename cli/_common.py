@@ -1382,8 +1382,11 @@ def resuming_line(done, total, unit="epoch", where="", longer="--epochs", stoppe
         for a stage of a command of several, goes on to the next stages
     """
     if stopped or done >= total:
-        trained = (f"{done} of {count(total, unit)} trained{where}, early stopping ended the "
-                   "run there" if stopped else f"all {count(total, unit)} trained already")
+        if stopped:
+            trained = (f"{done} of {count(total, unit)} trained{where}, early stopping ended "
+                       "the run there")
+        else:   # "all 1 epoch" is not English
+            trained = f"{'all ' if total != 1 else ''}{count(total, unit)} trained already"
         advice = f" (a larger {longer} trains on)" if longer and not stopped else ""
         return f"resuming: {trained}, none left: {then}{advice}"
     return (f"resuming: {done} of {count(total, unit)} trained{where}, training the "

@@ -981,8 +981,9 @@ def test_resume_of_a_finished_model_without_epochs_trains_no_further(tmp_path, a
     epochs = int(arguments[arguments.index("--epochs") + 1])
     assert after.training_record_["parameters"]["epochs"] == epochs
     # and says so, as every resumed command does (cnn train said nothing)
-    assert (f"resuming: all {count(epochs, 'epoch')} trained already, none left: the outputs "
-            "are written again without training (a larger --epochs trains on)") in again.stderr
+    assert (f"{count(epochs, 'epoch')} trained already, none left: the outputs are written "
+            "again without training (a larger --epochs trains on)") in again.stderr
+    assert "all 1 epoch" not in again.stderr
 
 
 @pytest.mark.slow
@@ -1207,13 +1208,20 @@ def test_resuming_a_finished_model_says_it_trains_nothing_and_a_checkpoint_what_
     assert first.exit_code == 0, first.output
     again = runner.invoke(main, ["homework", "task1", "--resume", str(tmp_path / "a" / "model.h5")])
     assert again.exit_code == 0, again.output
-    assert "resuming: all 1 epoch trained already, none left" in again.stderr
+    assert "resuming: 1 epoch trained already, none left" in again.stderr
     assert "training: epoch" not in again.output
     more = runner.invoke(main, ["homework", "task1", "--epochs", "3", "--out", str(tmp_path / "b"),
                                 "--resume", str(tmp_path / "a" / "model.h5")])
     assert more.exit_code == 0, more.output
     assert "resuming: 1 of 3 epochs trained, training the 2 left" in more.stderr
     assert "training: epoch 2/3" in more.output
+
+
+@pytest.mark.parametrize("total, finished", [(1, "1 epoch"), (3, "all 3 epochs")])
+def test_a_finished_run_s_resume_line_counts_its_epochs_in_english(total, finished):
+    # a finished run of one epoch said "resuming: all 1 epoch trained already"
+    assert resuming_line(total, total).startswith(f"resuming: {finished} trained already, none "
+                                                  "left")
 
 
 def test_a_resumed_fine_tuning_that_early_stopping_ended_says_that_nothing_is_left():
