@@ -1369,3 +1369,37 @@ def test_a_keras_model_of_dict_outputs_lists_its_losses_in_its_loss_dicts_order(
             ("Keras's load_model", keras.models.load_model(tmp_path / "back.keras"))]:
         got = copy.evaluate(x, y, verbose=0)
         np.testing.assert_allclose(list(got), expected, rtol=1e-5, err_msg=name)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "nadam"])
+def test_a_float64_models_optimizer_state_reaches_keras_in_float64_and_training_goes_on(
+        tmp_path, optimizer):
+    """A float64 model's slots (and Nadam's product of momenta) are written float64, as Keras
+    keeps them: Keras reads dlcore's m and v to the last bit (float32 would round them at
+    ~1e-8) and its next step lands where dlcore's does (to float32's precision: Keras
+    computes its losses in float32)."""
+    keras = real_keras()
+    rng = np.random.default_rng(3)
+    x, targets = rng.random((8, 3)), rng.random((8, 2))
+    model = dlcore.Sequential([dlcore.layers.Dense(4, activation="tanh"), dlcore.layers.Dense(2)],
+                              input_shape=(3,), backend="reference", seed=3)
+    model.build((3,), dtype=np.float64)
+    # Keras's placement of Adam's eps, so that both take the same steps
+    model.compile("mse", dlcore.optimizers.Adam(0.01, epsilon_form="keras")
+                  if optimizer == "adam" else dlcore.optimizers.Nadam(0.01))
+    model.fit(x, targets, epochs=3, batch_size=8, shuffle=False, verbose=0)
+    model.save(tmp_path / "float64.keras")
+    back = keras.models.load_model(tmp_path / "float64.keras")
+    slots = model.optimizer.get_state(model.parameters)["slots"]
+    # Keras's order: m then v of each array, layer by layer, kernel then bias
+    expected = [slots[layer][weight][name] for layer in ("dense", "dense_1")
+                for weight in ("kernel", "bias") for name in ("m", "v")]
+    read = [np.asarray(variable.numpy()) for variable in back.optimizer.variables[2:6 + 4]]
+    assert [array.dtype for array in read] == [np.float64] * len(expected)
+    for theirs, mine in zip(read, expected):
+        np.testing.assert_array_equal(theirs, mine)
+    back.fit(x, targets, epochs=1, batch_size=8, shuffle=False, verbose=0)
+    model.fit(x, targets, epochs=1, batch_size=8, shuffle=False, verbose=0)
+    for mine, theirs in zip(model.get_weights(), back.get_weights()):
+        np.testing.assert_allclose(mine, theirs, rtol=0, atol=1e-6)
+

@@ -80,11 +80,11 @@ def _groups(names):
             *((name,) for name in _TRAILING_BLOCKS if name in names))
 
 
-def _trailing_scalars(optimizer, iterations):
+def _trailing_scalars(optimizer, iterations, dtype=np.float32):
     """Keras's scalar variables after the slots, after ``iterations`` updates: Nadam's product
-    of momenta P_t."""
+    of momenta P_t, of the model's ``dtype`` (as Keras builds it, from its first variable's)."""
     if optimizer.name == "nadam":
-        return [np.float32(optimizer.momentum_schedule(iterations)[1])]
+        return [dtype.type(optimizer.momentum_schedule(iterations)[1])]
     return []
 
 
@@ -110,7 +110,9 @@ def keras_arrays(model, exported):
     module docstring; zero slots for a model compiled but never trained, as Keras expects them
     all); None when the state does not cross. The slots are converted to Keras's layouts as the
     weights are: a model of the same architecture holding the slot as its weights is
-    exported."""
+    exported. They are of the model's type (a float64 model's float64, as Keras builds each
+    slot from its array); the update count and the learning rate are Keras's int32 and
+    float32 whatever the model."""
     from dlcore.io import keras, keras_weights
     names = _exchanged_slots(model)
     if names is None:
@@ -121,7 +123,7 @@ def keras_arrays(model, exported):
                                                   model.parameters)
     else:
         iterations, slots = 0, {(parameter.key, name): np.zeros(parameter.value.shape,
-                                                                np.float32)
+                                                                model.dtype)
                                 for parameter in model.parameters
                                 for name in optimizer.state_slot_names}
     rate, stored_rate = _learning_rate_now(optimizer)
@@ -143,11 +145,11 @@ def keras_arrays(model, exported):
                 continue
             for index in range(min(len(exported.weights.get(layer_name, [])),
                                    trained[layer_name])):
-                arrays += [np.asarray(by_slot[name][layer_name][index], dtype=np.float32)
+                arrays += [np.asarray(by_slot[name][layer_name][index], dtype=model.dtype)
                            for name in group]
     # Keras's Nadam multiplies its product once a step (not every accumulated batch)
     return arrays + _trailing_scalars(
-        optimizer, iterations // (optimizer.gradient_accumulation_steps or 1))
+        optimizer, iterations // (optimizer.gradient_accumulation_steps or 1), model.dtype)
 
 
 def _holding(model, values):
