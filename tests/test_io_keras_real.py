@@ -1403,3 +1403,28 @@ def test_a_float64_models_optimizer_state_reaches_keras_in_float64_and_training_
     for mine, theirs in zip(model.get_weights(), back.get_weights()):
         np.testing.assert_allclose(mine, theirs, rtol=0, atol=1e-6)
 
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_a_float64_keras_model_beyond_float32s_range_loads_into_float64(tmp_path, suffix):
+    """Keras's float64 weights beyond float32's range load into the float64 model dlcore
+    builds of it, which predicts with them; only a float32 model refuses them, in one line."""
+    keras = real_keras()
+    layers = keras.layers
+    in_keras = keras.Sequential([keras.Input((3,), dtype="float64"),
+                                 layers.Dense(2, dtype="float64")])
+    weights = in_keras.get_weights()
+    weights[0][0, 0], weights[0][1, 0] = 1e300, -1e-300
+    in_keras.set_weights(weights)
+    in_keras.save(tmp_path / f"wide{suffix}")
+    model = dlcore.load(tmp_path / f"wide{suffix}")
+    assert model.dtype == np.float64
+    assert model.get_weights()[0][0, 0] == 1e300
+    x = np.random.default_rng(4).random((5, 3))
+    # Keras's predict hands back float32 (inf here): the oracle is the Dense's x W + b
+    np.testing.assert_allclose(model.predict(x), x @ weights[0] + weights[1], rtol=1e-15)
+    narrow = dlcore.Sequential([dlcore.layers.Dense(2)], input_shape=(3,), name="sequential")
+    with pytest.raises(dlcore.ModelFileError,
+                       match=r"1 value beyond float32's range \(up to 1e\+300\), infinite as "
+                             r"dlcore's float32 parameters") as refused:
+        narrow.load_weights(tmp_path / f"wide{suffix}")
+    assert "\n" not in str(refused.value)

@@ -9,7 +9,8 @@ a Keras import) reads an HDF5 file:
 
 - ``dataset(path, shape, kinds)`` checks a dataset's declared shape and dtype against the shape
   the hyperparameters imply *before* reading it, then refuses NaN and infinity, and float64
-  values beyond float32's range (every parameter is float32, where they would be infinite);
+  values beyond the range of the model's parameters (float32 unless its loader says float64:
+  :attr:`ModelFileReader.parameter_type`), where they would be infinite;
 - ``read_array(dataset, path)`` reads any other dataset only after checking its dtype (numbers
   only: no strings, compound or complex types), its rank, its storage (no virtual or external
   data, no filter plugins, scale-offset and N-bit parameters that fit the dataset, no stored
@@ -406,6 +407,9 @@ class ModelFileReader:
         #: the fix of a dataset stored through a filter plugin (a data file's reader names
         #: the rewrite of its rows)
         self.plugin_fix = PLUGIN_FIX
+        #: the type of the parameters the arrays read go into: float64 values beyond its
+        #: range are refused (infinite there); a float64 model's loader sets float64
+        self.parameter_type = FLOAT32
         #: the soft link whose missing target made :meth:`member`'s last path absent
         self.dangling_link: tuple[str, str, str] | None = None
         if content is not None:
@@ -665,15 +669,15 @@ class ModelFileReader:
             if bad:
                 raise self.error(f"dataset '{path}' holds {bad} NaN or infinite value"
                                  f"{'s' if bad > 1 else ''}", DIVERGED_FIX)
-            if array.dtype.itemsize > FLOAT32.itemsize and array.size:
-                # every parameter of dlcore is float32: a float64 value beyond its range
-                # would be loaded as infinity
-                beyond = int(np.count_nonzero(np.abs(array) > np.finfo(FLOAT32).max))
+            target = self.parameter_type
+            if array.dtype.itemsize > target.itemsize and array.size:
+                # a float64 value beyond a float32 model's range would be loaded as infinity
+                beyond = int(np.count_nonzero(np.abs(array) > np.finfo(target).max))
                 if beyond:
                     raise self.error(f"dataset '{path}' holds {beyond} value"
-                                     f"{'s' if beyond > 1 else ''} beyond float32's range "
+                                     f"{'s' if beyond > 1 else ''} beyond {target}'s range "
                                      f"(up to {float(np.abs(array).max()):.3g}), infinite "
-                                     f"as dlcore's float32 parameters", DIVERGED_FIX)
+                                     f"as dlcore's {target} parameters", DIVERGED_FIX)
         return array
 
     def read_dataset(self, path: str, shape: tuple, kinds: str = "f",

@@ -3261,6 +3261,7 @@ def _weights_of(reader: ModelFileReader, h5file: h5py.File, imported: _Imported,
     """Keras layer name -> arrays from whichever Keras layout the file has: a model file's
     ``model_weights``, a legacy weights file, or Keras 3's ``.weights.h5``."""
     from dlcore.io import keras_weights
+    reader.parameter_type = model.dtype   # a float64 model takes float64's range
     if "model_weights" in h5file:
         return _legacy_arrays(reader, reader.group("model_weights"), "model_weights", imported,
                               model)
@@ -3279,6 +3280,7 @@ def load_keras(filename: str, h5file: h5py.File):
     reader = ModelFileReader(h5file, filename)
     config = reader.json_attribute(h5file, "model_config", "/")
     model, imported = model_from_config(config, filename, reader.file_size)
+    reader.parameter_type = model.dtype   # a float64 model takes float64's range
     arrays_of = _legacy_arrays(reader, reader.group("model_weights"), "model_weights",
                                imported, model)
 

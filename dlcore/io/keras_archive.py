@@ -376,6 +376,7 @@ def load_archive(filename: str):
     config = read_config(filename)
     with weights_file(filename, keras.parameter_count(config, filename)) as reader:
         model, imported = keras.model_from_config(config, filename, reader.file_size)
+        reader.parameter_type = model.dtype   # a float64 model takes float64's range
         if not keras_weights.is_weights_file(reader.file):
             raise reader.error("it has no 'layers' group: not Keras 3's weights layout")
         same_as = keras.shared_across_nesting(
