@@ -127,3 +127,17 @@ def test_an_activity_regularizer_on_a_layer_without_weights_is_named_as_left_out
                                          r"L1\(l1=0.1\) is left out"):
         model = dlcore.load(edited_file(tmp_path, "flatten", penalise))
     assert model.predict(np.zeros((1, 1, 5, 5), np.float32)).shape == (1, 3)
+
+
+def test_keras_2s_regularizers_without_a_module_import_with_kerass_strength(tmp_path):
+    """tf.keras 2 writes ``{"class_name": "L2", "config": {"l2": ...}}`` with no module: in a
+    Keras file that is still Keras's L2 (dlcore's lambda twice its number), never dlcore's."""
+    def keras_2(config):
+        config["kernel_regularizer"] = {"class_name": "L1L2",
+                                        "config": {"l1": 0.01, "l2": 0.02}}
+        config["bias_regularizer"] = {"class_name": "L2", "config": {"l2": 0.25}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dense = dlcore.load(edited_file(tmp_path, "dense", keras_2)).get_layer("dense")
+    assert (dense.kernel_regularizer.l1, dense.kernel_regularizer.l2) == (0.01, 0.04)
+    assert dense.bias_regularizer.l2 == 0.5

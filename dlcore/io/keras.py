@@ -982,22 +982,23 @@ def _imported_weight_settings(kind, config, notes, name):
     kernel_constraint for a Keras layer's config; what dlcore has no match for (another
     regulariser or constraint, a bias constraint) goes into ``notes`` (a warning each: it only
     trains)."""
-    from dlcore.regularizers import L1, L1L2, L2, MaxNorm
+    from dlcore.regularizers import MaxNorm, Regularizer, _from_keras
     settings = {}
     for key in ("kernel_regularizer", "bias_regularizer", "activity_regularizer"):
         value = config.get(key)
         if value is None:
             continue
-        inner = value.get("config") if isinstance(value, dict) else None
-        if isinstance(value, dict) and value.get("class_name") in ("L1", "L2", "L1L2") \
-                and value.get("module") in (None, "keras.regularizers") \
-                and isinstance(inner, dict):
-            try:
-                l1, l2 = inner.get("l1", 0.0), 2 * inner.get("l2", 0.0)
-                settings[key] = L1L2(l1, l2) if l1 and l2 else L2(l2) if l2 else L1(l1)
-                continue
-            except (ValueError, TypeError):
-                pass
+        if isinstance(value, dict) and value.get("module") is None:
+            # Keras 2 names no module: in a Keras file the class is Keras's (L2's lambda
+            # twice dlcore's), never dlcore's own
+            value = {**value, "module": "keras.regularizers"}
+        try:
+            ported = _from_keras(value)
+        except (ValueError, TypeError):
+            ported = None
+        if isinstance(ported, Regularizer):
+            settings[key] = ported
+            continue
         notes.append(f"Keras layer {name!r} ({kind}): its {key} {_keras_object_text(value)} is "
                      f"left out (dlcore imports L1, L2 and L1L2)")
     constraint = config.get("kernel_constraint")
