@@ -71,7 +71,7 @@ loss, regularisation losses included (PyTorch's ``weight_decay`` is added after
 ``clip_grad_norm_``); a Keras model with ``clipnorm`` and a regulariser then takes Keras's
 steps. Afterwards max-norm constraints
 rescale the units that grew too long. ``learning_rate`` is a number or a schedule evaluated at
-the update number t (:class:`ExponentialDecay`, :class:`StepDecay`).
+the update number t (:class:`ExponentialDecay`, :class:`StepDecay`, :class:`InverseTimeDecay`).
 
 Decoupled weight decay (``weight_decay`` = lambda, any optimiser) multiplies theta by
 1 - eta lambda in the same kernel, after g is computed and before the rule's step; the
@@ -163,7 +163,31 @@ class StepDecay(Schedule):
                 "step_size": self.step_size, "drop": self.drop}
 
 
-SCHEDULES = {cls.__name__: cls for cls in (ExponentialDecay, StepDecay)}
+class InverseTimeDecay(Schedule):
+    """eta_t = initial / (1 + decay_rate t / decay_steps) (``staircase``: t / decay_steps
+    floored), Keras's ``InverseTimeDecay``. With ``decay_steps=1`` it is Keras 2's ``decay=``
+    of every optimiser, lr / (1 + decay t), which a tf.keras 2 file's optimiser carries."""
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False):
+        self.initial_learning_rate = check_float(initial_learning_rate, "initial_learning_rate",
+                                                 low=0.0, low_open=True)
+        self.decay_steps = check_int(decay_steps, "decay_steps", minimum=1)
+        self.decay_rate = check_float(decay_rate, "decay_rate", low=0.0)
+        self.staircase = bool(staircase)
+
+    def __call__(self, step):
+        progress = step / self.decay_steps
+        if self.staircase:
+            progress = math.floor(progress)
+        return self.initial_learning_rate / (1 + self.decay_rate * progress)
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate,
+                "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
+                "staircase": self.staircase}
+
+
+SCHEDULES = {cls.__name__: cls for cls in (ExponentialDecay, StepDecay, InverseTimeDecay)}
 
 
 def _check_learning_rate(value):
@@ -538,7 +562,7 @@ class Optimizer:
         dlcore does not do
     decay : refused unless None or 0: Keras 2's time decay of the learning rate,
         lr / (1 + decay t) (``Adam(lr=0.001, decay=1e-6)``), which Keras 3 ignores; a schedule
-        (:class:`ExponentialDecay`, :class:`StepDecay`) decays the rate here
+        decays the rate here, ``learning_rate=InverseTimeDecay(lr, 1, decay)`` that one
     """
 
     name = None
@@ -554,9 +578,9 @@ class Optimizer:
         if decay is not None and (isinstance(decay, bool) or decay != 0):
             # Keras 3 warns and ignores it: a user who wrote it wanted a decaying rate
             raise ValueError(f"decay={decay!r:.20} is Keras 2's decay of the learning rate, "
-                             f"lr / (1 + decay t), which Keras 3 ignores and dlcore does not "
-                             f"have: leave it out, or give a schedule, learning_rate="
-                             f"dlcore.optimizers.ExponentialDecay(...) or StepDecay(...)")
+                             f"lr / (1 + decay t), which Keras 3 ignores: leave it out, or "
+                             f"give it as a schedule, learning_rate="
+                             f"dlcore.optimizers.InverseTimeDecay(lr, 1, decay)")
         if loss_scale_factor is not None:
             raise ValueError(f"loss_scale_factor={loss_scale_factor!r:.20} is Keras's loss "
                              f"scaling for float16 (mixed-precision) training, which dlcore "

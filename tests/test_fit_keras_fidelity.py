@@ -324,3 +324,18 @@ def test_an_imported_keras_sgd_with_a_decaying_rate_steps_as_keras(tmp_path, nes
         for weight in before:
             np.testing.assert_allclose(after[weight]["velocity"], before[weight]["velocity"],
                                        rtol=1e-6)
+
+
+def test_an_imported_keras_inverse_time_decay_steps_as_keras_and_goes_back(tmp_path):
+    """Keras's InverseTimeDecay (Keras 2's ``decay=`` as a schedule) was refused as 'not one
+    dlcore has': a model Keras trained with it imports with dlcore's, both train 3 more
+    epochs alike, and Keras reads it back as its own."""
+    keras = real_keras()
+    schedule = keras.optimizers.schedules.InverseTimeDecay(0.2, decay_steps=3, decay_rate=0.5)
+    model = imported_from_keras_and_trained_alike(
+        keras, keras.optimizers.SGD(schedule, momentum=0.9), "momentum_form", tmp_path)
+    assert type(model.optimizer.learning_rate).__name__ == "InverseTimeDecay"
+    model.save(tmp_path / "back.keras")
+    rate = keras.models.load_model(tmp_path / "back.keras").optimizer.get_config()[
+        "learning_rate"]
+    assert rate["class_name"] == "InverseTimeDecay" and rate["config"]["decay_rate"] == 0.5

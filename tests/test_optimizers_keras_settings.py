@@ -322,13 +322,14 @@ def test_rmsprop_takes_kerass_momentum_and_centered_and_refuses_bad_values_in_on
 
 
 @pytest.mark.parametrize("name", sorted(dlcore.optimizers.OPTIMIZERS))
-def test_kerass_2_decay_is_refused_in_one_line_naming_a_schedule(name):
+def test_kerass_2_decay_is_refused_in_one_line_naming_its_schedule(name):
     """Keras 2's ``decay=`` (``Adam(lr=0.001, decay=1e-6)`` of older tutorials), which Keras 3
     ignores, raised Python's "unexpected keyword argument" TypeError; its default 0 changes
     nothing and is taken."""
     make = dlcore.optimizers.OPTIMIZERS[name]
     assert make(decay=0.0).get_config() == make().get_config()
     with pytest.raises(ValueError, match=r"^decay=1e-06 is Keras 2's decay of the learning "
-                                         r"rate.*ExponentialDecay") as refused:
+                                         r"rate.*learning_rate=dlcore\.optimizers\."
+                                         r"InverseTimeDecay\(lr, 1, decay\)") as refused:
         make(lr=0.001, decay=1e-6)
     assert "\n" not in str(refused.value)

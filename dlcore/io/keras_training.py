@@ -39,7 +39,8 @@ naming what has no equivalent. A compiled dlcore model is exported with a ``trai
     exclude_from_weight_decay(var_names)    exclude_from_weight_decay(var_names) (of an
         (of an optimiser object; its            optimiser object given to compile; in a file,
         config does not hold it)                dlcore's key, below)
-    ExponentialDecay schedule               ExponentialDecay schedule
+    ExponentialDecay, InverseTimeDecay      ExponentialDecay, InverseTimeDecay
+    decay (tf.keras 2's, of a number rate)  InverseTimeDecay(learning_rate, 1, decay)
     (sparse_)categorical_crossentropy       cross_entropy (labels or one-hot rows)
     binary_crossentropy                     binary_cross_entropy
     mean_squared_error, mse                 mse
@@ -259,18 +260,40 @@ def _metrics(value, left_out=None):
     return [name for name in items if is_elementwise_accuracy([name]) == kind]
 
 
+#: Keras's learning-rate schedules that dlcore has, by the name both give them
+_SCHEDULES = ("ExponentialDecay", "InverseTimeDecay")
+
+
 def _learning_rate(value):
-    from dlcore.optimizers import ExponentialDecay
+    from dlcore.optimizers import SCHEDULES
     from dlcore.validation import check_float
     if isinstance(value, bool):
         raise ValueError("the learning rate is not a number")
     if isinstance(value, (int, float)):
         return check_float(value, "the learning rate")
     name, config = _keras_object(value, "the learning rate schedule")
-    if name != "ExponentialDecay":
-        raise ValueError(f"the learning rate schedule {name[:60]!r} is not one dlcore has")
-    return ExponentialDecay(config.get("initial_learning_rate"), config.get("decay_steps"),
-                            config.get("decay_rate"), bool(config.get("staircase", False)))
+    if name not in _SCHEDULES:
+        raise ValueError(f"the learning rate schedule {name[:60]!r} is not one dlcore has "
+                         f"({', '.join(_SCHEDULES)})")
+    return SCHEDULES[name](config.get("initial_learning_rate"), config.get("decay_steps"),
+                           config.get("decay_rate"), bool(config.get("staircase", False)))
+
+
+def _with_legacy_decay(rate, decay, name):
+    """The learning rate ``rate`` under Keras 2's ``decay`` of optimiser ``name`` (tf.keras 2's
+    optimisers divide their rate by 1 + decay t at update t): Keras's InverseTimeDecay of one
+    step; a schedule under such a decay is refused (dlcore does not compose schedules)."""
+    from dlcore.optimizers import InverseTimeDecay, Schedule
+    if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not decay >= 0:
+        raise ValueError(f"the optimizer {name} sets Keras 2's decay={str(decay)[:20]}, not a "
+                         f"number >= 0")
+    if decay == 0:
+        return rate
+    if isinstance(rate, Schedule):
+        raise ValueError(f"the optimizer {name} sets Keras 2's decay={decay:g} on top of a "
+                         f"learning-rate schedule, which dlcore does not compose: compile it "
+                         f"with one schedule")
+    return InverseTimeDecay(rate, 1, decay)
 
 
 def _optimizer(value):
@@ -288,8 +311,9 @@ def _optimizer(value):
     settings.update({key: config[key] for key in _CARRIED_BY_ALL
                      if config.get(key) is not None
                      and (key not in _EMA_SETTINGS or config.get("use_ema"))})
-    return OPTIMIZERS[dlcore_name](learning_rate=_learning_rate(config.get("learning_rate",
-                                                                           0.01)), **settings)
+    rate = _with_legacy_decay(_learning_rate(config.get("learning_rate", 0.01)),
+                              config.get("decay", 0), name)
+    return OPTIMIZERS[dlcore_name](learning_rate=rate, **settings)
 
 
 def _loss_weights(value):
@@ -514,9 +538,8 @@ def compile_from(model, training_config, tf_keras=False):
 
 
 def _keras_learning_rate(rate):
-    from dlcore.optimizers import ExponentialDecay
-    if isinstance(rate, ExponentialDecay):
-        return {"module": "keras.optimizers.schedules", "class_name": "ExponentialDecay",
+    if type(rate).__name__ in _SCHEDULES:
+        return {"module": "keras.optimizers.schedules", "class_name": type(rate).__name__,
                 "config": rate.get_config(), "registered_name": None}
     if isinstance(rate, (int, float)):
         return float(rate)
