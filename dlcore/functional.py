@@ -43,7 +43,13 @@ from dlcore.keras_options import (
     check_keras_save_options,
     check_keras_summary_options,
 )
-from dlcore.layers.base import WeightedLayer, check_shape, computed_type, layer_entry
+from dlcore.layers.base import (
+    WeightedLayer,
+    check_shape,
+    computed_type,
+    declared_float_type,
+    layer_entry,
+)
 from dlcore.layers.core import Activation
 from dlcore.layers.geometry import stacklevel_outside_dlcore
 from dlcore.layers.ops import ops_for
@@ -602,7 +608,8 @@ class Model(TrainingLoop):
         """Create (or move to the model's backend and dtype) every layer's parameters and the
         twins of shared layers. Layers built before (a model used inside another) keep their
         weights. A model on backend ``"auto"`` (the default) whose built layers share one
-        backend, or given no ``dtype`` when they share one dtype, takes theirs: part of a
+        backend, or given no ``dtype`` when they share one dtype, takes theirs (unbuilt, the
+        ``dtype=`` every layer declares, else float32): part of a
         network, ``Model(net.input, layer.output)``, must leave that network's layers where they
         are, or its training would step arrays its layers no longer use; for that reason
         another backend named for such layers is a ValueError naming the copy to make."""
@@ -624,7 +631,7 @@ class Model(TrainingLoop):
                              f"backend= out, or give this model a copy, "
                              f"network.clone(backend={self.backend_name!r})")
         if dtype is None:
-            dtype = dtypes.pop() if len(dtypes) == 1 else np.float32
+            dtype = dtypes.pop() if len(dtypes) == 1 else declared_float_type(self._first_called)
         dtype = computed_type(dtype)   # refused before any layer is built or moved
         seeds = layer_seeds(self.seed, len(self._first_called))
         for layer, seed in zip(self._first_called, seeds):
@@ -1165,6 +1172,8 @@ class Model(TrainingLoop):
         else:
             values[id(self.inputs[0])] = x
         fused_nodes = {id(t.node) for t, flag in zip(self.outputs, fused or []) if flag}
+        for runner in self._runners:   # a layer's dtype= that the model's one type overrules
+            runner.tell_overruled_dtype()
         for node, runner in zip(self.nodes, self._runners):
             arguments = [values[id(t)] for t in node.inputs]
             argument = arguments if node.takes_list else arguments[0]

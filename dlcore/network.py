@@ -53,7 +53,14 @@ from dlcore.functional import (
 )
 from dlcore.io import register_model
 from dlcore.keras_options import check_keras_compile_options, check_keras_summary_options
-from dlcore.layers.base import Layer, check_shape, computed_type, layer_class, layer_entry
+from dlcore.layers.base import (
+    Layer,
+    check_shape,
+    computed_type,
+    declared_float_type,
+    layer_class,
+    layer_entry,
+)
 from dlcore.losses import elementwise_correct, get_loss, output_channels
 from dlcore.optimizers import loss_then_optimizer
 from dlcore.optimizers import serialize as serialize_optimizer
@@ -222,9 +229,10 @@ class Sequential(Model):
             index += 1
         return f"{base}_{index}"
 
-    def build(self, input_shape=None, dtype=np.float32):
-        """Create every layer's parameters for per-sample inputs of ``input_shape``; a compiled
-        network then checks its loss against the output width, now known."""
+    def build(self, input_shape=None, dtype=None):
+        """Create every layer's parameters for per-sample inputs of ``input_shape`` in
+        ``dtype`` (None: float64 where every layer says ``dtype="float64"``, else float32); a
+        compiled network then checks its loss against the output width, now known."""
         if input_shape is not None:
             self.input_shape = check_shape(input_shape)
         if self.input_shape is None:
@@ -232,7 +240,8 @@ class Sequential(Model):
                              "input_shape= on the first layer, or call fit/predict first")
         if not self.layers:
             raise ValueError("the network has no layers: add some first")
-        return self._build_layers(0, self.input_shape, get_backend(self.backend_name), dtype)
+        return self._build_layers(0, self.input_shape, get_backend(self.backend_name),
+                                  declared_float_type(self.layers) if dtype is None else dtype)
 
     def _build_layers(self, first, shape, backend, dtype):
         """Build layers ``first``, ... from per-sample inputs of ``shape`` (the output of the
@@ -438,6 +447,8 @@ class Sequential(Model):
         return None
 
     def _forward(self, x, training, step, fused):
+        for layer in self.layers:   # a layer's dtype= that the model's one type overrules
+            layer.tell_overruled_dtype()
         for layer in self.layers[:-1]:
             x = layer.forward(x, training=training, step=step)
         last = self.layers[-1]

@@ -194,8 +194,9 @@ class ImageAugmentation(Layer):
     first_row = 0
 
     def __init__(self, max_shift=2, horizontal_flip=False, max_rotation=0.0, image_shape=None,
-                 max_zoom=0.0, name=None, input_shape=None):
-        super().__init__(name=name, input_shape=input_shape)
+                 max_zoom=0.0, name=None, input_shape=None, trainable=True, dtype=None):
+        super().__init__(name=name, input_shape=input_shape, trainable=trainable,
+                         dtype=dtype)
         self.max_shift = check_int(max_shift, "max_shift", minimum=0)
         self.horizontal_flip = bool(horizontal_flip)
         self.max_rotation = check_float(max_rotation, "max_rotation", low=0.0, high=180.0)
@@ -290,8 +291,9 @@ class GaussianNoise(Layer):
     #: data-parallel training (as :attr:`dlcore.layers.Dropout.first_row`).
     first_row = 0
 
-    def __init__(self, stddev, seed=None, name=None, input_shape=None):
-        super().__init__(name=name, input_shape=input_shape)
+    def __init__(self, stddev, seed=None, name=None, input_shape=None, trainable=True, dtype=None):
+        super().__init__(name=name, input_shape=input_shape, trainable=trainable,
+                         dtype=dtype)
         self.stddev = check_float(stddev, "stddev", low=0.0)
         self.seed = own_seed(seed)
 

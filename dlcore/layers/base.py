@@ -20,6 +20,7 @@ the layer on first use and returns a NumPy copy.
 import inspect
 import math
 import numbers
+import warnings
 
 import numpy as np
 
@@ -29,6 +30,7 @@ from dlcore.validation import check_bool, check_float, check_int
 
 from . import initializers
 from .bodies import ACTIVATION_CODES, NEEDS_PREACTIVATION
+from .geometry import stacklevel_outside_dlcore
 from .ops import ops_for
 
 #: Layer classes by the name a config gives them (:func:`registered_name`), for the model
@@ -221,21 +223,32 @@ COMPUTED_TYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def computed_type(dtype):
-    """``dtype`` as the NumPy type a layer or model computes in, float32 or float64;
-    ValueError in one line for any other (float16, a mixed policy, an integer type): the CPU
-    and CUDA kernels cannot compile for it, and Numba's traceback (``NotImplementedError:
-    float16``) was all a model built in float16 said. A byte-swapped float32 or float64 (the
-    ``'>f4'`` of an array read from a big-endian file) is that type in this machine's order."""
+    """``dtype`` as the NumPy type a layer or model computes in, float32 or float64 (by name,
+    NumPy type or Keras DTypePolicy); ValueError in one line for any other (float16, a mixed
+    policy, an integer type): the CPU and CUDA kernels cannot compile for it, and Numba's
+    traceback (``NotImplementedError: float16``) was all a model built in float16 said. A
+    byte-swapped float32 or float64 (the ``'>f4'`` of an array read from a big-endian file)
+    is that type in this machine's order."""
+    name = getattr(dtype, "name", dtype)   # a Keras DTypePolicy names its type
     try:
-        chosen = np.dtype(dtype).newbyteorder("=")
+        chosen = np.dtype(name).newbyteorder("=")
     except TypeError:   # not a type NumPy knows (Keras's "mixed_float16")
         chosen = None
     # "is None" first: NumPy takes None for float64, so None == float64 is True
     if chosen is None or chosen not in COMPUTED_TYPES:
-        shown = str(dtype)[:40] if chosen is None else chosen.name
+        shown = str(name)[:40] if chosen is None else chosen.name
         raise ValueError(f"dtype={shown!r}: dlcore computes in float32 or float64 "
                          f"(dtype='float32', 'float64' or None)")
     return chosen
+
+
+def declared_float_type(layers):
+    """The type a model of ``layers`` computes in when not told: the one every layer declares
+    (Keras's ``dtype="float64"`` on each: a Keras model whose layers are all float64 computes
+    in float64), else float32."""
+    declared = {getattr(layer, "float_type", None) for layer in layers}
+    return declared.pop() if len(declared) == 1 and None not in declared \
+        else np.dtype(np.float32)
 
 
 class Layer:
@@ -248,6 +261,13 @@ class Layer:
     input_shape : tuple, optional
         The per-sample input shape, e.g. ``(1, 28, 28)``; needed only on a network's first
         layer, and only when the network is not given ``input_shape`` itself.
+    trainable : bool, Keras's keyword: False freezes the layer (see the attribute; a layer
+        without weights only reads it back)
+    dtype : None, "float32" or "float64" (a NumPy type, or Keras's ``DTypePolicy`` of those):
+        the type a layer built on its own (called on NumPy arrays) computes in, as Keras's
+        layer; in a model, the model's (dlcore computes a model in one type: build it in
+        float64 for float64), with a one-line warning where the two differ at its first
+        forward pass in the model's type. float16 and mixed policies are refused in one line.
 
     Attributes
     ----------
@@ -268,6 +288,8 @@ class Layer:
     #: Layers whose forward pass differs between training and evaluation (dropout, noise).
     stochastic = False
     _trainable = True
+    #: the layer's own ``dtype=`` (None: none given)
+    float_type = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -281,11 +303,13 @@ class Layer:
             layer._constructor_arguments = _constructor_arguments(cls, args, kwargs)
         return layer
 
-    def __init__(self, name=None, input_shape=None):
+    def __init__(self, name=None, input_shape=None, trainable=True, dtype=None):
         if name is not None and (not isinstance(name, str) or not name or "/" in name):
             raise ValueError(f"a layer name must be a non-empty string without '/', got "
                              f"{name!r}")
         self.name = name
+        self.trainable = trainable
+        self.float_type = None if dtype is None else computed_type(dtype)
         self.input_shape = None if input_shape is None else check_shape(input_shape)
         self._given_input_shape = self.input_shape
         self.built = False
@@ -321,6 +345,8 @@ class Layer:
             config.update(self._config())
         if not self.trainable:
             config["trainable"] = False
+        if self.float_type is not None:
+            config["dtype"] = self.float_type.name
         return config
 
     @classmethod
@@ -537,7 +563,7 @@ class Layer:
             return call_layer(self, x)
         x = np.asarray(x)
         if not self.built:
-            self.build(x.shape[1:], dtype=x.dtype if x.dtype == np.float64 else np.float32)
+            self.build(x.shape[1:], dtype=self._own_type(x))
         y = self.forward(self.backend.asarray(x, dtype=self.dtype), training=training,
                          step=step)
         return np.array(self.backend.to_numpy(y))
@@ -549,11 +575,31 @@ class Layer:
                                "add it to a network with an input shape, or call "
                                "layer.build(input_shape)")
 
+    def _own_type(self, x):
+        """The type a layer built on its own computes batch ``x`` in: its ``dtype=``, else
+        float64 for float64 data, float32 for any other."""
+        return self.float_type or (np.float64 if x.dtype == np.float64 else np.float32)
+
+    def tell_overruled_dtype(self):
+        """Warn once, in one line, where the model's one type overrules the layer's ``dtype=``
+        (at its first forward pass in that type: a model is built in float32 before any
+        ``model.build(dtype=np.float64)``). The models call it before each forward pass."""
+        if self.float_type is None or not self.built or self.dtype == self.float_type \
+                or getattr(self, "_overruled_dtype_told", None) == self.dtype:
+            return
+        self._overruled_dtype_told = self.dtype
+        warnings.warn(f"layer {self.name!r}: dtype={self.float_type.name!r} is not this "
+                      f"model's {self.dtype.name} (dlcore computes a model in one type), so it "
+                      f"computes in {self.dtype.name}: leave dtype= out, or build the model in "
+                      f"{self.float_type.name}", UserWarning,
+                      stacklevel=stacklevel_outside_dlcore())
+
     def _prepare(self, x):
         """Before a forward pass: build an unbuilt layer from the batch (``x.shape[1:]``, the
-        ``auto`` backend, float64 for float64 data, else float32), then check the shape."""
+        ``auto`` backend, its ``dtype=``, else float64 for float64 data, else float32), then
+        check the shape."""
         if not self.built:
-            self.build(x.shape[1:], dtype=np.float64 if x.dtype == np.float64 else np.float32)
+            self.build(x.shape[1:], dtype=self._own_type(x))
         self._check_input(x)
 
     def _check_input(self, x):
@@ -635,13 +681,13 @@ class WeightedLayer(Layer):
     def __init__(self, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  kernel_constraint=None, name=None, input_shape=None, activity_regularizer=None,
-                 bias_constraint=None, trainable=True, kernel_noise=None):
+                 bias_constraint=None, trainable=True, kernel_noise=None, dtype=None):
         from dlcore import regularizers
         if bias_constraint is not None:
             raise ValueError(f"bias_constraint={bias_constraint!r}: dlcore constrains kernels "
                              f"only (kernel_constraint='max_norm')")
-        super().__init__(name=name, input_shape=input_shape)
-        self.trainable = trainable
+        super().__init__(name=name, input_shape=input_shape, trainable=trainable,
+                         dtype=dtype)
         self.activation = check_activation(activation)
         if not isinstance(use_bias, (bool, np.bool_)):
             raise ValueError(f"use_bias must be True or False, got {use_bias!r}")

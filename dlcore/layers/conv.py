@@ -60,12 +60,12 @@ class Conv2D(WindowedLayer):
                  kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
                  name=None, input_shape=None, strides=None, floor=False,
                  activity_regularizer=None, bias_constraint=None, trainable=True,
-                 kernel_noise=None, data_format=None):
+                 kernel_noise=None, data_format=None, dtype=None):
         check_data_format(data_format, type(self).__name__)
         super().__init__(activation, use_bias, kernel_initializer, bias_initializer,
                          kernel_regularizer, bias_regularizer, kernel_constraint, name,
                          input_shape, activity_regularizer, bias_constraint, trainable,
-                         kernel_noise)
+                         kernel_noise, dtype=dtype)
         self._set_geometry(filters, kernel_size, stride if strides is None else strides,
                            padding, floor)
 

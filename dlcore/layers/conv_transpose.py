@@ -55,13 +55,14 @@ class Conv2DTranspose(WindowedLayer):
                  use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, bias_regularizer=None, name=None, input_shape=None,
                  stride=None, trainable=True, activity_regularizer=None, kernel_noise=None,
-                 kernel_constraint=None, bias_constraint=None, data_format=None):
+                 kernel_constraint=None, bias_constraint=None, data_format=None, dtype=None):
         check_data_format(data_format, "Conv2DTranspose")
         refuse_kernel_constraint("Conv2DTranspose", kernel_constraint)
         super().__init__(activation, use_bias, kernel_initializer, bias_initializer,
                          kernel_regularizer, bias_regularizer, None, name, input_shape,
                          activity_regularizer=activity_regularizer, trainable=trainable,
-                         kernel_noise=kernel_noise, bias_constraint=bias_constraint)
+                         kernel_noise=kernel_noise, bias_constraint=bias_constraint,
+                         dtype=dtype)
         self.filters = check_int(filters, "filters", minimum=1)
         self.kernel_size = kernel_pair(kernel_size, "kernel_size")
         self.strides = kernel_pair(strides if stride is None else stride, "strides")

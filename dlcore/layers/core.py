@@ -34,8 +34,9 @@ class Activation(Layer):
     Keras's softmax along its last axis, the channels of its (H, W, C) maps, does).
     """
 
-    def __init__(self, activation, name=None, input_shape=None):
-        super().__init__(name=name, input_shape=input_shape)
+    def __init__(self, activation, name=None, input_shape=None, trainable=True, dtype=None):
+        super().__init__(name=name, input_shape=input_shape, trainable=trainable,
+                         dtype=dtype)
         self.activation = check_activation(activation)
 
     def _config(self):
@@ -76,8 +77,9 @@ class _FixedActivation(Activation):
 
     function = None
 
-    def __init__(self, name=None, input_shape=None):
-        super().__init__(self.function, name=name, input_shape=input_shape)
+    def __init__(self, name=None, input_shape=None, trainable=True, dtype=None):
+        super().__init__(self.function, name=name, input_shape=input_shape,
+                         trainable=trainable, dtype=dtype)
 
     def _config(self):
         return {}
@@ -118,8 +120,10 @@ class LeakyReLU(Layer):
     negative_slope : float >= 0
     """
 
-    def __init__(self, negative_slope=0.3, name=None, input_shape=None):
-        super().__init__(name=name, input_shape=input_shape)
+    def __init__(self, negative_slope=0.3, name=None, input_shape=None,
+                 trainable=True, dtype=None):
+        super().__init__(name=name, input_shape=input_shape, trainable=trainable,
+                         dtype=dtype)
         self.negative_slope = check_float(negative_slope, "negative_slope", low=0.0)
 
     def _config(self):
@@ -156,8 +160,9 @@ class Softmax(_FixedActivation):
 
     function = "softmax"
 
-    def __init__(self, axis=1, name=None, input_shape=None):
-        super().__init__(name=name, input_shape=input_shape)
+    def __init__(self, axis=1, name=None, input_shape=None, trainable=True, dtype=None):
+        super().__init__(name=name, input_shape=input_shape, trainable=trainable,
+                         dtype=dtype)
         if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
             raise ValueError(f"Softmax's axis must be one integer (1: the classes, or the "
                              f"channels of maps), got {str(axis)[:40]}")
@@ -190,8 +195,9 @@ class Rescaling(Layer):
         taken)
     """
 
-    def __init__(self, scale, offset=0.0, name=None, input_shape=None):
-        super().__init__(name=name, input_shape=input_shape)
+    def __init__(self, scale, offset=0.0, name=None, input_shape=None, trainable=True, dtype=None):
+        super().__init__(name=name, input_shape=input_shape, trainable=trainable,
+                         dtype=dtype)
         # the layer computes in float32, where a larger number is infinite
         largest = float(np.finfo(np.float32).max)
         self.scale = check_float(scale, "scale", low=-largest, high=largest)
@@ -225,8 +231,9 @@ class Reshape(Layer):
     target_shape : tuple of positive ints, at most one of them -1
     """
 
-    def __init__(self, target_shape, name=None, input_shape=None):
-        super().__init__(name=name, input_shape=input_shape)
+    def __init__(self, target_shape, name=None, input_shape=None, trainable=True, dtype=None):
+        super().__init__(name=name, input_shape=input_shape, trainable=trainable,
+                         dtype=dtype)
         self.target_shape = _check_target_shape(target_shape)
 
     def _config(self):
@@ -273,9 +280,10 @@ class Flatten(Reshape):
     "channels_first")`` orders row, column, channel; the Keras import and export permute the
     next Dense's rows between the two, so only the flat rows themselves differ from Keras's."""
 
-    def __init__(self, name=None, input_shape=None, data_format=None):
+    def __init__(self, name=None, input_shape=None, data_format=None, trainable=True, dtype=None):
         check_data_format(data_format, "Flatten")
-        super().__init__((-1,), name=name, input_shape=input_shape)
+        super().__init__((-1,), name=name, input_shape=input_shape, trainable=trainable,
+                         dtype=dtype)
 
     def _config(self):
         return {}
@@ -303,8 +311,9 @@ class Cropping2D(Layer):
     """
 
     def __init__(self, cropping=((0, 0), (0, 0)), name=None, input_shape=None,
-                 data_format=None):
-        super().__init__(name=name, input_shape=input_shape)
+                 data_format=None, trainable=True, dtype=None):
+        super().__init__(name=name, input_shape=input_shape, trainable=trainable,
+                         dtype=dtype)
         check_data_format(data_format, "Cropping2D")
         self.cropping = cropping_sides(cropping)
 
@@ -407,8 +416,10 @@ class Dropout(Layer):
     #: (:mod:`dlcore.distributed.network` sets it before each step).
     first_row = 0
 
-    def __init__(self, rate, noise_shape=None, seed=None, name=None, input_shape=None):
-        super().__init__(name=name, input_shape=input_shape)
+    def __init__(self, rate, noise_shape=None, seed=None, name=None, input_shape=None,
+                 trainable=True, dtype=None):
+        super().__init__(name=name, input_shape=input_shape, trainable=trainable,
+                         dtype=dtype)
         self.rate = check_float(rate, "rate", low=0.0, high=1.0, high_open=True)
         if noise_shape is not None:
             raise ValueError(f"Dropout's noise_shape must be None, got {noise_shape!r:.40}: "

@@ -59,13 +59,13 @@ class Dense(WeightedLayer):
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
                  name=None, input_shape=None, input_dim=None, activity_regularizer=None,
-                 bias_constraint=None, trainable=True, kernel_noise=None):
+                 bias_constraint=None, trainable=True, kernel_noise=None, dtype=None):
         if input_dim is not None:
             input_shape = (check_int(input_dim, "input_dim", minimum=1),)
         super().__init__(activation, use_bias, kernel_initializer, bias_initializer,
                          kernel_regularizer, bias_regularizer, kernel_constraint, name,
                          input_shape, activity_regularizer, bias_constraint, trainable,
-                         kernel_noise)
+                         kernel_noise, dtype=dtype)
         self.units = check_int(units, "units", minimum=1)
 
     def _config(self):

@@ -60,12 +60,13 @@ class LocallyConnected2D(WindowedLayer):
                  kernel_regularizer=None, bias_regularizer=None, name=None, input_shape=None,
                  strides=None, floor=False, activity_regularizer=None, trainable=True,
                  kernel_noise=None, kernel_constraint=None, bias_constraint=None,
-                 data_format=None):
+                 data_format=None, dtype=None):
         check_data_format(data_format, "LocallyConnected2D")
         refuse_kernel_constraint("LocallyConnected2D", kernel_constraint)
         super().__init__(activation, use_bias, kernel_initializer, bias_initializer,
                          kernel_regularizer, bias_regularizer, None, name, input_shape,
-                         activity_regularizer, bias_constraint, trainable, kernel_noise)
+                         activity_regularizer, bias_constraint, trainable, kernel_noise,
+                         dtype=dtype)
         Conv2D._set_geometry(self, filters, kernel_size,
                              stride if strides is None else strides, padding, floor)
 

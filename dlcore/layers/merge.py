@@ -51,7 +51,7 @@ import warnings
 
 import numpy as np
 
-from .base import Layer, check_shape, computed_type
+from .base import Layer, check_shape
 from .geometry import stacklevel_outside_dlcore
 
 
@@ -78,9 +78,7 @@ class Merge(Layer):
     keras_shapes = False
 
     def __init__(self, name=None, trainable=True, dtype=None):
-        super().__init__(name=name)
-        self.trainable = trainable
-        self.float_type = _float_type(dtype)
+        super().__init__(name=name, trainable=trainable, dtype=dtype)
 
     def _shown(self, shape):
         """A per-sample ``shape`` (or one of letters, ``("C", 1, 1)``) as messages write it:
@@ -148,22 +146,8 @@ class Merge(Layer):
         ``xs`` to match its input shapes (every merge's forward begins so)."""
         self._check_built()
         n = self._check_inputs(xs)
-        self._tell_overruled_dtype()
+        self.tell_overruled_dtype()
         return self._buffer("y", (n,) + self.output_shape)
-
-    def _tell_overruled_dtype(self):
-        """Warn once, in one line, where the model's one type overrules the merge's ``dtype=``
-        (at its first forward pass in that type: a model is built in float32 before any
-        ``model.build(dtype=np.float64)``)."""
-        if self.float_type is None or self.dtype == self.float_type \
-                or getattr(self, "_overruled_dtype_told", None) == self.dtype:
-            return
-        self._overruled_dtype_told = self.dtype
-        warnings.warn(f"layer {self.name!r}: dtype={self.float_type.name!r} is not this "
-                      f"model's {self.dtype.name} (dlcore computes a model in one type), so it "
-                      f"computes in {self.dtype.name}: leave dtype= out, or build the model in "
-                      f"{self.float_type.name}", UserWarning,
-                      stacklevel=stacklevel_outside_dlcore())
 
     def __call__(self, x, training=False, step=0):
         """On symbolic tensors: a graph node; on a list of NumPy batches: the NumPy output."""
@@ -177,14 +161,6 @@ class Merge(Layer):
         y = self.forward([self.backend.asarray(v, dtype=self.dtype) for v in xs],
                          training=training, step=step)
         return np.array(self.backend.to_numpy(y))
-
-
-def _float_type(dtype):
-    """The NumPy type of a merge's Keras ``dtype`` (None, float32 or float64, by name, NumPy
-    type or Keras DTypePolicy); ValueError in one line otherwise."""
-    if dtype is None:
-        return None
-    return computed_type(getattr(dtype, "name", dtype))   # a Keras DTypePolicy, a NumPy dtype
 
 
 class ElementwiseMerge(Merge):

@@ -36,8 +36,9 @@ class _Normalization(Layer):
     """What both normalisations share: the channel axis, epsilon, the optional gamma and beta
     (C,), and the (n, C, P) view of a batch their kernels take."""
 
-    def __init__(self, axis, epsilon, center, scale, name, input_shape, trainable):
-        super().__init__(name=name, input_shape=input_shape)
+    def __init__(self, axis, epsilon, center, scale, name, input_shape, trainable, dtype=None):
+        super().__init__(name=name, input_shape=input_shape, trainable=trainable,
+                         dtype=dtype)
         if isinstance(axis, bool) or axis not in (1, -1):
             raise ValueError(f"axis must be 1 (the channels of NCHW images, the features of "
                              f"rows) or -1 for rows, got {axis!r}")
@@ -47,7 +48,6 @@ class _Normalization(Layer):
         self.scale = check_bool(scale, "scale")
         self.weight_names = tuple(name for name, wanted in (("gamma", self.scale),
                                                             ("beta", self.center)) if wanted)
-        self.trainable = trainable
 
     def _config(self):
         config = {"epsilon": self.epsilon, "center": self.center, "scale": self.scale}
@@ -137,8 +137,8 @@ class BatchNormalization(_Normalization):
     state_names = ("moving_mean", "moving_variance")
 
     def __init__(self, axis=1, momentum=0.99, epsilon=1e-3, center=True, scale=True, name=None,
-                 input_shape=None, trainable=True):
-        super().__init__(axis, epsilon, center, scale, name, input_shape, trainable)
+                 input_shape=None, trainable=True, dtype=None):
+        super().__init__(axis, epsilon, center, scale, name, input_shape, trainable, dtype)
         self.momentum = check_float(momentum, "momentum", low=0.0, high=1.0, high_open=True)
 
     def _config(self):
@@ -200,8 +200,8 @@ class LayerNormalization(_Normalization):
     """
 
     def __init__(self, axis=1, epsilon=1e-3, center=True, scale=True, name=None,
-                 input_shape=None, trainable=True):
-        super().__init__(axis, epsilon, center, scale, name, input_shape, trainable)
+                 input_shape=None, trainable=True, dtype=None):
+        super().__init__(axis, epsilon, center, scale, name, input_shape, trainable, dtype)
 
     def forward(self, x, training=False, step=0):
         self._prepare(x)

@@ -39,8 +39,9 @@ class _Pool2D(Layer):
     kind = None
 
     def __init__(self, pool_size=2, stride=None, name=None, input_shape=None, strides=None,
-                 floor=False, padding="valid", data_format=None):
-        super().__init__(name=name, input_shape=input_shape)
+                 floor=False, padding="valid", data_format=None, trainable=True, dtype=None):
+        super().__init__(name=name, input_shape=input_shape, trainable=trainable,
+                         dtype=dtype)
         check_data_format(data_format, type(self).__name__)
         self.floor = bool(floor)   # Keras's rule: the remainder dropped (imported layers)
         self.pool_size = kernel_pair(pool_size, "pool_size")
@@ -165,8 +166,9 @@ class L2FeaturePool(Layer):
 
     kind = "l2"
 
-    def __init__(self, group_size=2, name=None, input_shape=None):
-        super().__init__(name=name, input_shape=input_shape)
+    def __init__(self, group_size=2, name=None, input_shape=None, trainable=True, dtype=None):
+        super().__init__(name=name, input_shape=input_shape, trainable=trainable,
+                         dtype=dtype)
         self.group_size = check_int(group_size, "group_size", minimum=1)
 
     def _config(self):
@@ -216,8 +218,10 @@ class _GlobalPool2D(Layer):
 
     kind = None
 
-    def __init__(self, keepdims=False, name=None, input_shape=None, data_format=None):
-        super().__init__(name=name, input_shape=input_shape)
+    def __init__(self, keepdims=False, name=None, input_shape=None, data_format=None,
+                 trainable=True, dtype=None):
+        super().__init__(name=name, input_shape=input_shape, trainable=trainable,
+                         dtype=dtype)
         check_data_format(data_format, type(self).__name__)
         self.keepdims = check_bool(keepdims, "keepdims")
 
@@ -276,28 +280,29 @@ GlobalAveragePooling2D, GlobalMaxPooling2D = GlobalAvgPool2D, GlobalMaxPool2D
 
 
 # -- Keras' names (lecture "Deep learning I": ``from keras.layers import MaxPooling2D``) --------
-def _keras_pooling(cls, pool_size, strides, padding, name, input_shape, data_format):
+def _keras_pooling(cls, pool_size, strides, padding, name, input_shape, data_format,
+                   trainable, dtype):
     check_data_format(data_format, cls.keras_class_name)
     if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
         raise ValueError(f"pooling padding must be 'valid' or 'same', got {padding!r}")
     return cls(pool_size, name=name, input_shape=input_shape, strides=strides, floor=True,
-               padding=padding)
+               padding=padding, trainable=trainable, dtype=dtype)
 
 
 def MaxPooling2D(pool_size=2, strides=None, padding="valid", name=None, input_shape=None,
-                 data_format=None):
+                 data_format=None, trainable=True, dtype=None):
     """Keras' ``MaxPooling2D``: a :class:`MaxPool2D` with Keras' geometry rule, the rows and
     columns no pool covers dropped (``floor=True``), as the lecture's siamese model needs (2x2
     pools of 23x23 maps give 11x11), or ``padding="same"``, Keras's (ceil(N / S) outputs, the
     padded cells ignored). dlcore's own ``MaxPool2D`` refuses a geometry that drops pixels
     unless given ``floor=True``."""
     return _keras_pooling(MaxPool2D, pool_size, strides, padding, name, input_shape,
-                          data_format)
+                          data_format, trainable, dtype)
 
 
 def AveragePooling2D(pool_size=2, strides=None, padding="valid", name=None, input_shape=None,
-                     data_format=None):
+                     data_format=None, trainable=True, dtype=None):
     """Keras' ``AveragePooling2D``: an :class:`AvgPool2D` with Keras' geometry rule (see
     :func:`MaxPooling2D`)."""
     return _keras_pooling(AvgPool2D, pool_size, strides, padding, name, input_shape,
-                          data_format)
+                          data_format, trainable, dtype)

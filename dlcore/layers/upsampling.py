@@ -28,8 +28,9 @@ class UpSampling2D(Layer):
     """
 
     def __init__(self, size=(2, 2), interpolation="nearest", name=None, input_shape=None,
-                 data_format=None):
-        super().__init__(name=name, input_shape=input_shape)
+                 data_format=None, trainable=True, dtype=None):
+        super().__init__(name=name, input_shape=input_shape, trainable=trainable,
+                         dtype=dtype)
         check_data_format(data_format, "UpSampling2D")
         self.size = kernel_pair(size, "size")
         if not isinstance(interpolation, str) or interpolation.lower() not in INTERPOLATIONS:
