@@ -1186,7 +1186,8 @@ def test_a_keras_siamese_model_scored_by_dot_crosses_to_dlcore_and_back(tmp_path
 @pytest.mark.parametrize("merge, expected", [
     ("add", r"add needs tensors of one rank, or \(C,\) vectors with \(H, W, C\) maps; got "
             r"\(4, 5, 2\), \(5, 2\)"),
-    ("dot", r"Dot takes two batches of rows .*; got \(4, 5, 2\), \(4, 5, 2\): flatten"),
+    ("dot", r"Dot takes two batches of rows .*; got \(4, 5, 2\), \(4, 5, 2\): Keras's Dot of "
+            r"sequences or maps"),
 ], ids=["add", "dot"])
 def test_a_keras_merge_dlcore_refuses_is_told_in_the_files_shapes(tmp_path, merge, expected):
     """Keras adds (H, W, C) maps to a (W, C) tensor (it broadcasts across ranks) and dots maps

@@ -74,7 +74,8 @@ def test_a_siamese_model_scored_by_dot_gradchecks(normalize):
 
 
 @pytest.mark.parametrize("shapes, axes, message", [
-    ([(2, 3, 3), (2, 3, 3)], 1, r"two batches of rows .*got \(2, 3, 3\), \(2, 3, 3\): flatten"),
+    ([(2, 3, 3), (2, 3, 3)], 1, r"two batches of rows .*got \(2, 3, 3\), \(2, 3, 3\): Keras's "
+                                r"Dot of sequences or maps"),
     ([(3,), (4,)], 1, r"rows of one length; got \(3,\), \(4,\)"),
     ([(3,), (3,)], (1, 2), r"Dot\(axes=\(1, 2\)\) of rows .* use Dot\(axes=1\)"),
     ([(3,)] * 3, 1, "Dot takes exactly two tensors"),
@@ -192,3 +193,15 @@ def test_a_keras_merge_of_rows_in_two_orders_is_refused_in_the_files_shapes(tmp_
     assert "(rows flattened from (4, 4, 2) maps; rows in the same order in both libraries)" \
         in message
     assert message.endswith(fix) and "\n" not in message
+
+
+def test_a_keras_dot_of_sequences_is_refused_without_the_flatten_advice():
+    """Keras's Dot(axes=2) of (steps, features) sequences is a (steps, steps) matrix of scores
+    (attention): the line told to flatten first, which gives one number instead; it now says
+    what Keras computes and that dlcore does not."""
+    queries, keys = dlcore.Input((3, 4)), dlcore.Input((3, 4))
+    with pytest.raises(ValueError, match=r"got \(3, 4\), \(3, 4\): Keras's Dot of sequences or "
+                                         r"maps, which sums over one axis and keeps the others "
+                                         r"\(attention scores\), is not implemented") as refused:
+        Dot(axes=2)([queries, keys])
+    assert "\n" not in str(refused.value)

@@ -35,7 +35,8 @@ y = x + F(x). The maths:
   ``Dot`` of rows; a siamese network's score of two embeddings); dL/da = dL/dy b, dL/db =
   dL/dy a. With ``normalize`` the rows are first divided by max(||a||, 1e-7), as Keras's L2
   normalisation: y is their cosine similarity, and dL/da = dL/dy (v - y u) / ||a|| (u, v the
-  unit rows). Keras also dots maps and sequences over other axes; dlcore takes rows only.
+  unit rows). Keras also dots maps and sequences over one of their axes, keeping the others
+  (attention's (steps, steps) scores); dlcore takes rows only and refuses those in one line.
 
 All are written once: the NumPy reference in :mod:`dlcore.layers.reference`
 (``add_forward``, ``average_forward``, ``extremum_forward``, ``concatenate_forward``,
@@ -432,7 +433,8 @@ class Dot(Merge):
     ----------
     axes : int or (int, int), the axis of each (n, features) batch summed over, as Keras's:
         1 or -1, the features (the batch axis 0 is refused). Keras also takes tensors of more
-        axes (sequences, (H, W, C) maps); dlcore's Dot takes rows only: flatten maps first.
+        axes (sequences, (H, W, C) maps), summed over one axis, the others kept; dlcore's Dot
+        takes rows only and refuses those in one line.
     normalize : bool, whether the rows are scaled to length 1 first (cosine similarity).
 
     The gradients (u = a / ||a||, v = b / ||b|| when normalised, else u = a, v = b):
@@ -467,10 +469,13 @@ class Dot(Merge):
     def compute_output_shape(self, input_shape):
         first, second = self._checked_shapes(input_shape)
         if len(first) != 1 or len(second) != 1:
+            # flattening is no fix for Keras's meaning: Dot(axes=2) of (steps, F) sequences
+            # is a (steps, steps) matrix of scores, not one number
             raise ValueError(f"Dot takes two batches of rows (n, features) in dlcore; got "
-                             f"{self._shapes_text([first, second])}: flatten the tensors "
-                             f"first (a Dot of maps or sequences, as Keras's over their other "
-                             f"axes, is not implemented)")
+                             f"{self._shapes_text([first, second])}: Keras's Dot of sequences "
+                             f"or maps, which sums over one axis and keeps the others "
+                             f"(attention scores), is not implemented (Flatten both first "
+                             f"only for the dot product of the whole tensors)")
         axes = [self.axes] * 2 if isinstance(self.axes, int) else list(self.axes)
         if any(axis not in (1, -1) for axis in axes):
             raise ValueError(f"Dot(axes={self.axes!r}) of rows (n, features) sums over axis 1 "
