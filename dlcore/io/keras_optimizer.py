@@ -84,7 +84,7 @@ def _trailing_scalars(optimizer, iterations, dtype=np.float32):
     """Keras's scalar variables after the slots, after ``iterations`` updates: Nadam's product
     of momenta P_t, of the model's ``dtype`` (as Keras builds it, from its first variable's)."""
     if optimizer.name == "nadam":
-        return [dtype.type(optimizer.momentum_schedule(iterations)[1])]
+        return [np.dtype(dtype).type(optimizer.momentum_schedule(iterations)[1])]
     return []
 
 
