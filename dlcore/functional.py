@@ -1172,8 +1172,10 @@ class Model(TrainingLoop):
         else:
             values[id(self.inputs[0])] = x
         fused_nodes = {id(t.node) for t, flag in zip(self.outputs, fused or []) if flag}
-        for runner in self._runners:   # a layer's dtype= that the model's one type overrules
-            runner.tell_overruled_dtype()
+        # a layer's dtype= that the model's one type overrules, told by the layer, not by each
+        # twin of a shared one
+        for layer in self.flat_layers:
+            layer.tell_overruled_dtype()
         for node, runner in zip(self.nodes, self._runners):
             arguments = [values[id(t)] for t in node.inputs]
             argument = arguments if node.takes_list else arguments[0]

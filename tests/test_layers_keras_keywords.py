@@ -118,3 +118,24 @@ def test_a_merges_dtype_survives_save_and_load(tmp_path):
     model.build(dtype=np.float64)
     dlcore.save(model, tmp_path / "model.h5")
     assert dlcore.load(tmp_path / "model.h5").get_layer("joined").float_type == np.float64
+
+
+@pytest.mark.parametrize("make", [lambda: layers.Dense(3, dtype="float64", name="shared"),
+                                  lambda: layers.Add(dtype="float64", name="shared")],
+                         ids=["Dense", "Add"])
+def test_a_shared_layers_overruled_dtype_is_told_once_whatever_its_calls(make):
+    """A layer called at three nodes runs as three copies (twins of one layer): the warning
+    is the layer's, once, not once a copy."""
+    shared = make()
+    inputs = dlcore.Input((3,))
+    if isinstance(shared, layers.Add):
+        first = shared([inputs, inputs])
+        outputs = shared([shared([first, inputs]), first])
+    else:
+        outputs = shared(shared(shared(inputs)))
+    model = dlcore.Model(inputs, layers.Dense(2)(outputs), backend="reference")
+    assert model.dtype == np.float32
+    with pytest.warns(UserWarning, match=r"^layer 'shared': dtype='float64'") as told:
+        model.predict(np.ones((2, 3), np.float32), verbose=0)
+        model.predict(np.ones((2, 3), np.float32), verbose=0)
+    assert len(told) == 1

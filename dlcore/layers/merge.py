@@ -147,7 +147,6 @@ class Merge(Layer):
         ``xs`` to match its input shapes (every merge's forward begins so)."""
         self._check_built()
         n = self._check_inputs(xs)
-        self.tell_overruled_dtype()
         return self._buffer("y", (n,) + self.output_shape)
 
     def __call__(self, x, training=False, step=0):
