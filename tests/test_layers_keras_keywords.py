@@ -139,3 +139,16 @@ def test_a_shared_layers_overruled_dtype_is_told_once_whatever_its_calls(make):
         model.predict(np.ones((2, 3), np.float32), verbose=0)
         model.predict(np.ones((2, 3), np.float32), verbose=0)
     assert len(told) == 1
+
+
+def test_kerass_serialised_dtype_policy_is_taken_and_a_bad_one_refused_in_dlcores_line():
+    """A Keras layer's get_config holds its dtype as a serialised DTypePolicy, which Keras's
+    layers take as dtype=; any dtype NumPy refuses with its own words (a dict: "entry not a 2-
+    or 3- tuple") gets dlcore's line."""
+    policy = {"module": "keras", "class_name": "DTypePolicy",
+              "config": {"name": "float64"}, "registered_name": None}
+    assert layers.Dense(2, dtype=policy).float_type == np.float64
+    for bad in ({"class_name": "DTypePolicy", "config": {}}, {"a": 1}, "(2)f8,x"):
+        with pytest.raises(ValueError, match=r"^dtype=.*: dlcore computes in float32 or "
+                                             r"float64 \(dtype='float32', 'float64' or None\)$"):
+            layers.Dense(2, dtype=bad)

@@ -63,7 +63,7 @@ from dlcore.io.guarded import (
 )
 from dlcore.io.keras_weights import entry_is_functional, output_references
 from dlcore.io.layouts import MAX_GRAPH_INPUTS, MAX_LAYERS
-from dlcore.layers.base import ACTIVATION_NAMES
+from dlcore.layers.base import ACTIVATION_NAMES, policy_name
 from dlcore.layers.geometry import keras_same_padding
 from dlcore.regularizers import KERAS_UNIT_AXES
 from dlcore.wording import with_article
@@ -649,16 +649,6 @@ def _set_float_type(entries, float_type):
                                "config": {"name": float_type}, "registered_name": None}
 
 
-def _policy_name(dtype):
-    """The name of a Keras layer config's ``dtype``: a string (Keras 2, an input's) or a
-    (DType)Policy object (Keras 3: ``{"class_name": "DTypePolicy", "config": {"name":
-    "float64"}}``); None for none."""
-    if isinstance(dtype, dict):
-        dtype = dtype.get("config", {}).get("name") if isinstance(dtype.get("config"),
-                                                                  dict) else None
-    return dtype if isinstance(dtype, str) else None
-
-
 def _keras_float_type(entries, notes):
     """The one dtype dlcore computes the model of a Keras config's layer ``entries`` in:
     "float64" where each layer's policy is float64 (``dtype="float64"``, or
@@ -675,7 +665,7 @@ def _keras_float_type(entries, notes):
             if entry.get("class_name") in _MODEL_CLASSES:
                 collect(config.get("layers"), depth + 1)
             elif entry.get("class_name") != "InputLayer":
-                name = _policy_name(config.get("dtype")) or "float32"
+                name = policy_name(config.get("dtype")) or "float32"
                 names.setdefault(name, str(config.get("name"))[:80])
 
     collect(entries)

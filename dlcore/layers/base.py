@@ -218,25 +218,38 @@ def builtin_layer_names():
                   if is_builtin(cls) and layer_class(name) is cls)
 
 
+def policy_name(dtype):
+    """The name of a Keras layer config's ``dtype``: a string (Keras 2, an input's) or a
+    (DType)Policy object (Keras 3: ``{"class_name": "DTypePolicy", "config": {"name":
+    "float64"}}``); None for none."""
+    if isinstance(dtype, dict):
+        dtype = dtype.get("config", {}).get("name") if isinstance(dtype.get("config"),
+                                                                  dict) else None
+    return dtype if isinstance(dtype, str) else None
+
+
 #: The types dlcore computes in: its kernels (Numba's, on the CPU and CUDA) have no other.
 COMPUTED_TYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def computed_type(dtype):
     """``dtype`` as the NumPy type a layer or model computes in, float32 or float64 (by name,
-    NumPy type or Keras DTypePolicy); ValueError in one line for any other (float16, a mixed
-    policy, an integer type): the CPU and CUDA kernels cannot compile for it, and Numba's
-    traceback (``NotImplementedError: float16``) was all a model built in float16 said. A
-    byte-swapped float32 or float64 (the ``'>f4'`` of an array read from a big-endian file)
-    is that type in this machine's order."""
-    name = getattr(dtype, "name", dtype)   # a Keras DTypePolicy names its type
+    NumPy type, Keras DTypePolicy or its config); ValueError in one line for any other
+    (float16, a mixed policy, an integer type): the CPU and CUDA kernels cannot compile for
+    it, and Numba's traceback (``NotImplementedError: float16``) was all a model built in
+    float16 said. A byte-swapped float32 or float64 (the ``'>f4'`` of an array read from a
+    big-endian file) is that type in this machine's order."""
+    # a Keras DTypePolicy's config (a Keras layer's get_config), a DTypePolicy, a NumPy dtype
+    serialised = isinstance(dtype, dict)
+    name = policy_name(dtype) if serialised else getattr(dtype, "name", dtype)
     try:
-        chosen = np.dtype(name).newbyteorder("=")
-    except TypeError:   # not a type NumPy knows (Keras's "mixed_float16")
+        # np.dtype(None) is float64: a policy config without a name is no type
+        chosen = None if serialised and name is None else np.dtype(name).newbyteorder("=")
+    except (TypeError, ValueError):   # NumPy's own words ("entry not a 2- or 3- tuple")
         chosen = None
     # "is None" first: NumPy takes None for float64, so None == float64 is True
     if chosen is None or chosen not in COMPUTED_TYPES:
-        shown = str(name)[:40] if chosen is None else chosen.name
+        shown = chosen.name if chosen is not None else str(dtype if name is None else name)[:40]
         raise ValueError(f"dtype={shown!r}: dlcore computes in float32 or float64 "
                          f"(dtype='float32', 'float64' or None)")
     return chosen
@@ -263,7 +276,7 @@ class Layer:
         layer, and only when the network is not given ``input_shape`` itself.
     trainable : bool, Keras's keyword: False freezes the layer (see the attribute; a layer
         without weights only reads it back)
-    dtype : None, "float32" or "float64" (a NumPy type, or Keras's ``DTypePolicy`` of those):
+    dtype : None, "float32" or "float64" (a NumPy type, Keras's ``DTypePolicy`` or its config):
         the type a layer built on its own (called on NumPy arrays) computes in, as Keras's
         layer; in a model, the model's (dlcore computes a model in one type: build it in
         float64 for float64), with a one-line warning where the two differ at its first

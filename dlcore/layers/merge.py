@@ -65,7 +65,7 @@ class Merge(Layer):
     ----------
     name : str or None, see :class:`dlcore.layers.Layer`
     trainable : bool, as Keras's (a merge has no weights: ``layer.trainable`` only reads back)
-    dtype : None, "float32" or "float64" (a NumPy type, or Keras's ``DTypePolicy`` of those):
+    dtype : None, "float32" or "float64" (a NumPy type, Keras's ``DTypePolicy`` or its config):
         the type a merge built on its own (called on NumPy arrays) computes in, as Keras's
         layer; in a model, the model's (dlcore computes a model in one type: build it in
         float64 for float64), with a one-line warning where the two differ. float16 and
