@@ -99,3 +99,12 @@ def test_an_inverse_time_decay_round_trips_through_dlcores_and_kerass_files(tmp_
         assert isinstance(rate, InverseTimeDecay) and rate.get_config() == {
             "initial_learning_rate": 0.1, "decay_steps": 3, "decay_rate": 0.25,
             "staircase": True}
+
+
+def test_a_keras_2_2_files_lr_and_decay_are_both_kept(tmp_path):
+    """Keras before 2.3 wrote the rate as ``"lr"`` (``{"lr": 0.1, "decay": 0.5}``): it was
+    read as Keras's default 0.01, so the decay divided a rate ten times too small."""
+    config = sgd_config(decay=0.5)
+    config["config"]["lr"] = config["config"].pop("learning_rate")
+    rate = dlcore.load(tf_keras_2_file(tmp_path, config)).optimizer.learning_rate
+    assert (rate.initial_learning_rate, rate.decay_rate) == (0.1, 0.5)

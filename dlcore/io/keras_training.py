@@ -41,6 +41,7 @@ naming what has no equivalent. A compiled dlcore model is exported with a ``trai
         config does not hold it)                dlcore's key, below)
     ExponentialDecay, InverseTimeDecay      ExponentialDecay, InverseTimeDecay
     decay (tf.keras 2's, of a number rate)  InverseTimeDecay(learning_rate, 1, decay)
+    lr (Keras before 2.3)                   learning_rate
     (sparse_)categorical_crossentropy       cross_entropy (labels or one-hot rows)
     binary_crossentropy                     binary_cross_entropy
     mean_squared_error, mse                 mse
@@ -311,7 +312,9 @@ def _optimizer(value):
     settings.update({key: config[key] for key in _CARRIED_BY_ALL
                      if config.get(key) is not None
                      and (key not in _EMA_SETTINGS or config.get("use_ema"))})
-    rate = _with_legacy_decay(_learning_rate(config.get("learning_rate", 0.01)),
+    # Keras before 2.3 wrote the rate as "lr"
+    rate = _with_legacy_decay(_learning_rate(config.get("learning_rate",
+                                                        config.get("lr", 0.01))),
                               config.get("decay", 0), name)
     return OPTIMIZERS[dlcore_name](learning_rate=rate, **settings)
 
