@@ -148,7 +148,8 @@ def test_kerass_serialised_dtype_policy_is_taken_and_a_bad_one_refused_in_dlcore
     policy = {"module": "keras", "class_name": "DTypePolicy",
               "config": {"name": "float64"}, "registered_name": None}
     assert layers.Dense(2, dtype=policy).float_type == np.float64
-    for bad in ({"class_name": "DTypePolicy", "config": {}}, {"a": 1}, "(2)f8,x"):
+    for bad in ({"class_name": "DTypePolicy", "config": {}}, {"a": 1},
+                {"class_name": "DTypePolicy", "config": {"name": "mixed_float16"}}):
         with pytest.raises(ValueError, match=r"^dtype=.*: dlcore computes in float32 or "
                                              r"float64 \(dtype='float32', 'float64' or None\)$"):
             layers.Dense(2, dtype=bad)
