@@ -153,3 +153,31 @@ def test_kerass_serialised_dtype_policy_is_taken_and_a_bad_one_refused_in_dlcore
         with pytest.raises(ValueError, match=r"^dtype=.*: dlcore computes in float32 or "
                                              r"float64 \(dtype='float32', 'float64' or None\)$"):
             layers.Dense(2, dtype=bad)
+
+
+FLOAT64_POLICY = {"module": "keras", "class_name": "DTypePolicy",
+                  "config": {"name": "float64"}, "registered_name": None}
+
+
+@pytest.mark.parametrize("given, computed", [(">f4", np.float32), (np.dtype(">f8"), np.float64),
+                                             (FLOAT64_POLICY, np.float64)])
+def test_a_layers_dtype_and_a_models_take_every_form_in_native_byte_order(given, computed):
+    """A layer's dtype= and a model's build(dtype=) are read by one function: a big-endian
+    type (rows read from a big-endian file) was refused as a layer's dtype=, a serialised
+    Keras policy as a model's, in NumPy's words."""
+    layer = layers.Dense(2, dtype=given)
+    model = dlcore.Sequential([layers.Dense(2)], input_shape=(3,)).build(dtype=given)
+    for chosen in (layer.float_type, model.dtype):
+        assert chosen == np.dtype(computed) and chosen.isnative
+
+
+@pytest.mark.parametrize("given, shown", [
+    (np.float16, "float16"), ("int32", "int32"),
+    ({"class_name": "DTypePolicy", "config": {"name": "mixed_float16"}}, "mixed_float16")])
+def test_a_layers_dtype_and_a_models_are_refused_in_the_same_line(given, shown):
+    line = (f"^dtype='{shown}': dlcore computes in float32 or float64 "
+            r"\(dtype='float32', 'float64' or None\)$")
+    with pytest.raises(ValueError, match=line):
+        layers.Dense(2, dtype=given)
+    with pytest.raises(ValueError, match=line):
+        dlcore.Sequential([layers.Dense(2)], input_shape=(3,)).build(dtype=given)
