@@ -183,14 +183,13 @@ _RUN_HALVES_KERNEL = """
 import sys
 import numpy as np
 from dlcore.backend import cpu
-from dlcore.layers.bodies import ACTIVATION_CODES, unit_bias_activation_rows
+from dlcore.layers.bodies import scale_columns_rows
 out = np.empty((8, 8), np.float32)
 blas, integer_type = cpu.BLAS_GEMM[out.dtype]
-kernel = cpu._kernel(sys.argv[1], unit_bias_activation_rows)
+kernel = cpu._kernel(sys.argv[1], scale_columns_rows)
 kernel(np.ones((8, 256), np.float32), np.ones((256, 8), np.float32), out, np.empty_like(out),
-       False, blas, np.empty(0, integer_type), 2, 1, out, np.ones(8, np.float32),
-       ACTIVATION_CODES["linear"])
-assert np.all(out == 257), out
+       False, blas, np.empty(0, integer_type), 2, 1, out, np.full(8, 2, np.float32), out)
+assert np.all(out == 512), out
 print(sum(kernel.stats.cache_hits.values()), sum(kernel.stats.cache_misses.values()))
 """
 
@@ -201,7 +200,9 @@ def test_the_serial_and_parallel_halves_kernels_never_share_compiled_code(tmp_pa
     does not key on compile flags: compiled serially first (a small RBM trained first), the
     parallel flavour loaded that code and ran on one thread (an RBM's hidden inputs 390 ->
     700 us a batch). In fresh processes on one cache, each flavour compiles its own code
-    once, then loads it."""
+    once, then loads it. The epilogue is the smallest body (a product by a row): with an
+    activation's body, whose switch holds every activation, each flavour took 20-40 s to
+    compile, the suite's slowest test but one, for the same question."""
     environment = {**os.environ, "DLCORE_CACHE": str(tmp_path / "cache")}
 
     def hits_and_misses(kind):
