@@ -2,6 +2,10 @@
 
 Shapes are odd on purpose (widths that are not multiples of four, a single row) and small, so
 that the CUDA simulator stays quick."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -284,3 +288,28 @@ def test_the_cuda_backend_silences_only_numba_cudas_small_grid_warning():
                       stacklevel=1)
     assert [str(warning.message) for warning in caught] == [
         "Host array used in CUDA kernel will incur copy overhead"]
+
+
+BODY_IN_TWO_LOOPS = """
+import numpy as np
+from dlcore.backend.cpu import SERIAL_ELEMENTS, CPUBackend
+from dlcore.backend.registry import CPU_DISPATCHERS
+from dlcore.layers.bodies import multiply_span
+for n in (10, 4 * SERIAL_ELEMENTS):   # the serial loop, then the parallel one
+    a = np.arange(n, dtype=np.float32)
+    out = np.empty_like(a)
+    CPUBackend().launch_1d(multiply_span, n, a, a, out)
+    assert np.array_equal(out, a * a)
+print(len(CPU_DISPATCHERS[multiply_span].signatures))
+"""
+
+
+def test_a_body_run_by_the_serial_and_the_parallel_loop_compiles_once(tmp_path):
+    """Numba compiles an overload once per caller's compile flags: each body was compiled again
+    for every loop flavour that ran it, in every process with a cold cache. Its own dispatcher
+    holds one compilation for both loops (an empty kernel cache, so that both loops compile)."""
+    completed = subprocess.run(
+        [sys.executable, "-c", BODY_IN_TWO_LOOPS], capture_output=True, text=True, timeout=600,
+        env={**os.environ, "DLCORE_CACHE": str(tmp_path)}, check=False)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert completed.stdout.split()[-1] == "1"

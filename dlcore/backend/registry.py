@@ -34,6 +34,8 @@ from numba.extending import overload
 KERNEL_FUNCTIONS = set()
 # {registered function: what the CPU kernels run instead}, for the CPU cache's fingerprint.
 CPU_IMPLEMENTATIONS = {}
+# {called function or body: the numba.njit dispatcher that the CPU kernels call}
+CPU_DISPATCHERS = {}
 
 
 # CPU kernels use NumPy's error model: a division by zero gives inf, not a Python exception,
@@ -58,8 +60,8 @@ def register_for_kernels(function, inline, cpu_implementation=None, own_dispatch
     implementation = function if cpu_implementation is None else cpu_implementation
     if own_dispatcher:
         # fastmath stated, or the first caller's would be inherited by every later one
-        implementation = _forwarding_to(
-            njit(fastmath=False, **CPU_JIT_OPTIONS)(implementation), function)
+        CPU_DISPATCHERS[function] = njit(fastmath=False, **CPU_JIT_OPTIONS)(implementation)
+        implementation = _forwarding_to(CPU_DISPATCHERS[function], function)
     overload(function, target="cpu", inline=inline, strict=False,
              jit_options=CPU_JIT_OPTIONS)(lambda *args, **kwargs: implementation)
     KERNEL_FUNCTIONS.add(function)
