@@ -12,15 +12,20 @@ kernels. Two kinds exist:
   that a backend's ``launch_rows`` / ``launch_1d`` runs over rows or chunks (see
   :mod:`dlcore.backend.kernel_backend`).
 
-:func:`called` functions and bodies are compiled for the CPU once per argument types, by a
-dispatcher of their own that the kernels call: Numba compiles an overload's implementation once
-per argument types *and per compile flags of its caller*, so a body run by the serial and the
-parallel loops and by a product's epilogue was compiled three to five times in every process with
-a cold kernel cache. Measured from an empty cache on a 2-core Zen 3, minimum CPU seconds of two
-alternating runs: a small Dense network's first fits 33.2 -> 28.0 s, a small convolutional
-network's first step 37.9 -> 34.2 s. The call goes through a one-line function that is itself
-called, not inlined: inlined (Numba's ``inline="always"``), it cost more than it saved, since
-Numba types an inlined function again at every call site (the same convolution: 41.8 s).
+:func:`body` functions are compiled for the CPU once per argument types, by a dispatcher of
+their own that the loops call: Numba compiles an overload's implementation once per argument
+types *and per compile flags of its caller*, so a body run by the serial and the parallel loops
+and by a product's epilogue was compiled, with every helper inlined into it, three to five times
+in every process with a cold kernel cache. The helpers a body calls (:func:`called`) are now
+compiled under the body's flags alone, once per argument types too. Measured from an empty
+cache on a 2-core Zen 3, minimum CPU seconds of two alternating runs: a small Dense network's
+first fits 33.4 -> 28.6 s; a small convolutional network's first step unchanged (39.8 and
+39.9 s: its time is in the convolution kernels). Not taken: calling the activation loops
+(``_activation_span``) rather than inlining them into each body saved 5 s more on the
+convolutional network but cost each Dense layer's activation pass about 1.5 us at 32 x 500
+units (11.5-12.1 -> 13.1-13.4 us a launch), and forwarding through functions that Numba
+inlines cost more than it saved (Numba types an inlined function again at every call site:
+41.8 s on the same convolution).
 
 Every registered function is kept in :data:`KERNEL_FUNCTIONS`, which the CPU backend's cache
 fingerprint and the CUDA backend's device twins follow from one function to those it calls.
@@ -34,7 +39,7 @@ from numba.extending import overload
 KERNEL_FUNCTIONS = set()
 # {registered function: what the CPU kernels run instead}, for the CPU cache's fingerprint.
 CPU_IMPLEMENTATIONS = {}
-# {called function or body: the numba.njit dispatcher that the CPU kernels call}
+# {body: the numba.njit dispatcher that the CPU kernels call}
 CPU_DISPATCHERS = {}
 
 
@@ -80,10 +85,8 @@ def shared(function=None, *, cpu_implementation=None):
 def called(function):
     """A piece of scalar maths called, not inlined: for rarely taken branches of the kernels
     (the less common activations), whose code inlined would be compiled into every kernel that
-    has them, or a loop that many bodies share (:func:`dlcore.layers.bodies._activation_span`).
-    Compiled once per argument types in a process; where a caller passes a constant the CPU
-    compiler may still inline it and keep only that branch."""
-    return register_for_kernels(function, inline="never", own_dispatcher=True)
+    has them."""
+    return register_for_kernels(function, inline="never")
 
 
 def body(function):
