@@ -1,5 +1,8 @@
 """Choosing a backend: names, $DLCORE_BACKEND, auto's fallback and the missing-GPU error."""
 import os
+import subprocess
+import sys
+import textwrap
 
 import pytest
 
@@ -144,6 +147,27 @@ def test_a_machine_without_an_nvidia_driver_is_not_told_to_install_numba_cuda(mo
     assert "numba-cuda" not in reason
 
 
+def test_auto_on_a_machine_without_an_nvidia_driver_does_not_import_numba_cuda():
+    """Importing numba.cuda (with its ml_dtypes) took a second of every command on a laptop
+    without a GPU, a third of `homework task1`'s warm run: auto decides without it there."""
+    script = textwrap.dedent("""
+        import ctypes.util, os, sys
+        real_exists = os.path.exists
+        os.path.exists = lambda path: (path != "/proc/driver/nvidia/version"
+                                       and real_exists(path))
+        ctypes.util.find_library = lambda name: None
+        from dlcore.backend import cuda_status, resolve_backend_name
+        print(resolve_backend_name("auto"), cuda_status()[1].startswith("no NVIDIA GPU driver"),
+              "numba.cuda" in sys.modules)
+    """)
+    environment = {name: value for name, value in os.environ.items()
+                   if name not in ("DLCORE_BACKEND", "NUMBA_CUDA_DRIVER")}
+    environment["NUMBA_ENABLE_CUDASIM"] = "0"
+    answer = subprocess.run([sys.executable, "-c", script], env=environment, check=True,
+                            capture_output=True, text=True, timeout=120)
+    assert answer.stdout.split() == ["cpu", "True", "False"]
+
+
 def test_numba_cudas_driver_error_is_told_in_a_students_words(
         monkeypatch, capsys, fresh_selection):
     """numba-cuda installed on a machine without NVIDIA's driver (a laptop, this project's
@@ -221,6 +245,7 @@ def gpu_that_refuses_a_context(monkeypatch, fresh_selection):
         raise driver.CudaAPIError("Call to cuDevicePrimaryCtxRetain results in "
                                   "CUDA_ERROR_DEVICE_UNAVAILABLE")
     monkeypatch.setattr(numba.config, "ENABLE_CUDASIM", 0)   # the tests' simulator off
+    monkeypatch.setattr(backend_module, "nvidia_driver_present", lambda: True)
     monkeypatch.setattr(cuda, "is_available", lambda: True)
     monkeypatch.setattr(backend_module, "_small_kernel_problem", lambda: None)
     monkeypatch.setattr(backend_module, "_cuda_start_problem", [], raising=False)
