@@ -18,6 +18,19 @@ def fresh_selection(monkeypatch):
     monkeypatch.delenv("DLCORE_BACKEND", raising=False)
 
 
+@pytest.fixture
+def numba_cuda_installed(monkeypatch):
+    """numba-cuda said to be installed (importlib's find_spec finds it), imported first:
+    numba-cuda's redirect of ``numba.cuda`` asks find_spec too, and a test may be the first
+    in its process to import it now that auto leaves it unimported without a driver."""
+    import importlib.util
+
+    import numba.cuda  # noqa: F401
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name: object() if name == "numba_cuda" else real_find_spec(name))
+
+
 @pytest.mark.parametrize("name", ["cpu", "CPU", "reference"])
 def test_explicit_names_resolve_to_themselves(name, fresh_selection):
     assert resolve_backend_name(name) == name.lower()
@@ -169,17 +182,13 @@ def test_auto_on_a_machine_without_an_nvidia_driver_does_not_import_numba_cuda()
 
 
 def test_numba_cudas_driver_error_is_told_in_a_students_words(
-        monkeypatch, capsys, fresh_selection):
+        monkeypatch, capsys, fresh_selection, numba_cuda_installed):
     """numba-cuda installed on a machine without NVIDIA's driver (a laptop, this project's
     virtualenv): auto's line quoted Numba, "the NVIDIA CUDA driver was not found or failed to
     start (Error at driver init CUDA driver library cannot be found)"."""
     import ctypes.util
-    import importlib.util
 
     from numba import config
-    real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name: object() if name == "numba_cuda" else real_find_spec(name))
     monkeypatch.setattr(config, "ENABLE_CUDASIM", 0)
 
     def no_driver():   # numba-cuda's CudaSupportError, as it reads
@@ -275,18 +284,15 @@ def test_auto_takes_the_cpu_when_the_gpu_refuses_a_context(gpu_that_refuses_a_co
 
 
 def test_a_kernel_driver_without_its_cuda_library_is_not_called_a_driver_found(
-        monkeypatch, capsys, fresh_selection):
+        monkeypatch, capsys, fresh_selection, numba_cuda_installed):
     """A container started without the host's GPUs sees NVIDIA's kernel driver
     (/proc/driver/nvidia) but no libcuda: auto's line read "the NVIDIA CUDA driver was found
     but failed to start (Error at driver init CUDA driver library cannot be found)"."""
     import ctypes
     import ctypes.util
-    import importlib.util
 
     from numba import config
-    real_find_spec, real_cdll = importlib.util.find_spec, ctypes.CDLL
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name: object() if name == "numba_cuda" else real_find_spec(name))
+    real_cdll = ctypes.CDLL
     monkeypatch.setattr(config, "ENABLE_CUDASIM", 0)
 
     def no_library():   # numba-cuda's CudaSupportError, as it reads
@@ -313,17 +319,13 @@ def test_a_kernel_driver_without_its_cuda_library_is_not_called_a_driver_found(
 
 @pytest.mark.parametrize("visible", ["", "-1"])
 def test_cuda_visible_devices_hiding_every_gpu_is_named_not_called_a_driver_failure(
-        monkeypatch, capsys, fresh_selection, visible):
+        monkeypatch, capsys, fresh_selection, visible, numba_cuda_installed):
     """CUDA_VISIBLE_DEVICES="" (or -1, which a GPU-less job sets) makes the driver's cuInit
     fail with CUDA_ERROR_NO_DEVICE, not count 0 devices: auto's line read "the NVIDIA CUDA
     driver was found but failed to start (Error at driver init Call to cuInit results in
     CUDA_ERROR_NO_DEVICE (100))", the variable unnamed."""
-    import importlib.util
 
     from numba import config
-    real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name: object() if name == "numba_cuda" else real_find_spec(name))
     monkeypatch.setattr(config, "ENABLE_CUDASIM", 0)
 
     def no_device():   # numba-cuda's CudaSupportError, as it reads
