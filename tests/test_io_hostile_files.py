@@ -121,6 +121,20 @@ def test_a_dlcore_file_with_parameters_beyond_float32s_range_is_refused(tmp_path
         dlcore.load(path)
 
 
+def test_a_float64_network_s_own_file_with_weights_beyond_float32s_range_loads_back(tmp_path):
+    # saved by dlcore.save, then refused by dlcore.load: the range check assumed float32
+    model = dlcore.Sequential([dlcore.layers.Dense(2, dtype="float64")], input_shape=(3,))
+    model.build()
+    kernel = np.full((3, 2), 1e39)
+    kernel[0, 0] = -3.5e300
+    model.layers[0].set_weights([kernel, np.zeros(2)])
+    path = tmp_path / "wide.h5"
+    dlcore.save(model, path)
+    loaded = dlcore.load(path)
+    assert loaded.dtype == np.float64
+    np.testing.assert_array_equal(loaded.layers[0].get_weights()[0], kernel)
+
+
 def test_set_weights_refuses_values_float32_cannot_hold():
     layer = dlcore.Sequential([dlcore.layers.Dense(2)], input_shape=(3,)).layers[0]
     before = layer.get_weights()

@@ -19,6 +19,8 @@ import numbers
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from dlcore.io.guarded import ModelFileReader
 from dlcore.validation import MAX_MODEL_NAME, MAX_TEMPERATURES
 
@@ -513,8 +515,7 @@ def check_sequential(reader: ModelFileReader, config: Any) -> None:
             expected[f"layers/{layer.name}/{weight}"] = weight_shape
         shape = output
     _check_compile_settings(reader, config)
-    for path, weight_shape in expected.items():
-        reader.dataset(path, weight_shape)
+    _check_weights(reader, expected)
     _check_optimizer_group(reader, expected)
     check_counters(reader, "training", counters=NETWORK_COUNTERS)
 
@@ -618,6 +619,15 @@ def _weight_shapes(layer: Any, input_shape: tuple) -> dict[str, tuple]:
     else:
         shapes = {}
     return {name: shapes[name] for name in names if name in shapes}
+
+
+def _check_weights(reader: ModelFileReader, weights: dict[str, tuple]) -> None:
+    """Every weight of a network (path -> shape) against its shape; where every one is stored
+    in float64 (a float64 model's file), values beyond float32's range are read, as the network
+    is built in float64 again (:meth:`dlcore.network.Network.set_state`)."""
+    datasets = [reader.dataset(path, shape) for path, shape in weights.items()]
+    if datasets and all(dataset.dtype == np.float64 for dataset in datasets):
+        reader.parameter_type = np.dtype(np.float64)
 
 
 def _check_optimizer_slots(reader: ModelFileReader, weights: dict[str, tuple]) -> None:
@@ -742,8 +752,7 @@ def check_functional(reader: ModelFileReader, config: Any) -> None:
     for reference in outputs:
         checker.integer_value(reference, "an output tensor", 0, len(shapes) - 1)
     _check_compile_settings(reader, config)
-    for path, weight_shape in expected.items():
-        reader.dataset(path, weight_shape)
+    _check_weights(reader, expected)
     _check_optimizer_group(reader, expected)
     check_counters(reader, "training", counters=NETWORK_COUNTERS)
 
