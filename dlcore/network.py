@@ -110,6 +110,9 @@ class Sequential(Model):
     _checked_inputs = TrainingLoop._checked_inputs
     predict = TrainingLoop.predict
     _is_sequential = True
+    #: the dtype ``build(dtype=)`` was given (None: the type the layers declare, decided again
+    #: as :meth:`add` adds one)
+    _chosen_dtype = None
 
     def __init__(self, layers=None, input_shape=None, backend="auto", seed=0, name=None):
         self.name = check_model_name(name, "sequential")
@@ -153,8 +156,18 @@ class Sequential(Model):
         self._append(layer, {other.name for other in self.layers})
         try:
             if self.built:
+                # the type the constructor would choose for these layers: a Dense(2) added to
+                # a model of Dense(4, dtype="float64") makes it float32, as
+                # Sequential([Dense(4, dtype="float64"), Dense(2)]) is
+                dtype = (self.dtype if self._chosen_dtype is not None
+                         else declared_float_type(self.layers))
+                before = self.dtype
                 self._build_layers(len(self.layers) - 1, self.output_shape, self.backend,
-                                   self.dtype)
+                                   dtype)
+                if self.dtype != before:   # the earlier layers keep their weights, retyped
+                    for earlier in self.layers[:-1]:
+                        earlier.rebind(self.backend, self.dtype)
+                    self._collect_parameters()
             elif self.input_shape is not None:
                 self.build()
         except BaseException:
@@ -240,8 +253,10 @@ class Sequential(Model):
                              "input_shape= on the first layer, or call fit/predict first")
         if not self.layers:
             raise ValueError("the network has no layers: add some first")
-        return self._build_layers(0, self.input_shape, get_backend(self.backend_name),
-                                  declared_float_type(self.layers) if dtype is None else dtype)
+        self._build_layers(0, self.input_shape, get_backend(self.backend_name),
+                           declared_float_type(self.layers) if dtype is None else dtype)
+        self._chosen_dtype = None if dtype is None else self.dtype
+        return self
 
     def _build_layers(self, first, shape, backend, dtype):
         """Build layers ``first``, ... from per-sample inputs of ``shape`` (the output of the
@@ -622,7 +637,7 @@ class Sequential(Model):
             config["backend"] = check_backend_name(backend)
         config["input_shape"] = None
         twin = keep_automatic_names(self, Sequential.from_config(config))
-        twin.build(self.input_shape, dtype=self.dtype if dtype is None else dtype)
+        twin.build(self.input_shape, dtype=self._chosen_dtype if dtype is None else dtype)
         twin.set_weights(self.get_weights())
         twin.seed, twin.epochs_done, twin.n_updates = self.seed, self.epochs_done, self.n_updates
         twin.history = copy.deepcopy(self.history)

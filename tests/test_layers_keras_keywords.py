@@ -181,3 +181,35 @@ def test_a_layers_dtype_and_a_models_are_refused_in_the_same_line(given, shown):
         layers.Dense(2, dtype=given)
     with pytest.raises(ValueError, match=line):
         dlcore.Sequential([layers.Dense(2)], input_shape=(3,)).build(dtype=given)
+
+
+@pytest.mark.parametrize("declared, computed", [(None, np.float32), ("float64", np.float64),
+                                                ("float32", np.float32)])
+def test_a_layer_built_with_dtype_none_computes_in_its_own_dtype_else_float32(declared,
+                                                                              computed):
+    # NumPy reads None as float64: a layer built on its own with dtype=None computed in it
+    layer = layers.Dense(2, dtype=declared).build((3,), backend="reference", dtype=None)
+    assert layer.dtype == np.dtype(computed)
+    assert layer.get_weights()[0].dtype == np.dtype(computed)
+
+
+def test_layers_added_one_by_one_give_the_type_and_weights_the_constructor_gives():
+    """Sequential([Dense(4, dtype="float64"), Dense(2)]) computed in float32 while the same
+    layers added one by one computed in float64: the type was fixed at the first add."""
+    together = dlcore.Sequential([layers.Dense(4, dtype="float64"), layers.Dense(2)],
+                                 input_shape=(3,), backend="reference")
+    one_by_one = dlcore.Sequential(input_shape=(3,), backend="reference")
+    one_by_one.add(layers.Dense(4, dtype="float64"))
+    assert one_by_one.dtype == np.float64
+    one_by_one.add(layers.Dense(2))
+    assert one_by_one.dtype == together.dtype == np.float32
+    for own, constructed in zip(one_by_one.get_weights(), together.get_weights(), strict=True):
+        assert own.dtype == np.float32
+        np.testing.assert_array_equal(own, constructed)
+    x = np.ones((5, 3), np.float32)
+    np.testing.assert_array_equal(one_by_one.predict(x), together.predict(x))
+    # a type the model was built in on purpose stays
+    chosen = dlcore.Sequential([layers.Dense(4)], input_shape=(3,), backend="reference")
+    chosen.build(dtype="float64")
+    chosen.add(layers.Dense(2))
+    assert chosen.dtype == np.float64 and chosen.get_weights()[-1].dtype == np.float64

@@ -238,7 +238,10 @@ def computed_type(dtype):
     (float16, a mixed policy, an integer type): the CPU and CUDA kernels cannot compile for
     it, and Numba's traceback (``NotImplementedError: float16``) was all a model built in
     float16 said. A byte-swapped float32 or float64 (the ``'>f4'`` of an array read from a
-    big-endian file) is that type in this machine's order."""
+    big-endian file) is that type in this machine's order. None is dlcore's default, float32
+    (NumPy reads None as float64)."""
+    if dtype is None:
+        return COMPUTED_TYPES[0]
     # a Keras DTypePolicy's config (a Keras layer's get_config), a DTypePolicy, a NumPy dtype
     serialised = isinstance(dtype, dict)
     name = policy_name(dtype) if serialised else getattr(dtype, "name", dtype)
@@ -438,8 +441,9 @@ class Layer:
         ----------
         input_shape : tuple, the per-sample input shape
         backend : name or backend object (see :func:`dlcore.get_backend`)
-        dtype : float32 (training) or float64 (gradient checks on the reference backend); any
-            other (float16) is a ValueError in one line (:func:`computed_type`)
+        dtype : float32 (training) or float64 (gradient checks on the reference backend); None:
+            the layer's own ``dtype=``, else float32; any other (float16) is a ValueError in
+            one line (:func:`computed_type`)
         seed : int, the layer's Philox key (initial weights, dropout masks)
 
         Returns
@@ -451,7 +455,7 @@ class Layer:
         weights = self._initial_weights(input_shape, seed)
         self.input_shape, self.output_shape = input_shape, output_shape
         self.seed_ = int(seed)
-        self._bind(get_backend(backend), dtype, weights)
+        self._bind(get_backend(backend), self.float_type if dtype is None else dtype, weights)
         self.built = True
         return self
 
