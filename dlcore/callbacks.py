@@ -222,6 +222,11 @@ class History(Callback):
         self.seconds = []
         self._logged_epochs = {}
 
+    def __setstate__(self, state):
+        # a History pickled by a dlcore before `seconds` and `_logged_epochs` (a notebook's
+        # joblib file) failed at its first epoch end when given to a new fit
+        self.__dict__.update({"seconds": [], "_logged_epochs": {}, **state})
+
     def on_epoch_end(self, epoch, logs=None):
         self.epoch.append(epoch)
         record = getattr(self.model, "history", None)
@@ -254,7 +259,7 @@ class History(Callback):
             raise KeyError(f"this History has no {name!r}: it has "
                            f"{', '.join(sorted(self.history)) or 'nothing yet'}")
         values = self.history[name]
-        logged = getattr(self, "_logged_epochs", {}).get(name)
+        logged = self._logged_epochs.get(name)
         if logged is not None and len(logged) == len(values):
             return list(logged)
         if len(values) == len(self.epoch):   # a history set by hand, one number an epoch

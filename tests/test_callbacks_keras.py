@@ -770,3 +770,16 @@ def test_a_fit_whose_callback_failed_to_begin_leaves_no_fit_on_the_stream(monkey
         model.fit(x, y, epochs=1, verbose=0, callbacks=[ProgressBar(1, 1), FailsToBegin()])
     model.fit(x, y, epochs=1, verbose=1)
     assert stream.getvalue().startswith("epoch 1/1: loss "), stream.getvalue()
+
+
+def test_a_history_pickled_before_its_epoch_lists_existed_works_in_a_new_fit():
+    import pickle
+
+    from dlcore.callbacks import History
+    old = History()
+    for name in ("seconds", "_logged_epochs"):   # as a dlcore of before them pickled it
+        del old.__dict__[name]
+    history = pickle.loads(pickle.dumps(old))
+    fit(network(), 2, [history])
+    assert history.epoch == [0, 1] and len(history.history["loss"]) == 2
+    assert history.epochs_of("val_loss") == [0, 1] and len(history.seconds) == 2
