@@ -266,3 +266,17 @@ def test_layer_operations_of_a_device_backend_leave_the_cpu_backend_unloaded():
 
 def test_the_subprocess_check_sees_a_loaded_cpu_backend():
     assert _loads_cpu_backend("dlcore.layers.cpu_convolution")
+
+
+def test_importing_dlcore_leaves_scipy_special_unimported():
+    """scipy.special (a tenth of a second of every command's start) serves the reference
+    GELU alone: imported on its first use."""
+    script = ("import sys, numpy as np, dlcore\n"
+              "from dlcore.layers import reference\n"
+              "print('scipy.special' in sys.modules)\n"
+              "reference.gelu(np.zeros(2))\n"
+              "print('scipy.special' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            cwd=ROOT, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-2:] == ["False", "True"]

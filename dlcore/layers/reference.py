@@ -23,7 +23,6 @@ import math
 from dataclasses import replace
 
 import numpy as np
-from scipy.special import erf
 
 from dlcore.backend import rng
 from dlcore.backend.reference import sigmoid, softmax
@@ -61,6 +60,13 @@ def leaky_relu(z, slope=LEAKY_RELU_SLOPE):
 def hard_sigmoid(z):
     """relu6(z + 3) / 6 (Keras 3's)."""
     return np.clip(z + 3, 0, 6) / 6
+
+
+def erf(x):
+    """The error function, element-wise (SciPy's): imported on first use, as importing
+    scipy.special is a tenth of a second of every command's start and only GELU needs it."""
+    from scipy.special import erf as scipy_erf
+    return scipy_erf(x)
 
 
 def gelu(z):
