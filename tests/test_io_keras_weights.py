@@ -21,7 +21,14 @@ from dlcore.io.keras_training import compile_arguments
 from dlcore.io.keras_weights import layer_paths, snake_case
 from dlcore.layers import Conv2D, Dense, Flatten, MaxPool2D
 from dlcore.models import model_from_json, resnet_small
-from test_io_keras import fixture, images, keras_data, residual_and_siamese, small_convnet
+from test_io_keras import (
+    fixture,
+    images,
+    keras_data,
+    real_keras,
+    residual_and_siamese,
+    small_convnet,
+)
 
 
 def model_config(name):
@@ -133,6 +140,48 @@ def test_an_architecture_given_as_a_dlcore_model_is_copied_not_changed():
         np.testing.assert_array_equal(old, new)
     x, _, y_keras = keras_data("residual")
     np.testing.assert_allclose(model.predict(x), y_keras, atol=1e-4)
+
+
+@pytest.mark.slow   # Keras's import (PyTorch's) takes seconds
+def test_the_keras_model_that_saved_the_weights_is_an_architecture(tmp_path):
+    """The Keras model itself, as ``keras_model.load_weights`` takes it: before, a TypeError
+    said it must be "a dlcore Sequential or Model ...; got Sequential"."""
+    keras = real_keras()
+    layers = keras.layers
+    inputs = keras.Input((5, 5, 2))
+    hidden = layers.Conv2D(3, 3, activation="relu")(inputs)
+    outputs = layers.Dense(2, activation="softmax")(layers.Flatten()(hidden))
+    x = images(3, (2, 5, 5))
+    for in_keras in (keras.Sequential([inputs, layers.Dense(4, activation="tanh")]),
+                     keras.Model(inputs, outputs)):
+        path = str(tmp_path / f"{in_keras.name}.weights.h5")
+        in_keras.save_weights(path)
+        model = dlcore.load(path, architecture=in_keras)
+        expected = keras.ops.convert_to_numpy(in_keras(x.transpose(0, 2, 3, 1)))
+        got = model.predict(x)
+        np.testing.assert_allclose(got if got.ndim == 2 else got.transpose(0, 2, 3, 1),
+                                   expected, atol=1e-5)
+
+
+def test_a_subclassed_keras_model_as_architecture_is_refused_in_one_line(tmp_path):
+    keras = real_keras()
+
+    class Subclassed(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(2)
+
+        def call(self, x):
+            return self.dense(x)
+
+    in_keras = Subclassed()
+    in_keras(np.zeros((1, 3), np.float32))
+    path = str(tmp_path / "subclassed.weights.h5")
+    in_keras.save_weights(path)
+    with pytest.raises(TypeError, match=r"^architecture is a subclassed Keras model "
+                                        r"\(Subclassed\).*pass a dlcore model built with the "
+                                        r"same layers[^\n]*$"):
+        dlcore.load(path, architecture=in_keras)
 
 
 def test_a_weights_file_without_an_architecture_is_refused_in_one_line():

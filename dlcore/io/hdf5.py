@@ -652,7 +652,7 @@ def load(path: str | os.PathLike, architecture: Any = None) -> Any:
     A Keras HDF5 model file (:mod:`dlcore.io.keras`) or a Keras 3 archive (``.keras``,
     :mod:`dlcore.io.keras_archive`) is imported; a Keras weights-only file (Keras 3's
     ``.weights.h5``, or a legacy weights file) needs its ``architecture``: a dlcore model
-    (copied, not changed) or Keras's model JSON.
+    (copied, not changed), a Keras model or Keras's model JSON.
 
     Every read goes through :class:`dlcore.io.guarded.ModelFileReader`: for dlcore's own
     classes the hyperparameters are type-checked and every dataset's declared shape and dtype

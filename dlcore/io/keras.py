@@ -3592,10 +3592,21 @@ def _load_dlcore_model_weights(model, filename: str) -> None:
 
 def load_with_architecture(path: str | os.PathLike, architecture):
     """``dlcore.load(path, architecture=...)``: a new model of ``architecture`` (a built dlcore
-    Sequential or Model, left untouched, or Keras's model JSON, e.g. ``to_json()``'s text or
-    a file's ``model_config``) holding the weights of the Keras file at ``path`` (any Keras
-    layout: Keras 3's ``.weights.h5``, a legacy weights file, a model file's weights)."""
+    Sequential or Model, left untouched; a Keras model, read through its ``to_json()``, as
+    ``keras_model.load_weights(path)`` takes the model it was saved from; or Keras's model
+    JSON, e.g. ``to_json()``'s text or a file's ``model_config``) holding the weights of the
+    Keras file at ``path`` (any Keras layout: Keras 3's ``.weights.h5``, a legacy weights
+    file, a model file's weights)."""
     from dlcore import Model
+    if _is_keras_model(architecture):
+        if not _is_keras_model(architecture, own_class=True):
+            raise TypeError(f"architecture is a subclassed Keras model "
+                            f"({type(architecture).__name__}), whose layers no JSON "
+                            f"describes; pass a dlcore model built with the same layers, "
+                            f"named as Keras names them")
+        # its JSON, never the object: what it names is parsed as a file's config is, and the
+        # Keras model is left untouched
+        architecture = architecture.to_json()
     if isinstance(architecture, Model):
         model, imported = architecture.clone(), None
         nested = getattr(architecture, "keras_nested_config_", None)
@@ -3614,10 +3625,20 @@ def load_with_architecture(path: str | os.PathLike, architecture):
         model, imported = model_from_config(config)
         warn_notes(imported.notes, "<json>")
     else:
-        raise TypeError(f"architecture must be a dlcore Sequential or Model, or Keras's model "
-                        f"JSON; got {type(architecture).__name__}")
+        raise TypeError(f"architecture must be a dlcore Sequential or Model, a Keras model or "
+                        f"Keras's model JSON; got {type(architecture).__name__}")
     load_weights(model, path, imported)
     return model
+
+
+def _is_keras_model(value, own_class=False) -> bool:
+    """Whether ``value`` is a Keras model, of one of Keras's own classes (Sequential,
+    functional) with ``own_class``, else of any class derived from one (a subclassed model).
+    Told by the classes' modules, so that Keras is never imported here: it is no dependency of
+    dlcore."""
+    classes = type(value).__mro__[:1] if own_class else type(value).__mro__
+    return (callable(getattr(value, "to_json", None))
+            and any(cls.__module__.split(".")[0] in ("keras", "tf_keras") for cls in classes))
 
 
 def describe_keras(filename: str, h5file: h5py.File) -> str:
