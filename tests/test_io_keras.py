@@ -347,18 +347,28 @@ def _edited_copy(tmp_path, edit, name="convnet"):
 
 @pytest.mark.parametrize("edit, expected", [
     (lambda layers: layers[1].update(class_name="GroupNormalization"),
-     "'conv_same' (GroupNormalization) cannot be imported: dlcore imports Dense, Conv2D"),
+     "'conv_same' (GroupNormalization) cannot be imported: dlcore has no GroupNormalization "
+     "layer; rebuild the model in Keras from the layers dlcore imports (Dense, Conv2D"),
     (lambda layers: layers[1].update(class_name="LayerNormalization"),
      "dataset 'model_weights/conv_same/convnet/conv_same/kernel' has shape (3, 3, 2, 3); "
      "expected (2,)"),
     (lambda layers: layers[1].update(class_name="BatchNormalization"),
      "layer 'conv_same' has 2 weight arrays; the model's layer has 4"),
     (lambda layers: layers[1]["config"].update(data_format="channels_first"),
-     "'conv_same' (Conv2D) cannot be imported: only channels_last"),
+     "'conv_same' (Conv2D) cannot be imported: only channels_last (Keras's default) is "
+     "imported; build the Keras model with data_format='channels_last' and save it again"),
     (lambda layers: layers[1]["config"].update(dilation_rate=[2, 2]),
-     "'conv_same' (Conv2D) cannot be imported: dilation"),
+     "'conv_same' (Conv2D) cannot be imported: dilation and grouped convolutions are not "
+     "imported (dlcore's convolutions have neither); build the layer with dilation_rate=1 "
+     "and groups=1"),
     (lambda layers: layers[1].update(registered_name="custom>MyConv"),
-     "'conv_same' (Conv2D) cannot be imported"),
+     "'conv_same' (Conv2D) cannot be imported: it is a custom layer, whose code dlcore never "
+     "runs; rebuild the model in Keras from the layers dlcore imports"),
+    (lambda layers: layers.insert(1, {"class_name": "ZeroPadding2D",
+                                      "config": {"name": "pad_early",
+                                                 "padding": [[1, 1], [1, 1]]}}),
+     "'conv_same' (Conv2D) cannot be imported: a ZeroPadding2D must be followed by a 'valid' "
+     "Conv2D, whose padding it becomes; put it right before a Conv2D with padding='valid'"),
     (lambda layers: layers[1]["config"].update(padding="causal"),
      "'conv_same' (Conv2D) cannot be imported: padding 'causal' is not imported"),
     (lambda layers: layers[6]["config"].update(pool_size=[9, 9]),
@@ -374,6 +384,16 @@ def test_what_dlcore_cannot_import_is_refused_in_one_line_naming_the_layer(
         dlcore.load(path)
     message = str(caught.value)
     assert "\n" not in message and path in message and expected in message, message
+
+
+def test_a_keras_model_without_an_input_shape_is_refused_naming_keras_input():
+    dense = {"class_name": "Dense", "config": {"name": "dense", "units": 2}}
+    text = json.dumps({"class_name": "Sequential", "config": {"name": "s", "layers": [dense]}})
+    with pytest.raises(dlcore.ModelFileError,
+                       match=r"^<json>: the Keras model does not say its input shape \(no "
+                             r"InputLayer or batch_shape\); start it with "
+                             r"keras\.Input\(shape=\.\.\.\) and save it again$"):
+        dlcore.models.model_from_json(text)
 
 
 def test_weights_that_do_not_match_the_config_are_refused_before_any_is_set(tmp_path):
@@ -659,7 +679,8 @@ def test_a_keras_model_with_two_inputs_and_a_shared_layer_imports_as_one_layer()
 
 @pytest.mark.parametrize("edit, expected", [
     (lambda layers: layers[1].update(class_name="Lambda"),
-     "'conv_a' (Lambda) cannot be imported: dlcore imports"),
+     "'conv_a' (Lambda) cannot be imported: a Lambda layer holds Python code, which dlcore "
+     "never runs; rebuild the model in Keras from the layers dlcore imports (Dense, "),
     (lambda layers: layers[3]["inbound_nodes"][0]["args"][0][0]["config"].update(
         keras_history=["nowhere", 0, 0]), "'add' (Add) cannot be imported: its input"),
     (lambda layers: layers[4]["config"].update(axis=0),

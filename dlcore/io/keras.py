@@ -117,7 +117,11 @@ MAX_PARAMETERS = 2**27
 MAX_KERAS_LAYERS = MAX_LAYERS
 #: The longest name read from a ``layer_names`` or ``weight_names`` attribute.
 _MAX_NAME = 1_000
-_SUPPORTED = ", ".join(IMPORTED_LAYERS[1:])
+#: why a ZeroPadding2D elsewhere is refused, and the fix: dlcore has no padding layer, so the
+#: padding becomes the next convolution's
+_PADDING_PLACE = ("a ZeroPadding2D must be followed by a 'valid' Conv2D, whose padding it "
+                  "becomes; put it right before a Conv2D with padding='valid' (or drop it, "
+                  "for a Conv2D with padding='same')")
 
 
 # --------------------------------------------------------------------------------------------
@@ -1379,11 +1383,11 @@ class _Imported:
         for entry in entries:
             self._add(entry)
         if self._padding is not None:
-            raise self._unsupported(self._padding[0], "ZeroPadding2D",
-                                    "a ZeroPadding2D must be followed by a 'valid' Conv2D")
+            raise self._unsupported(self._padding[0], "ZeroPadding2D", _PADDING_PLACE)
         if self.input_shape is None:
             raise _config_error(self.filename, "the Keras model does not say its input shape "
-                                               "(no InputLayer or batch_shape)")
+                                               "(no InputLayer or batch_shape); start it with "
+                                               "keras.Input(shape=...) and save it again")
         if self.keras_names and self._current is not None and len(self._current) == 1:
             _note_output_order(self.notes, self.keras_names[-1], self._flat_maps)
 
@@ -1409,10 +1413,17 @@ class _Imported:
                                                f"invalid name {str(name)[:60]!r}")
         self.nested_models[name] = names
 
-    def _unsupported(self, name, kind, why=None):
-        why = why or (f"dlcore imports {_SUPPORTED}" + (
-            "; a Lambda layer holds Python code, which dlcore never runs" if kind == "Lambda"
-            else ""))
+    def _unsupported(self, name, kind, why=None, imported=IMPORTED_LAYERS, custom=False):
+        """The error naming Keras layer ``name`` of class ``kind`` and ``why`` it is not
+        imported; without ``why``, that dlcore has no such layer (or, ``custom``, that it is a
+        class of one's own), and the fix: a model of the ``imported`` classes (a Sequential's,
+        or a functional model's with the merges)."""
+        why = why or (("it is a custom layer, whose code dlcore never runs" if custom else
+                       "a Lambda layer holds Python code, which dlcore never runs" if kind ==
+                       "Lambda" else f"dlcore has no {str(kind)[:60]} layer")
+                      + "; rebuild the model in Keras from the layers dlcore imports ("
+                      + ", ".join(k for k in imported if k != "InputLayer")
+                      + ") and save it again")
         return _config_error(self.filename, f"Keras layer {str(name)[:80]!r} ({str(kind)[:60]}) "
                                             f"cannot be imported: {why}")
 
@@ -1441,12 +1452,14 @@ class _Imported:
         if not isinstance(name, str) or not name or "/" in name or len(name) > _MAX_NAME:
             raise _config_error(self.filename, f"a Keras {str(kind)[:60]} layer has the invalid "
                                                f"name {str(name)[:80]!r}")
-        if kind not in kinds or entry.get("registered_name") not in (None, kind) or \
-                entry.get("module") not in (None, "keras.layers"):
-            raise self._unsupported(name, kind)
+        custom = entry.get("registered_name") not in (None, kind) or \
+            entry.get("module") not in (None, "keras.layers")
+        if kind not in kinds or custom:
+            raise self._unsupported(name, kind, imported=kinds, custom=custom)
         if config.get("data_format", "channels_last") != "channels_last":
             raise self._unsupported(name, kind, "only channels_last (Keras's default) is "
-                                                "imported")
+                                                "imported; build the Keras model with "
+                                                "data_format='channels_last' and save it again")
         if name in self.keras_classes:
             raise _config_error(self.filename, f"the Keras model_config names two layers "
                                                f"{name[:80]!r}")
@@ -1463,8 +1476,7 @@ class _Imported:
             if kind == "InputLayer":
                 return
         if self._padding is not None and kind != "Conv2D":
-            raise self._unsupported(self._padding[0], "ZeroPadding2D",
-                                    "a ZeroPadding2D must be followed by a 'valid' Conv2D")
+            raise self._unsupported(self._padding[0], "ZeroPadding2D", _PADDING_PLACE)
         self.keras_names.append(name)
         self.keras_classes[name] = kind
         incoming = self._current or self.input_shape
@@ -1587,7 +1599,9 @@ class _Imported:
             return None
         if kind in ("Conv2D", "Conv2DTranspose"):
             if _pair(config.get("dilation_rate", 1)) != (1, 1) or config.get("groups", 1) != 1:
-                raise ValueError("dilation and grouped convolutions are not imported")
+                raise ValueError("dilation and grouped convolutions are not imported (dlcore's "
+                                 "convolutions have neither); build the layer with "
+                                 "dilation_rate=1 and groups=1")
             padding = config.get("padding", "valid")
             if padding not in ("valid", "same"):
                 raise ValueError(f"padding {str(padding)[:20]!r} is not imported ('valid' and "
@@ -1604,7 +1618,7 @@ class _Imported:
                                               padding=padding, **options)
             if self._padding is not None:
                 if padding != "valid":
-                    raise ValueError("a ZeroPadding2D must be followed by a 'valid' Conv2D")
+                    raise ValueError(_PADDING_PLACE)
                 padding = self._padding[1]
                 self._padding = None
             elif padding == "same":
@@ -1667,7 +1681,8 @@ class _Imported:
                                   else target, name=name)
         if kind == "Dropout":
             if config.get("noise_shape") is not None:
-                raise ValueError("a Dropout with a noise_shape is not imported")
+                raise ValueError("a Dropout with a noise_shape is not imported (dlcore drops "
+                                 "each value on its own); build it without noise_shape")
             return layers.Dropout(config.get("rate"), seed=config.get("seed"), name=name)
         if kind == "GaussianNoise":
             return layers.GaussianNoise(config.get("stddev"), seed=config.get("seed"), name=name)
@@ -1748,7 +1763,8 @@ class _Imported:
         axis = axis[0] if isinstance(axis, list) and len(axis) == 1 else axis
         if axis not in (-1, rank):
             raise ValueError(f"only a normalisation over the channels (axis -1) is imported, not "
-                             f"axis {str(axis)[:20]}")
+                             f"axis {str(axis)[:20]}; build the layer with axis=-1 on "
+                             f"channels-last maps")
         for key in ("beta_regularizer", "gamma_regularizer", "beta_constraint",
                     "gamma_constraint"):
             if config.get(key) is not None:
@@ -1955,7 +1971,7 @@ class _FunctionalImported(_Imported):
         padded = [t for t in (inputs if isinstance(inputs, list) else [inputs])
                   if isinstance(t, _Padded)]
         if padded and (kind != "Conv2D" or isinstance(inputs, list)):
-            raise ValueError("a ZeroPadding2D must be followed by a 'valid' Conv2D")
+            raise ValueError(_PADDING_PLACE)
         if padded:
             if name in built and _sides(built[name]) != padded[0].padding[1]:
                 raise ValueError("a shared Conv2D takes one padding")
