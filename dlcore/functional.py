@@ -1374,9 +1374,10 @@ class Model(TrainingLoop):
             row.inputs = [names[id(t)] for t in inputs]
             calls[id(entry)].append(row)
         table = [row for entry in self.layers for row in calls[id(entry)]]
+        # an input is shown by the name the rows' inputs give it (an unnamed one's "input")
         summary = Summary(table, self.name, self.inputs[0].shape,
-                          [(f"{name} (Input)" if len(self.inputs) > 1 else "input", t.shape)
-                           for name, t in zip(self.input_names, self.inputs)])
+                          [(f"{name} (Input)" if len(self.inputs) > 1 or t.name else "input",
+                            t.shape) for name, t in zip(self.input_names, self.inputs)])
         summary.show(print_fn)
         return summary
 

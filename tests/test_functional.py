@@ -361,6 +361,20 @@ def test_summary_shows_each_layers_inputs():
     assert summary.total_params == model.count_params()
 
 
+def test_the_summary_row_of_a_named_input_has_the_name_the_layers_rows_give_it():
+    """Before, a model's one input was the row "input" whatever its name, while the row of the
+    layer taking it named it ("pixels"), as no row did."""
+    inputs = dlcore.Input((3,), name="pixels")
+    model = dlcore.Model(inputs, Dense(2, name="scores")(inputs))
+    lines = str(model.summary(print_fn=None)).split("\n")
+    assert any(line.startswith("pixels (Input)") for line in lines), lines
+    assert any(line.startswith("scores (Dense)") and line.endswith("pixels") for line in lines)
+    unnamed = dlcore.Input((3,))
+    lines = str(dlcore.Model(unnamed, Dense(2)(unnamed)).summary(print_fn=None)).split("\n")
+    assert any(line.startswith("input ") for line in lines)
+    assert any(line.startswith("dense (Dense)") and line.endswith(" input") for line in lines)
+
+
 def test_clone_and_config_round_trip():
     model, _ = _siamese()
     model.compile("binary_cross_entropy", "sgd")
