@@ -375,6 +375,19 @@ def test_the_summary_row_of_a_named_input_has_the_name_the_layers_rows_give_it()
     assert any(line.startswith("dense (Dense)") and line.endswith(" input") for line in lines)
 
 
+def test_get_layer_of_an_input_name_says_it_is_an_input_tensor_not_a_layer():
+    """Keras's ``get_layer("pixels")`` finds the InputLayer; dlcore has none, and said only
+    "no layer named 'pixels'" of the name its summary shows."""
+    inputs = dlcore.Input((3,), name="pixels")
+    model = dlcore.Model(inputs, Dense(2, name="scores")(inputs))
+    with pytest.raises(ValueError, match=r"^'pixels' is the model's input model\.inputs\[0\] "
+                                         r"\(a tensor: dlcore has no InputLayer\); the layers "
+                                         r"are: scores$"):
+        model.get_layer("pixels")
+    with pytest.raises(ValueError, match=r"^no layer named 'pixel'; the layers are: scores$"):
+        model.get_layer("pixel")
+
+
 def test_clone_and_config_round_trip():
     model, _ = _siamese()
     model.compile("binary_cross_entropy", "sgd")
