@@ -115,15 +115,57 @@ class SymbolicTensor:
         return f"<SymbolicTensor {self.name!r} shape=(None, {', '.join(map(str, self.shape))})>"
 
 
-def Input(shape, name=None):
+def Input(shape=None, name=None, *, batch_size=None, dtype=None, sparse=None, ragged=None,
+          batch_shape=None, tensor=None, optional=False):
     """A symbolic input of per-sample ``shape`` (NCHW without the batch axis, e.g.
-    ``(1, 28, 28)`` or ``(784,)``), Keras' ``Input``."""
+    ``(1, 28, 28)`` or ``(784,)``), Keras' ``Input``, whose keyword arguments it takes:
+    ``batch_shape`` instead of ``shape`` (the batch axis first, its size left out as
+    ``batch_size`` is: any batch size runs); ``dtype`` None or float32 (a model computes in its
+    layers' dtype); the rest (sparse, ragged, an existing tensor, optional inputs) refused in
+    one line. ``name`` is the second positional argument, as it always was here."""
+    if shape is not None and batch_shape is not None:
+        raise ValueError("give Input shape= (per sample) or batch_shape= (with the batch axis "
+                         "first), not both")
+    if batch_shape is not None:
+        batch_shape = _checked_batch_shape(batch_shape)
+        shape = batch_shape[1:]
+    if shape is None:
+        raise ValueError("Input needs the per-sample shape=, e.g. Input(shape=(784,)) or "
+                         "Input(shape=(1, 28, 28))")
     shape = check_shape(shape, "Input shape")
+    if batch_size is not None and (not is_integer(batch_size) or batch_size < 1):
+        raise ValueError(f"Input batch_size must be a positive integer or None, got "
+                         f"{batch_size!r:.40}")
+    if computed_type(dtype) != np.float32:
+        raise ValueError("Input dtype='float64': a dlcore model computes in its layers' dtype, "
+                         "float32 unless they declare float64; leave dtype out, and for "
+                         "float64 give the layers dtype='float64' (or model.clone("
+                         "dtype=np.float64))")
+    for argument, value in (("sparse", sparse), ("ragged", ragged), ("tensor", tensor),
+                            ("optional", optional)):
+        if value is not None and value is not False:
+            raise ValueError(f"Input {argument}= is Keras's, which dlcore does not have: its "
+                             f"inputs are dense float arrays, each given to fit and predict; "
+                             f"leave {argument} out")
     if name is not None and (not isinstance(name, str) or not name or "/" in name):
         raise ValueError(f"an Input name must be a non-empty string without '/', got {name!r}")
     node = Node(None, [], False)
     node.output = SymbolicTensor(shape, node, name)
     return node.output
+
+
+def _checked_batch_shape(batch_shape):
+    """Keras's ``batch_shape``: a sequence whose first entry, the batch size, is None or a
+    positive integer; the per-sample rest is checked as a shape."""
+    try:
+        batch_shape = tuple(batch_shape)
+    except TypeError:
+        batch_shape = ()
+    if len(batch_shape) < 2 or not (batch_shape[0] is None or (
+            is_integer(batch_shape[0]) and batch_shape[0] >= 1)):
+        raise ValueError(f"Input batch_shape must be (batch size or None, then the per-sample "
+                         f"shape), e.g. (None, 784); got {batch_shape!r:.80}")
+    return batch_shape
 
 
 def is_symbolic(x):

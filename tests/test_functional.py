@@ -388,6 +388,38 @@ def test_get_layer_of_an_input_name_says_it_is_an_input_tensor_not_a_layer():
         model.get_layer("pixel")
 
 
+def test_input_takes_kerass_keyword_arguments():
+    """``keras.Input(shape=(4,), dtype="float32")`` or ``Input(batch_shape=(None, 4))``, as
+    Keras users write them, failed with Python's "Input() got an unexpected keyword argument"."""
+    for tensor in (dlcore.Input(shape=(2, 6, 6), dtype="float32", batch_size=8, name="maps"),
+                   dlcore.Input(batch_shape=(None, 2, 6, 6), name="maps"),
+                   dlcore.Input(batch_shape=[16, 2, 6, 6], sparse=False, name="maps")):
+        assert tensor.shape == (2, 6, 6) and tensor.name == "maps"
+        model = dlcore.Model(tensor, Dense(3)(dlcore.layers.Flatten()(tensor)),
+                             backend="reference")
+        assert model.predict(_images(5, (2, 6, 6))).shape == (5, 3)
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ({"shape": (4,), "batch_shape": (None, 4)}, "give Input shape= (per sample) or "
+                                                "batch_shape= (with the batch axis first), "
+                                                "not both"),
+    ({}, "Input needs the per-sample shape=, e.g. Input(shape=(784,))"),
+    ({"batch_shape": (4,)}, "Input batch_shape must be (batch size or None, then the "
+                            "per-sample shape), e.g. (None, 784); got (4,)"),
+    ({"shape": (4,), "batch_size": 0}, "Input batch_size must be a positive integer or None"),
+    ({"shape": (4,), "dtype": "float64"}, "Input dtype='float64': a dlcore model computes in "
+                                          "its layers' dtype"),
+    ({"shape": (4,), "dtype": "int32"}, "dtype='int32': dlcore computes in float32 or float64"),
+    ({"shape": (4,), "sparse": True}, "Input sparse= is Keras's, which dlcore does not have"),
+    ({"shape": (4,), "optional": True}, "Input optional= is Keras's"),
+])
+def test_input_refuses_what_it_cannot_honour_in_one_line(arguments, message):
+    with pytest.raises(ValueError) as caught:
+        dlcore.Input(**arguments)
+    assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
+
+
 def test_clone_and_config_round_trip():
     model, _ = _siamese()
     model.compile("binary_cross_entropy", "sgd")
