@@ -176,6 +176,20 @@ def is_symbolic(x):
             and all(isinstance(t, SymbolicTensor) for t in x))
 
 
+def refuse_keras_tensors(what, x):
+    """A TypeError in one line when ``x`` (a tensor, a list or a dict of them) holds a Keras
+    tensor (``keras.Input``, a Keras layer's output): the two libraries' graphs do not mix, and
+    NumPy's reading of one ended in Keras's "A KerasTensor is symbolic ... You cannot convert
+    it to a NumPy array". ``what`` names the layer or model called."""
+    values = x.values() if isinstance(x, dict) else x if isinstance(x, (list, tuple)) else [x]
+    if any(type(value).__name__ == "KerasTensor" and
+           type(value).__module__.split(".")[0] in ("keras", "tf_keras") for value in values):
+        raise TypeError(f"{what} was called on a Keras tensor (keras.Input or a Keras layer's "
+                        f"output): dlcore's layers and models take dlcore.Input tensors or "
+                        f"arrays; build the graph with dlcore.Input and dlcore.layers, or all "
+                        f"of it in Keras and dlcore.load the file it saves")
+
+
 def call_layer(layer, x):
     """``layer(x)`` on symbolic tensors: a new node and its output tensor (the shapes checked
     now, in one line naming the layer)."""
@@ -1702,6 +1716,7 @@ class Model(TrainingLoop):
                         getattr(self, "keras_input_keys_", None))
         tensors = [x] if isinstance(x, SymbolicTensor) else list(x) if is_symbolic(x) else None
         if tensors is None:
+            refuse_keras_tensors(f"model {self.name!r}", x)
             if training:
                 raise ValueError("model(x, training=True) on arrays is not dlcore's: call "
                                  "model(x) (evaluation mode), or train with train_on_batch")

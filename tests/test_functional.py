@@ -16,6 +16,7 @@ from dlcore.layers import (
     concatenate,
     merge,
 )
+from test_io_keras import real_keras
 
 TOLERANCE = 1e-6
 #: Keras's merge functions (``add``, ``concatenate``, ...) as dlcore.layers exports them: its
@@ -418,6 +419,24 @@ def test_input_refuses_what_it_cannot_honour_in_one_line(arguments, message):
     with pytest.raises(ValueError) as caught:
         dlcore.Input(**arguments)
     assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
+
+
+@pytest.mark.slow   # Keras's import (PyTorch's) takes seconds
+def test_a_keras_tensor_given_to_a_dlcore_layer_or_model_is_refused_in_one_line():
+    """Keras's ``keras.Input`` given to a dlcore layer (a Keras user mixing the two APIs) ended
+    in Keras's "A KerasTensor is symbolic ... You cannot convert it to a NumPy array"."""
+    keras = real_keras()
+    inputs = dlcore.Input((4,))
+    model = dlcore.Model(inputs, Dense(2)(inputs), backend="reference")
+    for call, what in ((lambda: Dense(2, name="head")(keras.Input((4,))), "layer 'head'"),
+                       (lambda: dlcore.layers.concatenate([keras.Input((4,))] * 2),
+                        "layer 'Concatenate'"),
+                       (lambda: model(keras.Input((4,))), "model 'model'")):
+        with pytest.raises(TypeError, match=rf"^{what} was called on a Keras tensor \(keras\."
+                                            rf"Input or a Keras layer's output\): dlcore's "
+                                            rf"layers and models take dlcore\.Input tensors or "
+                                            rf"arrays; [^\n]*dlcore\.load the file it saves$"):
+            call()
 
 
 def test_clone_and_config_round_trip():

@@ -575,9 +575,10 @@ class Layer:
         seed 0) on first use; returns a NumPy array. On a symbolic tensor of
         :func:`dlcore.Input` (or a list of them), a node of a functional model's graph instead
         (:mod:`dlcore.functional`)."""
-        from dlcore.functional import call_layer, is_symbolic
+        from dlcore.functional import call_layer, is_symbolic, refuse_keras_tensors
         if is_symbolic(x):
             return call_layer(self, x)
+        refuse_keras_tensors(f"layer {self.name or type(self).__name__!r}", x)
         x = np.asarray(x)
         if not self.built:
             self.build(x.shape[1:], dtype=self._own_type(x))

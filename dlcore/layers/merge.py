@@ -151,9 +151,10 @@ class Merge(Layer):
 
     def __call__(self, x, training=False, step=0):
         """On symbolic tensors: a graph node; on a list of NumPy batches: the NumPy output."""
-        from dlcore.functional import is_symbolic
+        from dlcore.functional import is_symbolic, refuse_keras_tensors
         if is_symbolic(x):
             return super().__call__(x)
+        refuse_keras_tensors(f"layer {self.name or type(self).__name__!r}", x)
         xs = [np.asarray(v) for v in x]
         if not self.built:
             self.build([v.shape[1:] for v in xs], dtype=self.float_type or (
