@@ -125,7 +125,11 @@ def test_a_custom_model_class_nested_is_refused_not_inlined(tmp_path):
     """A subclass of Sequential may compute otherwise: only Keras's own is inlined."""
     def custom(config):
         nested_entry(config).update(module="evil.mod", registered_name="Custom>Sequential")
-    with pytest.raises(dlcore.ModelFileError, match="it is a custom model class"):
+    with pytest.raises(dlcore.ModelFileError, match=r"it is a custom model class \(only Keras's "
+                                                    r"own Sequential and functional models are "
+                                                    r"inlined\); rebuild it in Keras as a "
+                                                    r"keras\.Sequential or keras\.Model\(inputs, "
+                                                    r"outputs\) and save it again$"):
         dlcore.load(edited_archive(tmp_path, "keras_nested.keras", custom))
 
 

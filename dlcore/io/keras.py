@@ -1400,7 +1400,9 @@ class _Imported:
                 None, "keras", "keras.models", "keras.src.models.functional"):
             raise self._unsupported(name, kind, "it is a custom model class (only Keras's own "
                                                 "Sequential and functional models are "
-                                                "inlined)")
+                                                "inlined); rebuild it in Keras as a "
+                                                "keras.Sequential or keras.Model(inputs, "
+                                                "outputs) and save it again")
         if any(isinstance(layer, dict) and layer.get("class_name") in _MODEL_CLASSES
                for layer in inner):
             raise self._unsupported(name, entry.get("class_name"),
