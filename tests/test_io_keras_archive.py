@@ -67,6 +67,18 @@ def test_an_archive_dlcore_writes_reads_back_with_its_weights_and_compile_settin
     assert "format         Keras 3 model archive" in dlcore.io.describe(tmp_path / "lenet.keras")
 
 
+def test_an_rbm_saved_under_a_keras_name_is_not_sent_to_format_keras(tmp_path):
+    """The refusal told an RBM's user to write it with format='keras', which refuses every
+    model but a network ("format='keras' writes a dlcore.Sequential or dlcore.Model")."""
+    for save in (dlcore.save, lambda model, path: model.save(path)):
+        with pytest.raises(ValueError, match=r"model\.keras: a \.keras file is a Keras 3 "
+                                             r"archive, which holds Keras's networks, not a "
+                                             r"BernoulliRBM; give its dlcore model file another "
+                                             r"name, e.g\. model\.h5$"):
+            save(dlcore.BernoulliRBM(n_hidden=3), tmp_path / "model.keras")
+    assert not os.listdir(tmp_path)
+
+
 def test_the_keras_suffix_belongs_to_keras_and_model_save_writes_keras_files_only(tmp_path):
     model = lenet5()
     with pytest.raises(ValueError, match="a .keras file is a Keras 3 archive; write it with "

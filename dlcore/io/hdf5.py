@@ -103,7 +103,7 @@ from dlcore.io.layouts import (
     unstored_chain_problem,
     unstored_layers_problem,
 )
-from dlcore.wording import count
+from dlcore.wording import count, with_article
 
 __all__ = [
     "FEATURE_NAMES",
@@ -290,6 +290,11 @@ def save(model: Any, path: str | os.PathLike, format: str = "dlcore") -> None:  
     if format != "dlcore":
         raise ValueError(f"format must be 'dlcore' or 'keras', got {format!r}")
     if os.fspath(path).endswith(".keras"):
+        from dlcore import Model
+        if not isinstance(model, Model):   # an RBM, a DBN, an autoencoder: Keras has none
+            raise ValueError(f"{os.fspath(path)}: a .keras file is a Keras 3 archive, which "
+                             f"holds Keras's networks, not {with_article(type(model).__name__)}"
+                             f"; give its dlcore model file another name, e.g. model.h5")
         raise ValueError(f"{os.fspath(path)}: a .keras file is a Keras 3 archive; write it with "
                          f"dlcore.save(model, path, format='keras') (or model.save(path)), or "
                          f"give a dlcore model file another name, e.g. model.h5")
