@@ -1429,3 +1429,28 @@ def test_a_float64_keras_model_beyond_float32s_range_loads_into_float64(tmp_path
                              r"dlcore's float32 parameters") as refused:
         narrow.load_weights(tmp_path / f"wide{suffix}")
     assert "\n" not in str(refused.value)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_keras_reports_the_accuracy_dlcore_did_of_a_binary_output_on_logits(tmp_path, suffix):
+    """Keras's "accuracy" of a binary cross-entropy on logits counts logits above 0.5 (its
+    BinaryAccuracy knows no from_logits); dlcore counts them above 0. A dlcore model saved for
+    Keras reported another accuracy there (0.5 here, dlcore 1.0); its file now asks Keras for a
+    threshold of 0, which dlcore reads back as "accuracy"."""
+    keras = real_keras()
+    model = dlcore.Sequential([dlcore.layers.Dense(1)], input_shape=(1,), backend="reference")
+    model.compile(dlcore.losses.BinaryCrossentropy(from_logits=True), "sgd", ["accuracy"])
+    model.set_weights([np.ones((1, 1), np.float32), np.zeros(1, np.float32)])
+    x = np.array([[-0.3], [-0.2], [0.2], [0.3]], np.float32)   # the logits: x itself
+    y = np.array([[0], [0], [1], [1]], np.float32)
+    assert model.evaluate(x, y, return_dict=True)["accuracy"] == 1.0
+    model.save(tmp_path / f"model{suffix}")
+    in_keras = keras.models.load_model(tmp_path / f"model{suffix}")
+    assert in_keras.evaluate(x, y, verbose=0, return_dict=True)["accuracy"] == 1.0
+    in_keras.save(tmp_path / f"again{suffix}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = dlcore.load(tmp_path / f"again{suffix}")
+    assert again.metrics == ["accuracy"]
+    assert again.evaluate(x, y, return_dict=True)["accuracy"] == 1.0

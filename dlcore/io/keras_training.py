@@ -200,13 +200,14 @@ def _loss(value):
                      "label_smoothing": float(smoothing)})
 
 
-def _compile_metrics(value, left_out=None):
+def _compile_metrics(value, left_out=None, logits=False):
     """compile's ``metrics`` from Keras's: ``["accuracy"]`` or none, or per output (a list with
-    a list or None per output) one of them for each; see :func:`_metrics` for ``left_out``."""
+    a list or None per output) one of them for each; see :func:`_metrics` for ``left_out`` and
+    ``logits``."""
     if isinstance(value, list) and len(value) <= 64 and any(
             item is None or isinstance(item, list) for item in value):
-        return [_metrics(item, left_out) for item in value]
-    return _metrics(value, left_out)
+        return [_metrics(item, left_out, logits) for item in value]
+    return _metrics(value, left_out, logits)
 
 
 def _printable(name):
@@ -216,15 +217,18 @@ def _printable(name):
     return repr(str(name)[:40])[1:-1]
 
 
-def _metrics(value, left_out=None):
+def _metrics(value, left_out=None, logits=False):
     """The accuracies among Keras's metrics ``value`` by dlcore's names (``["acc"]``,
     ``["binary_accuracy"]``; ``[]`` for none), those of the first one's kind (dlcore reports
     one accuracy per output: binary_accuracy or the argmax's); the names of the others, and
-    of a ``BinaryAccuracy`` of another threshold than dlcore's 0.5, go into ``left_out`` (a
-    list) when given, else are refused."""
+    of a ``BinaryAccuracy`` of another threshold than dlcore's 0.5 (or, with ``logits``, a
+    binary cross-entropy on logits among the losses, 0: the one dlcore's export writes, see
+    :func:`_logit_accuracies`), go into ``left_out`` (a list) when given, else are
+    refused."""
     from dlcore.layers.geometry import stacklevel_outside_dlcore
     from dlcore.training import is_elementwise_accuracy
     items, others, pending = [], [], [value]
+    thresholds = (0.5, 0.0) if logits else (0.5,)
     while pending:
         item = pending.pop(0)
         if item is None:
@@ -238,15 +242,19 @@ def _metrics(value, left_out=None):
         if name == "Accuracy":
             others.append("Accuracy (keras.metrics.Accuracy counts predictions equal to their "
                           "targets, not the argmax 'accuracy')")
-        elif name in _ACCURACIES and config.get("threshold", 0.5) == 0.5:
-            if _ACCURACIES[name] not in items:
-                items.append(_ACCURACIES[name])
-            if config.get("name", _ACCURACIES[name]) != _ACCURACIES[name]:
+        elif name in _ACCURACIES and config.get("threshold", 0.5) in thresholds:
+            # "accuracy" is Keras's BinaryAccuracy for a binary loss: one, so named (as
+            # _logit_accuracies writes it), is that accuracy
+            chosen = config["name"] if name == "BinaryAccuracy" and config.get("name") in (
+                "accuracy", "acc") else _ACCURACIES[name]
+            if chosen not in items:
+                items.append(chosen)
+            if config.get("name", chosen) != chosen:
                 # Keras logs the object by its own name: a monitor="val_bin" must be told
                 # the user's line, however deep the object stood in compile's metrics
                 warnings.warn(f"the metric {_printable(config['name'])!r} (a {name}) is "
-                              f"reported as {_ACCURACIES[name]}: dlcore names its accuracies "
-                              f"by Keras's strings (monitor val_{_ACCURACIES[name]})",
+                              f"reported as {chosen}: dlcore names its accuracies by Keras's "
+                              f"strings (monitor val_{chosen})",
                               stacklevel=stacklevel_outside_dlcore())
         else:
             others.append(_printable(name) if name not in _ACCURACIES else
@@ -346,12 +354,33 @@ def compile_arguments(training_config, left_out=None):
     if isinstance(loss, dict) and "class_name" not in loss:   # per output, by name
         if len(loss) > 64 or not all(isinstance(name, str) for name in loss):
             raise ValueError("the losses by output name are not a dict of names")
-        return {name: _loss(item) for name, item in loss.items()}, \
-            _compile_optimizer(training_config), \
-            _compile_metrics(training_config.get("metrics"), left_out)
+        losses = {name: _loss(item) for name, item in loss.items()}
+        return losses, _compile_optimizer(training_config), \
+            _compile_metrics(training_config.get("metrics"), left_out,
+                             _binary_on_logits(losses.values()))
     losses = [_loss(item) for item in loss[:64]] if isinstance(loss, list) else _loss(loss)
     return (losses, _compile_optimizer(training_config),
-            _compile_metrics(training_config.get("metrics"), left_out))
+            _compile_metrics(training_config.get("metrics"), left_out, _binary_on_logits(
+                losses if isinstance(losses, list) else [losses])))
+
+
+def _binary_on_logits(losses):
+    """Whether one of ``losses`` (dlcore's) is a binary cross-entropy on logits."""
+    return any(loss.name == "binary_cross_entropy" and loss.from_logits for loss in losses)
+
+
+def _logit_accuracies(names, loss):
+    """An output's accuracy ``names`` for Keras's ``metrics``: as they are, but for a binary
+    cross-entropy on logits, whose "accuracy" Keras counts as logits above 0.5 (its
+    BinaryAccuracy knows no from_logits) where dlcore counts logits above 0 (probabilities
+    above 0.5): there a BinaryAccuracy of threshold 0 under the same name, so that Keras
+    reports the accuracy dlcore did."""
+    if loss.name != "binary_cross_entropy" or not loss.from_logits:
+        return names
+    return [{"module": "keras.metrics", "class_name": "BinaryAccuracy",
+             "config": {"name": name, "dtype": "float32", "threshold": 0.0},
+             "registered_name": None}
+            if name in ("accuracy", "acc", "binary_accuracy") else name for name in names]
 
 
 def _from_keras(value):
@@ -603,9 +632,10 @@ def keras_training_config(model, notes=None):
     forms = tuple(getattr(model, "target_forms_", None) or ())
     forms = forms if len(forms) == len(losses) else (None,) * len(losses)
     loss = [_keras_loss(item, form) for item, form in zip(losses, forms)]
-    metrics = list(model.metrics) or None
+    metrics = _logit_accuracies(list(model.metrics), losses[0]) or None
     if metrics and len(losses) > 1:   # Keras 3 takes a list per output
-        metrics = model._output_metric_names()
+        metrics = [_logit_accuracies(names, item)
+                   for names, item in zip(model._output_metric_names(), losses)]
     order = getattr(model, "output_loss_order", None)
     keys = getattr(model, "keras_output_keys_", None)
     if order is not None and keys and len(keys) == len(loss):
