@@ -67,6 +67,21 @@ def test_an_archive_dlcore_writes_reads_back_with_its_weights_and_compile_settin
     assert "format         Keras 3 model archive" in dlcore.io.describe(tmp_path / "lenet.keras")
 
 
+def test_dlcore_save_takes_the_format_from_a_keras_name_as_keras_does(tmp_path):
+    """``dlcore.save(model, "m.keras")`` was refused ("a .keras file is a Keras 3 archive;
+    write it with dlcore.save(model, path, format='keras')"), where Keras's save_model, this
+    model's save and ``dlcore convert`` all write the archive a .keras name names."""
+    model = lenet5(seed=5)
+    dlcore.save(model, tmp_path / "model.keras")
+    assert dlcore.io.keras_archive.is_archive(str(tmp_path / "model.keras"))
+    x = images(2, (1, 28, 28))
+    np.testing.assert_allclose(dlcore.load(tmp_path / "model.keras").predict(x),
+                               model.predict(x), atol=1e-6)
+    dlcore.save(model, tmp_path / "model.h5")    # any other name: dlcore's own file
+    with h5py.File(tmp_path / "model.h5", "r") as h5file:
+        assert "model_class" in h5file.attrs and "model_config" not in h5file.attrs
+
+
 def test_an_rbm_saved_under_a_keras_name_is_not_sent_to_format_keras(tmp_path):
     """The refusal told an RBM's user to write it with format='keras', which refuses every
     model but a network ("format='keras' writes a dlcore.Sequential or dlcore.Model")."""
@@ -81,9 +96,10 @@ def test_an_rbm_saved_under_a_keras_name_is_not_sent_to_format_keras(tmp_path):
 
 def test_the_keras_suffix_belongs_to_keras_and_model_save_writes_keras_files_only(tmp_path):
     model = lenet5()
-    with pytest.raises(ValueError, match="a .keras file is a Keras 3 archive; write it with "
-                                         "dlcore.save\\(model, path, format='keras'\\)"):
-        dlcore.save(model, tmp_path / "model.keras")
+    with pytest.raises(ValueError, match="a .keras file is a Keras 3 archive, not dlcore's "
+                                         "format; leave format out \\(or give "
+                                         "format='keras'\\) to write one"):
+        dlcore.save(model, tmp_path / "model.keras", format="dlcore")
     with pytest.raises(ValueError, match="end the name in .keras"):
         model.save(tmp_path / "model.bin")
     assert not os.listdir(tmp_path)

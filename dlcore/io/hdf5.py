@@ -254,19 +254,22 @@ def require_array(state: Mapping[str, Any], key: str, shape: tuple, *,
 # --------------------------------------------------------------------------------------------
 # save
 # --------------------------------------------------------------------------------------------
-def save(model: Any, path: str | os.PathLike, format: str = "dlcore") -> None:  # noqa: A002
+def save(model: Any, path: str | os.PathLike, format: str | None = None) -> None:  # noqa: A002
     """Write ``model`` to the HDF5 file ``path`` atomically (schema: docs/hdf5-format.md).
 
     ``format="keras"`` writes a built Sequential or Model as a Keras file instead: a Keras 3
     archive when ``path`` ends in ``.keras`` (:mod:`dlcore.io.keras_archive`), else a legacy
-    Keras HDF5 model file (:func:`dlcore.io.keras.save_keras`). A ``.keras`` name is refused
-    with the default format: Keras owns that suffix.
+    Keras HDF5 model file (:func:`dlcore.io.keras.save_keras`). Without ``format`` the name
+    tells it, as Keras's ``save_model`` and ``dlcore convert`` tell it: a ``.keras`` name is
+    Keras's archive, any other dlcore's file; ``format="dlcore"`` refuses a ``.keras`` name
+    (Keras owns that suffix), and so does any format for a model Keras has no counterpart of.
 
     Parameters
     ----------
     model : an instance of a class registered with :func:`register_model`
     path : str or os.PathLike   the target file, replaced if it exists and this user may write
         it; its directory must exist
+    format : None, "dlcore" or "keras"
 
     Raises
     ------
@@ -279,25 +282,29 @@ def save(model: Any, path: str | os.PathLike, format: str = "dlcore") -> None:  
     WriteProtectedError   (a PermissionError) the file exists and this user may not write it
                 (``chmod 444``): it is kept, not replaced.
     """
-    if format == "keras":
-        if os.fspath(path).endswith(".keras"):
+    archive_name = os.fspath(path).endswith(".keras")
+    if format not in (None, "dlcore", "keras"):
+        raise ValueError(f"format must be 'dlcore' or 'keras' (or None: from the name), got "
+                         f"{format!r}")
+    if archive_name and format != "keras":
+        from dlcore import Model
+        if not isinstance(model, Model):   # an RBM, a DBN, an autoencoder: Keras has none
+            raise ValueError(f"{os.fspath(path)}: a .keras file is a Keras 3 archive, which "
+                             f"holds Keras's networks, not {with_article(type(model).__name__)}"
+                             f"; give its dlcore model file another name, e.g. model.h5")
+        if format == "dlcore":
+            raise ValueError(f"{os.fspath(path)}: a .keras file is a Keras 3 archive, not "
+                             f"dlcore's format; leave format out (or give format='keras') to "
+                             f"write one, or give a dlcore model file another name, e.g. "
+                             f"model.h5")
+    if format == "keras" or (format is None and archive_name):
+        if archive_name:
             from dlcore.io.keras_archive import save_archive as save_keras
         else:
             from dlcore.io.keras import save_keras
         for note in save_keras(model, path):
             warnings.warn(note, stacklevel=2)
         return
-    if format != "dlcore":
-        raise ValueError(f"format must be 'dlcore' or 'keras', got {format!r}")
-    if os.fspath(path).endswith(".keras"):
-        from dlcore import Model
-        if not isinstance(model, Model):   # an RBM, a DBN, an autoencoder: Keras has none
-            raise ValueError(f"{os.fspath(path)}: a .keras file is a Keras 3 archive, which "
-                             f"holds Keras's networks, not {with_article(type(model).__name__)}"
-                             f"; give its dlcore model file another name, e.g. model.h5")
-        raise ValueError(f"{os.fspath(path)}: a .keras file is a Keras 3 archive; write it with "
-                         f"dlcore.save(model, path, format='keras') (or model.save(path)), or "
-                         f"give a dlcore model file another name, e.g. model.h5")
     model_class = type(model)
     class_name = model_class.__name__
     if _MODEL_REGISTRY.get(class_name) is not model_class:
