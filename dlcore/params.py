@@ -23,6 +23,8 @@ import warnings
 
 import numpy as np
 
+from dlcore.validation import is_integer
+
 
 class FittedAttribute:
     """A learned attribute of an estimator, kept in the instance under its name plus ``_``
@@ -163,6 +165,18 @@ def _fit_argument_problem(estimator, method_name, signature, kwargs):
     taken = ", ".join(name for name, parameter in signature.parameters.items()
                       if name != "self" and parameter.kind != parameter.VAR_KEYWORD)
     return f"{call} got an unexpected argument {unknown[0]!r}; it takes {taken}"
+
+
+def with_verbose_flag(config):
+    """``config`` (a model's constructor arguments, for its file) with an integer ``verbose``
+    of 0 or more, scikit-learn's ``verbose=1`` that ``fit`` takes, as the True or False it
+    stands for: a model file holds true or false there, and ``dlcore.load`` refused the file
+    of a model trained with ``verbose=1`` as damaged. Any other value is left as it is, for
+    the checks to refuse. Returns ``config``, changed in place."""
+    verbose = config.get("verbose")
+    if is_integer(verbose) and verbose >= 0:
+        config["verbose"] = bool(verbose)
+    return config
 
 
 class ConfigIsParams:

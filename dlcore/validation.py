@@ -297,12 +297,26 @@ def check_int(value, name, minimum=None):
     return int(value)
 
 
-def check_bool(value, name):
-    """``value`` as a bool when it is True or False (NumPy's too); else a ValueError naming
-    ``name``."""
+def check_bool(value, name, allow_none=False):
+    """``value`` as a bool when it is True or False (NumPy's too), or None where
+    ``allow_none``; else a ValueError naming ``name``."""
+    if allow_none and value is None:
+        return None
     if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be True or False, got {value!r:.40}")
+        raise ValueError(f"{name} must be True or False{' (or None)' if allow_none else ''}, "
+                         f"got {value!r:.40}")
     return bool(value)
+
+
+def check_estimator_verbose(verbose):
+    """Whether an estimator's ``verbose`` (the RBMs', DBNs', autoencoders') asks for output:
+    True or False, or scikit-learn's integer level (``verbose=1``, which its estimators take);
+    anything else ("yes", -1, None) is a ValueError, where its truth value was taken without a
+    word."""
+    if isinstance(verbose, (bool, np.bool_)) or (is_integer(verbose) and verbose >= 0):
+        return bool(verbose)
+    raise ValueError(f"verbose must be True or False (or scikit-learn's level: 0, 1, 2...), "
+                     f"got {as_typed(verbose)}")
 
 
 def check_verbose(verbose):

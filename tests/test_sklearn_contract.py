@@ -327,6 +327,48 @@ def test_bad_hyperparameters_are_stored_then_refused_at_fit(bad, message):
         rbm.fit(np.zeros((4, 3)))
 
 
+#: tiny models of each estimator whose ``verbose`` is a flag (the fit of 20 rows takes ms)
+TINY_MODELS = {"BernoulliRBM": lambda **options: dlcore.BernoulliRBM(**SMALL, **options),
+               "GaussianBernoulliRBM":
+                   lambda **options: dlcore.GaussianBernoulliRBM(**SMALL, **options),
+               "DBN": lambda **options: dlcore.DBN(**SMALL_STACK, **options),
+               "DBNClassifier": lambda **options: dlcore.DBNClassifier(
+                   hidden=(3,), pretrain_epochs=1, epochs=1, batch_size=10, **options),
+               "Autoencoder": lambda **options: dlcore.Autoencoder(**SMALL_AE, **options),
+               "StackedAutoencoder":
+                   lambda **options: dlcore.StackedAutoencoder(**SMALL_STACK, **options)}
+
+
+@pytest.mark.parametrize("model, option, value", [
+    ("BernoulliRBM", "persistent", "no"), ("BernoulliRBM", "sample_visible", "no"),
+    ("GaussianBernoulliRBM", "sample_visible", 0), ("GaussianBernoulliRBM", "learn_sigma", 1),
+    ("DBN", "persistent", 1), *((model, "verbose", "yes") for model in TINY_MODELS),
+    ("BernoulliRBM", "verbose", -1), ("DBN", "verbose", None)])
+def test_a_flag_given_what_is_no_bool_is_refused_at_fit_naming_it(model, option, value):
+    """persistent="no" trained persistent chains, and verbose="yes" or -1 printed, without a
+    word (a string's truth); an integer flag trained, then made a file that dlcore.load
+    refused as damaged. scikit-learn's own parameter checks refuse them too."""
+    X = np.random.default_rng(0).uniform(size=(20, 4))
+    estimator = TINY_MODELS[model](**{option: value})
+    with pytest.raises(ValueError, match=f"{option} must be True or False"):
+        estimator.fit(X, np.arange(20) % 2)
+
+
+@pytest.mark.parametrize("model", [name for name in TINY_MODELS if name != "DBNClassifier"])
+def test_a_model_fitted_with_scikit_learns_verbose_level_saves_a_file_that_loads(
+        model, tmp_path):
+    """verbose=1, as scikit-learn's BernoulliRBM (an integer level) and Keras take it, trains
+    and prints; its file holds the flag it stands for, where dlcore.load said "the
+    hyperparameters give 'verbose' = 1; expected true or false ... edited or damaged"."""
+    X = np.random.default_rng(0).uniform(size=(20, 4))
+    fitted = TINY_MODELS[model](verbose=1).fit(X)
+    assert fitted.get_params()["verbose"] == 1   # fit changes no parameter
+    dlcore.save(fitted, tmp_path / "model.h5")
+    loaded = dlcore.load(tmp_path / "model.h5")
+    assert loaded.verbose is True
+    np.testing.assert_array_equal(loaded.transform(X), fitted.transform(X))
+
+
 @pytest.mark.parametrize("X, error, message", [
     (np.zeros((3, 2), dtype=complex), ValueError, "Complex data not supported"),
     (np.array([[0.5, {"a": 1}]], dtype=object), TypeError, "must hold numbers"),

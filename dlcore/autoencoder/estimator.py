@@ -32,9 +32,17 @@ from dlcore.params import (
     SavesToFile,
     TransformerOutput,
     refuse_fit_arguments,
+    with_verbose_flag,
 )
 from dlcore.records import record_fit
-from dlcore.validation import check_data, check_float, check_int, check_matrix, check_width
+from dlcore.validation import (
+    check_data,
+    check_estimator_verbose,
+    check_float,
+    check_int,
+    check_matrix,
+    check_width,
+)
 from dlcore.wording import duration
 
 from . import model
@@ -101,7 +109,7 @@ class Autoencoder(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput
         Key of the Philox generator (initial weights, batch order, corruption): the same seed
         gives the same model on every backend. None draws one, kept in ``seed_``.
     backend : {"auto", "cpu", "cuda", "reference"}
-    verbose : bool
+    verbose : bool or int >= 0 (scikit-learn's level: any level above 0 is True)
         One line per epoch on stderr.
 
     Attributes
@@ -185,6 +193,7 @@ class Autoencoder(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput
         check_backend_name(self.backend)
         if self.seed is not None:
             rng.check_seed(self.seed)
+        check_estimator_verbose(self.verbose)
 
     def _settings(self):
         return AESettings(
@@ -471,7 +480,7 @@ class Autoencoder(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput
     # -- files and copies ---------------------------------------------------------------
     def get_config(self):
         """The constructor arguments, JSON-serialisable (for the HDF5 file)."""
-        return self.get_params()
+        return with_verbose_flag(self.get_params())
 
     @classmethod
     def from_config(cls, config):

@@ -39,9 +39,10 @@ from dlcore.params import (
     inner_layer,
     per_layer_options,
     refuse_fit_arguments,
+    with_verbose_flag,
 )
 from dlcore.records import record_fit
-from dlcore.validation import check_matrix
+from dlcore.validation import check_estimator_verbose, check_matrix
 
 from . import model
 from .estimator import Autoencoder
@@ -87,7 +88,7 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
     seed : int or None
         Every autoencoder gets its own key derived from it (``dlcore.backend.rng.layer_seed``).
     backend : {"auto", "cpu", "cuda", "reference"}
-    verbose : bool
+    verbose : bool or int >= 0 (scikit-learn's level: any level above 0 is True)
 
     Attributes
     ----------
@@ -136,6 +137,7 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
         check_backend_name(self.backend)
         if self.seed is not None:
             rng.check_seed(self.seed)
+        check_estimator_verbose(self.verbose)
         self._build_autoencoders(rng.check_seed(self.seed if self.seed is not None else 0),
                                  new_training)
 
@@ -440,7 +442,7 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
     # -- files --------------------------------------------------------------------------
     def get_config(self):
         """The constructor arguments, JSON-serialisable (tuples as lists)."""
-        config = self.get_params()
+        config = with_verbose_flag(self.get_params())
         # one number is one hidden layer: the file holds the list it stands for
         config["hidden"] = as_size_list(config["hidden"])
         for name, value in config.items():

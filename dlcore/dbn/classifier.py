@@ -41,6 +41,7 @@ from dlcore.params import (
 )
 from dlcore.validation import (
     check_class_labels,
+    check_estimator_verbose,
     check_float,
     check_int,
     check_matrix,
@@ -112,7 +113,7 @@ class DBNClassifier(AccuracyScore, LogProbabilities, RoutesSampleWeight, ConfigI
     seed : int
         Seed of the pretraining, the network and the validation split.
     backend : {"auto", "cpu", "cuda", "reference"}
-    verbose : bool
+    verbose : bool or int >= 0 (scikit-learn's level: any level above 0 is True)
         Print the progress of both phases.
 
     Attributes
@@ -181,6 +182,7 @@ class DBNClassifier(AccuracyScore, LogProbabilities, RoutesSampleWeight, ConfigI
                              f"{self.optimizer!r}")
         check_backend_name(self.backend)
         rng.check_seed(self.seed)
+        check_estimator_verbose(self.verbose)
 
     # -- training -----------------------------------------------------------------------
     def fit(self, X, y, sample_weight=None, **unexpected):

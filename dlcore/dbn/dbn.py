@@ -28,12 +28,14 @@ from dlcore.params import (
     inner_layer,
     reduce_through_state,
     refuse_fit_arguments,
+    with_verbose_flag,
 )
 from dlcore.rbm import BernoulliRBM, GaussianBernoulliRBM
 from dlcore.rbm.model import softplus, visible_probability
 from dlcore.records import record_fit
 from dlcore.validation import (
     check_data,
+    check_estimator_verbose,
     check_float,
     check_int,
     check_matrix,
@@ -207,7 +209,7 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
     seed : int or None
         Every RBM gets its own key derived from it (``dlcore.backend.rng.layer_seed``).
     backend : {"auto", "cpu", "cuda", "reference"}
-    verbose : bool
+    verbose : bool or int >= 0 (scikit-learn's level: any level above 0 is True)
         One line per RBM epoch on stderr.
 
     Attributes
@@ -281,6 +283,7 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
         check_backend_name(self.backend)
         if self.seed is not None:
             rng.check_seed(self.seed)
+        check_estimator_verbose(self.verbose)
 
     def _build_rbms(self, seed=None):
         """The RBMs, bottom first, from the hyperparameters (checked here, each RBM's own
@@ -1006,7 +1009,7 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
     def get_config(self):
         """The constructor arguments, JSON-serialisable (hidden, layers and per-layer lists as
         lists)."""
-        config = self.get_params()
+        config = with_verbose_flag(self.get_params())
         # one number is one hidden layer: the file holds the list it stands for
         config["hidden"] = as_size_list(config["hidden"])
         for name, value in config.items():

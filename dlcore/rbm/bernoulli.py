@@ -1,6 +1,6 @@
 """``BernoulliRBM``: binary visible and hidden units, trained by CD-k or PCD."""
 from dlcore.io import register_model
-from dlcore.validation import check_int
+from dlcore.validation import check_bool, check_int
 
 from . import monitors
 from .estimator import RBMBase
@@ -66,7 +66,7 @@ class BernoulliRBM(RBMBase):
         None draws one from the operating system and keeps it in ``seed_``.
     backend : {"auto", "cpu", "cuda", "reference"}
         Where the training runs (see :mod:`dlcore.backend`).
-    verbose : bool
+    verbose : bool or int >= 0 (scikit-learn's level: any level above 0 is True)
         Print one line per epoch to stderr.
 
     Attributes
@@ -97,6 +97,7 @@ class BernoulliRBM(RBMBase):
 
     def _check_params(self):
         super()._check_params()
+        check_bool(self.sample_visible, "sample_visible")
         check_int(self.n_labels, "n_labels", minimum=0)
 
     def _visible_units(self, backend=None, initial=False):

@@ -40,9 +40,17 @@ from dlcore.params import (
     SavesToFile,
     TransformerOutput,
     refuse_fit_arguments,
+    with_verbose_flag,
 )
 from dlcore.records import record_fit
-from dlcore.validation import check_data, check_float, check_int, check_matrix
+from dlcore.validation import (
+    check_bool,
+    check_data,
+    check_estimator_verbose,
+    check_float,
+    check_int,
+    check_matrix,
+)
 from dlcore.wording import duration
 
 from . import chains, monitors, sampler
@@ -124,6 +132,9 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
         check_backend_name(self.backend)
         if self.seed is not None:
             rng.check_seed(self.seed)
+        # a string's truth decided these without a word: persistent="no" trained PCD
+        check_bool(self.persistent, "persistent")
+        check_estimator_verbose(self.verbose)
         self._check_sampler_params()
 
     def _check_sampler_params(self):
@@ -556,7 +567,7 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
     # -- files and copies ---------------------------------------------------------------
     def get_config(self):
         """The constructor arguments, JSON-serialisable (for the HDF5 file)."""
-        return self.get_params()
+        return with_verbose_flag(self.get_params())
 
     @classmethod
     def from_config(cls, config):

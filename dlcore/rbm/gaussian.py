@@ -4,7 +4,7 @@ import warnings
 import numpy as np
 
 from dlcore.io import register_model
-from dlcore.validation import check_float
+from dlcore.validation import check_bool, check_float
 
 from .estimator import FittedAttribute, RBMBase
 from .monitors import MAX_ENUMERATED_UNITS
@@ -103,6 +103,8 @@ class GaussianBernoulliRBM(RBMBase):
 
     def _check_params(self):
         super()._check_params()
+        check_bool(self.sample_visible, "sample_visible", allow_none=True)
+        check_bool(self.learn_sigma, "learn_sigma")
         check_float(self.sigma, "sigma", low=0.0, low_open=True)
         check_float(self.min_sigma, "min_sigma", low=0.0, low_open=True)
         if self.sigma_learning_rate is not None:
