@@ -107,6 +107,25 @@ class LayerStack:
         return [int(size) for size in (DEFAULT_HIDDEN if self.hidden is None
                                        else as_size_list(self.hidden))]
 
+    def _sizes_given(self):
+        """How the sizes were given, for messages: ``hidden=[...]`` or ``layers=[...]``."""
+        if self.layers is not None:
+            return f"layers={list(self.layers)}"
+        return f"hidden={self._hidden_sizes()}"
+
+    def _check_layers_follow_the_stack(self, layers):
+        """Refuse, before a fresh training, built ``layers`` (bottom first) whose own options
+        (``rbm={"n_hidden": 5}``) gave them another size than the stack's: it trained layers
+        of other sizes than ``layers_`` says, whose file ``dlcore.load`` then refused as
+        damaged. A file holding such options (where they agree) still loads."""
+        for index, (layer, size) in enumerate(zip(layers, self._hidden_sizes())):
+            if layer.n_hidden != size:
+                raise ValueError(f"{self.layer_options_parameter} gives {self.layer_noun} "
+                                 f"{index + 1} n_hidden={layer.n_hidden!r}, but "
+                                 f"{self._sizes_given()} gives it {size}: leave n_hidden "
+                                 f"out of {self.layer_options_parameter} and give the sizes "
+                                 f"there")
+
     def _check_fit_width(self, X, name):
         """With ``layers`` given, refuse rows that are not ``layers[0]`` wide, naming both
         fixes; ``hidden`` takes any width."""

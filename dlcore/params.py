@@ -570,10 +570,8 @@ def check_per_layer(model, names, n_layers, what):
     for name in names:
         value = getattr(model, name)
         if isinstance(value, (list, tuple)) and len(value) != n_layers:
-            sizes = (f"layers={list(model.layers)}" if model.layers is not None
-                     else f"hidden={model._hidden_sizes()}")
             raise ValueError(f"{name} lists {len(value)} values for {n_layers} {what} "
-                             f"({sizes})")
+                             f"({model._sizes_given()})")
 
 
 def per_layer_options(model, index, names):

@@ -277,6 +277,33 @@ def test_bad_hyperparameters_name_the_problem(arguments, message):
     assert "\n" not in str(caught.value)
 
 
+@pytest.mark.parametrize("make, call, message", [
+    (lambda: DBN(hidden=[6, 4], epochs=1, rbm={"n_hidden": 5}), "fit",
+     r"rbm gives RBM 1 n_hidden=5, but hidden=\[6, 4\] gives it 6"),
+    (lambda: DBN(layers=[12, 6, 4], epochs=1, rbm=[{}, {"n_hidden": 5}]), "partial_fit",
+     r"RBM 2 n_hidden=5, but layers=\[12, 6, 4\] gives it 4"),
+    (lambda: DBN(hidden=[6, 4], epochs=1, rbm=[{"n_labels": 2}, {}]), "fit",
+     r"RBM 1 n_labels=2, but the DBN's n_labels=0 gives it 0"),
+    (lambda: dlcore.StackedAutoencoder(hidden=[6, 4], epochs=1,
+                                       autoencoder={"n_hidden": 5}), "fit",
+     r"autoencoder gives layer 1 n_hidden=5, but hidden=\[6, 4\] gives it 6")],
+    ids=["dbn-n_hidden", "dbn-layers-partial_fit", "dbn-n_labels", "stacked-n_hidden"])
+def test_layer_options_that_resize_a_layer_are_refused_before_training(make, call, message):
+    """rbm={"n_hidden": 5} trained RBMs of 5 units where layers_ said 6, and dlcore.load
+    then refused the file it saved as damaged ("give n_hidden = 5; the DBN's layers imply
+    6"); label units on a lower RBM took data columns for a softmax label group."""
+    stack = make()
+    with pytest.raises(ValueError, match=message) as caught:
+        getattr(stack, call)(binary_data())
+    assert "\n" not in str(caught.value) and not hasattr(stack, "layers_")
+
+
+def test_layer_options_that_repeat_the_stacks_sizes_train_and_load(tmp_path):
+    dbn = DBN(hidden=[6, 6], epochs=1, rbm={"n_hidden": 6}).fit(binary_data())
+    dlcore.save(dbn, tmp_path / "dbn.h5")
+    assert dlcore.load(tmp_path / "dbn.h5").layers_ == [12, 6, 6]
+
+
 def test_a_hyperparameter_set_badly_is_refused_by_fit_resume_up_down_and_load(tmp_path):
     dbn = DBN(layers=[12, 6, 4], epochs=1, backend="cpu").fit(binary_data())
     dbn.set_params(propagate="median")   # stored without a word, as scikit-learn asks

@@ -189,6 +189,8 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
                 raise ValueError(f"autoencoder {index + 1} of the stack: {error}") from None
             autoencoders.append(autoencoder)
             below = autoencoder
+        if new_training:
+            self._check_layers_follow_the_stack(autoencoders)
         return autoencoders
 
     # -- greedy training ----------------------------------------------------------------

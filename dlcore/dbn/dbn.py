@@ -407,6 +407,14 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
         cannot hold are refused first, the DBN left as it was."""
         seed = rng.check_seed(self.seed)
         rbms = self._build_rbms(seed)
+        self._check_layers_follow_the_stack(rbms)
+        for index, rbm in enumerate(rbms):
+            # the label units are the DBN's: its top RBM's, one-hot rows the DBN builds
+            wanted = int(self.n_labels) if self._is_labelled_top(index) else 0
+            if getattr(rbm, "n_labels", 0) != wanted:
+                raise ValueError(f"rbm gives RBM {index + 1} n_labels={rbm.n_labels!r}, but the "
+                                 f"DBN's n_labels={self.n_labels!r} gives it {wanted}: give "
+                                 f"the label units as DBN(n_labels=...) only (its top RBM's)")
         self._check_saveable_chains(rbms, X.shape[1])
         if classes is None:
             self.__dict__.pop("classes_", None)
