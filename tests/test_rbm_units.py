@@ -75,6 +75,27 @@ def test_each_layer_checks_its_own_data():
         GaussianVisible(None, 1.0).check(real, "X", n_columns=3)
 
 
+@pytest.mark.parametrize("n_labels, label_columns, message", [
+    (6, None, "X has 6 columns, but n_labels=6 takes its last 6 as label units"),
+    (7, None, "X has 6 columns, but n_labels=7"),
+    (2, [[1, 1]], r"row 0 holds \[1.0, 1.0\]: put each row's label there as np.eye\(2\)\[y\]"),
+    (2, [[0, 0]], r"row 0 holds \[0.0, 0.0\]"),
+    (2, [[0.5, 0.5]], r"row 0 holds \[0.5, 0.5\]")])
+def test_label_units_take_the_last_columns_of_wider_rows_holding_one_hot_labels(
+        n_labels, label_columns, message):
+    """BernoulliRBM(n_labels=7) fitted 6 columns as one softmax group of all six, and any
+    values in the label columns trained without a word."""
+    X = np.zeros((4, 6), np.float32)
+    X[:, -2:] = np.eye(2)[[0, 1, 0, 1]]
+    if label_columns is not None:
+        X[0, -2:] = label_columns[0]
+    with pytest.raises(ValueError, match=message):
+        BernoulliRBM(n_hidden=2, epochs=1, n_labels=n_labels, backend="reference").fit(X)
+    fitted = BernoulliRBM(n_hidden=2, epochs=1, n_labels=2, backend="reference").fit(
+        np.vstack([X[1:]] * 2))
+    assert fitted.transform(X).shape == (4, 2)   # rows it is applied to: any label columns
+
+
 MODELS = {
     "bernoulli": lambda: BernoulliRBM(n_hidden=3, epochs=1, batch_size=5, backend="reference"),
     "labels": lambda: BernoulliRBM(n_hidden=3, epochs=1, batch_size=5, n_labels=2,

@@ -53,6 +53,7 @@ from dlcore.backend.reference import softmax
 from dlcore.backend.registry import body
 from dlcore.backend.rng import key_from_seed, philox4x32, uniform_from_bits
 from dlcore.validation import check_data
+from dlcore.wording import as_typed
 
 from . import model
 from .monitors import exact_log_partition, gaussian_exact_log_partition
@@ -195,6 +196,28 @@ class SoftmaxLabelVisible(BernoulliVisible):
     def __init__(self, n_labels):
         self.n_labels = int(n_labels)
         self._scratch = None
+
+    def check(self, X, name, n_columns=None, held_out=False):
+        """As the binary units' check, and ``X`` wider than the ``n_labels`` label columns it
+        ends with; training rows (arrays, not ``held_out``) hold one one-hot label there, the
+        only data a softmax group has. Without it, ``BernoulliRBM(n_labels=7)`` fitted 6
+        columns as one softmax group of all six, and any values in the label columns
+        trained without a word."""
+        X = super().check(X, name, n_columns, held_out)
+        if X.shape[1] <= self.n_labels:
+            raise ValueError(f"{name} has {X.shape[1]} columns, but n_labels={self.n_labels} "
+                             f"takes its last {self.n_labels} as label units: give {name} its "
+                             f"features, then a one-hot label in {self.n_labels} columns")
+        if not held_out and isinstance(X, np.ndarray):
+            labels = X[:, -self.n_labels:]
+            one_hot = np.all((labels == 0) | (labels == 1), axis=1) & (labels.sum(axis=1) == 1)
+            if not one_hot.all():
+                row = int(np.argmin(one_hot))
+                raise ValueError(f"the last {self.n_labels} columns of {name} are the label "
+                                 f"units (n_labels={self.n_labels}) and hold one one-hot label "
+                                 f"per row, but row {row} holds {as_typed(labels[row])}: put "
+                                 f"each row's label there as np.eye({self.n_labels})[y]")
+        return X
 
     def visible_mean(self, hidden, parameters):
         """P(v = 1 | h), the label units as their softmax."""
