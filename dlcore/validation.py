@@ -179,8 +179,8 @@ def check_class_labels(y, model, conversion_warning=UserWarning):
         raise ValueError("y is empty: found 0 sample(s) while a minimum of 1 is required.")
     classes, targets = np.unique(labels, return_inverse=True)
     if len(classes) < 2:
-        raise ValueError(f"y holds 1 class ({classes[0]!r} only): a classifier needs at "
-                         "least 2 classes")
+        raise ValueError(f"y holds 1 class ({as_typed(classes[0])} only): a classifier needs "
+                         "at least 2 classes")
     return classes, targets.astype(np.int64)
 
 

@@ -3,6 +3,7 @@ Oracles: the RBM trained alone on what the option says a layer is fed (the lectu
 steps written out in NumPy), the RBMs' own transform, hand-made two-class data, the reference
 backend, and a save/load round trip."""
 import textwrap
+import warnings
 
 import numpy as np
 import pytest
@@ -302,6 +303,15 @@ def test_layer_options_that_repeat_the_stacks_sizes_train_and_load(tmp_path):
     dbn = DBN(hidden=[6, 6], epochs=1, rbm={"n_hidden": 6}).fit(binary_data())
     dlcore.save(dbn, tmp_path / "dbn.h5")
     assert dlcore.load(tmp_path / "dbn.h5").layers_ == [12, 6, 6]
+
+
+def test_infinite_labels_are_refused_without_a_numpy_warning_first():
+    """inf mod 1 made NumPy warn "invalid value encountered in remainder" before the line."""
+    labels = np.r_[np.zeros(30), np.full(30, np.inf)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="not class labels .* e.g. inf, inf, inf"):
+            DBN(hidden=[4], n_labels=2, epochs=1).fit(binary_data(), labels)
 
 
 def test_a_hyperparameter_set_badly_is_refused_by_fit_resume_up_down_and_load(tmp_path):

@@ -76,6 +76,15 @@ def test_two_columns_that_are_not_one_hot_keep_the_shape_message():
         validation.check_class_labels(np.array([[1, 1], [0, 1]]), "DBNClassifier")
 
 
+@pytest.mark.parametrize("labels, shown", [
+    (np.zeros(4), "(0.0 only)"), (np.array(["cat"] * 4), "('cat' only)")])
+def test_a_single_class_is_named_as_the_user_wrote_it(labels, shown):
+    # NumPy 2's repr said "y holds 1 class (np.float64(0.0) only)", "(np.str_('cat') only)"
+    with pytest.raises(ValueError, match="y holds 1 class ") as caught:
+        validation.check_class_labels(labels, "DBNClassifier")
+    assert shown in str(caught.value) and "np." not in str(caught.value)
+
+
 @pytest.mark.parametrize("shape, sample_shape, fix", [
     ((784,), (784,), "x.reshape(1, 784)"),
     ((28, 28), (1, 28, 28), "x.reshape(1, 1, 28, 28)")])

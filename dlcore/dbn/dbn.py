@@ -43,6 +43,7 @@ from dlcore.validation import (
     check_width,
     data_conversion_warning,
 )
+from dlcore.wording import count
 
 from .stack import (
     PER_LAYER_OPTIONS,
@@ -102,9 +103,11 @@ def _numbers_or_strings(labels, y_name):
     if labels.dtype.kind not in "biufU":
         raise ValueError(f"{y_name} must hold class labels that are numbers or strings, got "
                          f"dtype {labels.dtype}")
-    if labels.dtype.kind == "f" and not np.all(np.isfinite(labels)
-                                               & (np.mod(labels, 1) == 0)):
-        examples = _listed(labels[np.mod(labels, 1) != 0][:3])
+    if labels.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):   # inf mod 1 is NaN, which NumPy warns of
+            whole = np.isfinite(labels) & (np.mod(labels, 1) == 0)
+    if labels.dtype.kind == "f" and not whole.all():
+        examples = _listed(labels[~whole][:3])
         raise ValueError(f"{y_name} holds continuous values, not class labels (NaN, infinite "
                          f"or not whole numbers, e.g. {examples}): a classifier needs class "
                          "labels")
@@ -624,7 +627,8 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
         if labels.dtype.kind in "biuf" and classes[0] >= 0 and classes[-1] < n_labels:
             return np.arange(n_labels).astype(labels.dtype)
         if len(classes) != n_labels:
-            raise ValueError(f"{y_name} holds {len(classes)} classes ({_listed(classes)}) for "
+            raise ValueError(f"{y_name} holds {count(len(classes), 'class', 'classes')} "
+                             f"({_listed(classes)}) for "
                              f"the DBN's n_labels={n_labels} label units: give "
                              f"n_labels={len(classes)}, or y with {n_labels} distinct labels "
                              f"(or the label units' codes 0..{n_labels - 1}, which may leave "
