@@ -95,6 +95,10 @@ def check_matrix(X, name, model):
         try:
             array = array.astype(np.float64)
         except (TypeError, ValueError) as error:
+            missing = int(np.count_nonzero(_missing(array)))
+            if missing:   # a pandas table of nullable columns ("Int64") with gaps
+                raise ValueError(f"{name} contains {missing} missing values (pandas NA): "
+                                 "clean or impute them first") from None
             raise type(error)(f"{name} must hold numbers: {error}") from None
     if array.ndim == 1:
         raise ValueError(f"{name} must be 2-D (n_samples, n_features), got a 1-D array of "
@@ -106,6 +110,11 @@ def check_matrix(X, name, model):
         raise ValueError(f"{name} is empty: found 0 {what}(s) (shape={array.shape}) while a "
                          "minimum of 1 is required.")
     return array
+
+
+#: whether each item of an object array is pandas's missing value NA (matched by its type's
+#: name, so that dlcore needs no pandas; None already reads as NaN)
+_missing = np.frompyfunc(lambda item: type(item).__name__ == "NAType", 1, 1)
 
 
 def check_width(X, name, model, width):

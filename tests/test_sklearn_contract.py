@@ -381,6 +381,19 @@ def test_input_messages(X, error, message):
         dlcore.BernoulliRBM(**SMALL).fit(X)
 
 
+@pytest.mark.parametrize("model", ["BernoulliRBM", "DBN", "DBNClassifier", "Autoencoder"])
+def test_missing_values_of_a_nullable_pandas_table_are_named_as_missing(model):
+    """scikit-learn reads pandas's NA as NaN ("Input X contains NaN"); dlcore said "X must
+    hold numbers: float() argument must be a string or a real number, not 'NAType'"."""
+    pandas = pytest.importorskip("pandas")
+    table = pandas.DataFrame(np.eye(4, dtype=int)[np.arange(20) % 4]).astype("Int64")
+    table.iloc[0, 0] = table.iloc[3, 2] = pandas.NA
+    with pytest.raises(ValueError, match=r"^X contains 2 missing values \(pandas NA\): clean "
+                                         r"or impute them first$"):
+        TINY_MODELS[model]().fit(table, np.arange(20) % 2)
+    TINY_MODELS[model]().fit(table.fillna(0), np.arange(20) % 2)   # whole numbers: they fit
+
+
 def test_sparse_input_is_refused_by_name():
     sparse = pytest.importorskip("scipy.sparse")
     with pytest.raises(TypeError, match="does not support sparse input"):
