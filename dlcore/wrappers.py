@@ -38,6 +38,7 @@ estimator contract is :mod:`dlcore.params`'s. Pickles (joblib's workers) carry t
 network as its file does, through its config and state; a ``model`` function travels by
 reference (define it at a module's top level, as for any joblib job).
 """
+import difflib
 import dis
 import functools
 import hashlib
@@ -73,6 +74,27 @@ from dlcore.validation import (
     check_width,
 )
 from dlcore.wording import count
+
+
+def _check_fit_options(fit_kwargs, kwargs, wrapper):
+    """Refuse, before a network is built or a fit starts, an option of ``fit_kwargs`` or of
+    the wrapper's ``fit(X, y, **kwargs)`` that a network's ``fit`` does not take, naming where
+    it came from and the nearest name: the network's fit said "TrainingLoop.fit() got an
+    unexpected keyword argument 'epochz'" of a class the user never met, after the model
+    function had built the network."""
+    from dlcore.functional import Model
+    taken = [name for name in inspect.signature(Model.fit).parameters
+             if name not in ("self", "x", "y")]
+    for source, options in (("fit_kwargs", fit_kwargs or {}), (f"{wrapper}.fit", kwargs)):
+        for name in options:
+            if name in ("x", "y"):
+                raise TypeError(f"{source} gives {name!r}: {wrapper} hands the network's fit "
+                                f"the X and y that its own fit(X, y) is given")
+            if name not in taken:
+                close = difflib.get_close_matches(str(name), taken, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise TypeError(f"{source} gives {name!r}, which a network's fit does not "
+                                f"take: {hint}it takes {', '.join(taken)}")
 
 
 def _samples_text(shape):
@@ -568,6 +590,7 @@ class _SKLearnWrapper(RoutesSampleWeight, ConfigIsParams, FeatureNamesIn, Params
         found = dict(vars(self))
         try:
             self._check_params()
+            _check_fit_options(self.fit_kwargs, kwargs, type(self).__name__)
             self._note_feature_names(X, reset=True)
             given, X = X, self._rows(X)
             warm = self.warm_start and hasattr(self, "model_")

@@ -202,6 +202,16 @@ def test_misuse_is_refused_in_one_line():
     assert SKLearnClassifier(unbuilt).fit(X, labels % 2).model_.input_shape == (4,)
     with pytest.raises(TypeError, match="fit_kwargs must be a dict"):
         SKLearnClassifier(mlp, fit_kwargs=[("epochs", 3)]).fit(X, labels)
+    # the network's fit said "TrainingLoop.fit() got an unexpected keyword argument 'epochz'"
+    with pytest.raises(TypeError, match=r"^fit_kwargs gives 'epochz', which a network's fit "
+                                        r"does not take: did you mean 'epochs'\? it takes "
+                                        r"batch_size, epochs, "):
+        SKLearnClassifier(mlp, fit_kwargs={"epochz": 3}).fit(X, labels)
+    with pytest.raises(TypeError, match=r"^SKLearnClassifier.fit gives 'batchsize', .* did "
+                                        r"you mean 'batch_size'\?"):
+        SKLearnClassifier(mlp).fit(X, labels, batchsize=4)
+    with pytest.raises(TypeError, match="^fit_kwargs gives 'y': SKLearnClassifier hands"):
+        SKLearnClassifier(mlp, fit_kwargs={"y": labels}).fit(X, labels)
     with pytest.raises(ValueError, match="Unknown label type"):
         classifier().fit(X, X[:, 0])
     with pytest.raises(dlcore.NotFittedError, match="not fitted yet"):
