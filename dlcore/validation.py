@@ -87,7 +87,7 @@ def check_matrix(X, name, model):
                         f"input: pass a dense array ({name}.toarray())")
     if X is None or isinstance(X, LazyRows):   # check_data checks the shape of lazy rows
         return X
-    array = np.asarray(X)
+    array = _rectangular(X, name)
     if np.iscomplexobj(array):
         raise ValueError(f"Complex data not supported: {name} holds complex numbers; "
                          f"{model} needs real ones")
@@ -250,11 +250,26 @@ def _numbers(X, name, shape):
     """``X`` as a NumPy array of numbers (bool included), or ValueError."""
     if X is None:
         raise ValueError(f"{name} is None: pass an array of shape {shape}")
-    array = X if isinstance(X, LazyRows) else np.asarray(X)
+    array = X if isinstance(X, LazyRows) else _rectangular(X, name)
     if array.dtype == object or not (np.issubdtype(array.dtype, np.number)
                                      or array.dtype == bool):
         raise ValueError(f"{name} must hold numbers, got dtype {array.dtype}")
     return array
+
+
+def _rectangular(X, name):
+    """``np.asarray(X)``, or one line saying that the rows of a ragged list are of different
+    lengths, where NumPy said "setting an array element with a sequence. The requested array
+    has an inhomogeneous shape after 1 dimensions ..." without naming ``name``."""
+    try:
+        return np.asarray(X)
+    except ValueError as error:
+        if "inhomogeneous" not in str(error):
+            raise
+        lengths = sorted({len(row) for row in X if hasattr(row, "__len__")})
+        shown = ", ".join(map(str, lengths[:5])) + (", ..." if len(lengths) > 5 else "")
+        raise ValueError(f"{name} is ragged: its rows have different lengths ({shown}); give "
+                         f"every row the same number of values") from None
 
 
 def _finite(array, name):

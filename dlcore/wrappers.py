@@ -596,7 +596,7 @@ class _SKLearnWrapper(RoutesSampleWeight, ConfigIsParams, FeatureNamesIn, Params
             warm = self.warm_start and hasattr(self, "model_")
             targets = self._targets(y, reset=not warm)
             if len(targets) != len(X):
-                raise ValueError(f"X has {len(X)} rows but y has {len(targets)}")
+                raise ValueError(f"X has {count(len(X), 'row')} but y has {len(targets)}")
             if warm and X.shape[1:] != self.input_shape_:
                 raise ValueError(f"X has {_samples_text(X.shape[1:])}; the network fitted "
                                  f"before (warm start) takes {_samples_text(self.input_shape_)}")

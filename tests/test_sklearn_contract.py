@@ -394,6 +394,12 @@ def test_missing_values_of_a_nullable_pandas_table_are_named_as_missing(model):
     TINY_MODELS[model]().fit(table.fillna(0), np.arange(20) % 2)   # whole numbers: they fit
 
 
+def test_a_length_mismatch_of_one_row_is_worded_for_one_row():
+    # "X has 1 rows but y has 2 labels"
+    with pytest.raises(ValueError, match="^X has 1 row but y has 2 labels$"):
+        TINY_MODELS["DBNClassifier"]().fit(np.full((1, 3), 0.5), [0, 1])
+
+
 def test_sparse_input_is_refused_by_name():
     sparse = pytest.importorskip("scipy.sparse")
     with pytest.raises(TypeError, match="does not support sparse input"):

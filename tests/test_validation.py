@@ -76,6 +76,17 @@ def test_two_columns_that_are_not_one_hot_keep_the_shape_message():
         validation.check_class_labels(np.array([[1, 1], [0, 1]]), "DBNClassifier")
 
 
+@pytest.mark.parametrize("check", [
+    lambda X: validation.check_matrix(X, "X", "BernoulliRBM"), lambda X: check_data(X)])
+def test_ragged_rows_are_named_ragged_with_their_lengths(check):
+    # NumPy said "setting an array element with a sequence. The requested array has an
+    # inhomogeneous shape after 1 dimensions...", naming neither X nor the fix
+    with pytest.raises(ValueError, match=r"^X is ragged: its rows have different lengths "
+                                         r"\(1, 2, 3\); give every row the same number of "
+                                         r"values$"):
+        check([[0, 1], [1], [1, 0, 1]])
+
+
 @pytest.mark.parametrize("labels, shown", [
     (np.zeros(4), "(0.0 only)"), (np.array(["cat"] * 4), "('cat' only)")])
 def test_a_single_class_is_named_as_the_user_wrote_it(labels, shown):

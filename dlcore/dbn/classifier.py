@@ -222,7 +222,8 @@ class DBNClassifier(AccuracyScore, LogProbabilities, RoutesSampleWeight, ConfigI
     @staticmethod
     def _check_lengths(X, targets):
         if len(X) != len(targets):
-            raise ValueError(f"X has {len(X)} rows but y has {len(targets)} labels")
+            raise ValueError(f"X has {count(len(X), 'row')} but y has "
+                             f"{count(len(targets), 'label')}")
 
     @staticmethod
     def _weights(sample_weight, n):
