@@ -87,7 +87,7 @@ def check_matrix(X, name, model):
                         f"input: pass a dense array ({name}.toarray())")
     if X is None or isinstance(X, LazyRows):   # check_data checks the shape of lazy rows
         return X
-    array = _rectangular(X, name)
+    array = as_array(X, name)
     if np.iscomplexobj(array):
         raise ValueError(f"Complex data not supported: {name} holds complex numbers; "
                          f"{model} needs real ones")
@@ -165,7 +165,7 @@ def check_class_labels(y, model, conversion_warning=UserWarning):
     if y is None:
         raise ValueError(f"{model} requires y to be passed, but the target y is None: a "
                          "classifier is fitted on (X, y)")
-    labels = np.asarray(y)
+    labels = as_array(y, "y")
     if labels.ndim == 2 and labels.shape[1] == 1:
         warnings.warn("A column-vector y was passed when a 1d array was expected: y is "
                       "read as y.ravel()", conversion_warning, stacklevel=4)
@@ -186,7 +186,13 @@ def check_class_labels(y, model, conversion_warning=UserWarning):
                              "numbers); a classifier needs class labels")
     if labels.size == 0:
         raise ValueError("y is empty: found 0 sample(s) while a minimum of 1 is required.")
-    classes, targets = np.unique(labels, return_inverse=True)
+    try:
+        classes, targets = np.unique(labels, return_inverse=True)
+    except TypeError:   # labels that do not compare: NumPy said "'<' not supported between ..."
+        kinds = sorted({type(label).__name__ for label in labels})
+        raise ValueError(f"y mixes labels of the types {', '.join(kinds)}: give labels of one "
+                         "type, all numbers or all strings (a None or NA is a missing label: "
+                         "drop its row or give it a class)") from None
     if len(classes) < 2:
         raise ValueError(f"y holds 1 class ({as_typed(classes[0])} only): a classifier needs "
                          "at least 2 classes")
@@ -250,14 +256,14 @@ def _numbers(X, name, shape):
     """``X`` as a NumPy array of numbers (bool included), or ValueError."""
     if X is None:
         raise ValueError(f"{name} is None: pass an array of shape {shape}")
-    array = X if isinstance(X, LazyRows) else _rectangular(X, name)
+    array = X if isinstance(X, LazyRows) else as_array(X, name)
     if array.dtype == object or not (np.issubdtype(array.dtype, np.number)
                                      or array.dtype == bool):
         raise ValueError(f"{name} must hold numbers, got dtype {array.dtype}")
     return array
 
 
-def _rectangular(X, name):
+def as_array(X, name):
     """``np.asarray(X)``, or one line saying that the rows of a ragged list are of different
     lengths, where NumPy said "setting an array element with a sequence. The requested array
     has an inhomogeneous shape after 1 dimensions ..." without naming ``name``."""

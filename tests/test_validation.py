@@ -87,6 +87,20 @@ def test_ragged_rows_are_named_ragged_with_their_lengths(check):
         check([[0, 1], [1], [1, 0, 1]])
 
 
+@pytest.mark.parametrize("labels, kinds", [
+    (np.array(["a", 1, "a", 1], dtype=object), "int, str"), ([None, 1, 0, 1], "NoneType, int")])
+def test_labels_of_mixed_types_are_refused_naming_the_types(labels, kinds):
+    # np.unique's "'<' not supported between instances of 'int' and 'str'" (a TypeError)
+    with pytest.raises(ValueError, match=f"^y mixes labels of the types {kinds}: give labels "
+                                         f"of one type"):
+        validation.check_class_labels(labels, "DBNClassifier")
+
+
+def test_ragged_labels_are_named_ragged():
+    with pytest.raises(ValueError, match=r"^y is ragged: its rows have different lengths"):
+        validation.check_class_labels([[0], [1, 2], [0]], "DBNClassifier")
+
+
 @pytest.mark.parametrize("labels, shown", [
     (np.zeros(4), "(0.0 only)"), (np.array(["cat"] * 4), "('cat' only)")])
 def test_a_single_class_is_named_as_the_user_wrote_it(labels, shown):

@@ -34,6 +34,7 @@ from dlcore.rbm import BernoulliRBM, GaussianBernoulliRBM
 from dlcore.rbm.model import softplus, visible_probability
 from dlcore.records import record_fit
 from dlcore.validation import (
+    as_array,
     check_data,
     check_estimator_verbose,
     check_float,
@@ -603,7 +604,7 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
             raise ValueError(f"DBN requires {y_name} to be passed, but the target {y_name} is "
                              f"None: this DBN has n_labels={self.n_labels} label units on its "
                              "top RBM")
-        labels = np.asarray(y)
+        labels = as_array(y, y_name)
         if labels.ndim == 2 and labels.shape[1] == 1:
             warnings.warn(f"A column-vector {y_name} was passed when a 1d array was expected: "
                           f"{y_name} is read as {y_name}.ravel()", data_conversion_warning(),
