@@ -97,11 +97,9 @@ class ParamsMixin:
         valid = self._param_names()
         for name, value in params.items():
             if name not in valid:
-                ours = SCIKIT_LEARN_NAMES.get(name)
-                hint = (f" ({name} is scikit-learn's name: dlcore calls it {ours})"
-                        if ours in valid else "")
                 raise ValueError(f"invalid parameter {name!r} for {type(self).__name__}"
-                                 f"{hint}; valid parameters: {', '.join(valid)}")
+                                 f"{_parameter_hint(name, valid)}; valid parameters: "
+                                 f"{', '.join(valid)}")
             setattr(self, name, value)
         return self
 
@@ -130,6 +128,26 @@ class ParamsMixin:
         from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
         return Tags(estimator_type=None, target_tags=TargetTags(required=False),
                     transformer_tags=TransformerTags(), input_tags=InputTags())
+
+
+def _parameter_hint(name, valid):
+    """What the unknown parameter ``name`` of ``set_params`` (a grid's key) was likely meant
+    as, in parentheses, or "": scikit-learn's name of one of ours, or a nested key
+    ``option__inner`` (scikit-learn's syntax for an estimator inside an estimator, and
+    scikeras's ``model__hidden``) where the option is a dict of options, searched over as
+    whole dicts."""
+    ours = SCIKIT_LEARN_NAMES.get(name)
+    if ours in valid:
+        return f" ({name} is scikit-learn's name: dlcore calls it {ours})"
+    option, _, inner = name.partition("__")
+    if inner and option == "model" and "model_kwargs" in valid:
+        option = "model_kwargs"   # the model function's own arguments
+    if inner in valid:   # rbm__cd_k where the DBN has cd_k itself
+        return f" ({inner} is a parameter of its own: search over {{'{inner}': [...]}})"
+    if inner and option in valid:
+        return (f" ({option} is a dict of options, not an estimator: give whole dicts, e.g. "
+                f"the grid {{'{option}': [{{'{inner}': ...}}, {{'{inner}': ...}}]}})")
+    return ""
 
 
 def refuse_fit_arguments(estimator, method_name, unexpected):

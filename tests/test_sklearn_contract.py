@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 import dlcore
+from dlcore.wrappers import SKLearnClassifier
 
 sklearn = pytest.importorskip("sklearn")
 from sklearn.utils.estimator_checks import (  # noqa: E402
@@ -398,6 +399,23 @@ def test_a_length_mismatch_of_one_row_is_worded_for_one_row():
     # "X has 1 rows but y has 2 labels"
     with pytest.raises(ValueError, match="^X has 1 row but y has 2 labels$"):
         TINY_MODELS["DBNClassifier"]().fit(np.full((1, 3), 0.5), [0, 1])
+
+
+@pytest.mark.parametrize("make, key, hint", [
+    (lambda: dlcore.DBN(hidden=[2], n_labels=2, epochs=1), "rbm__n_chains",
+     r"rbm is a dict of options, not an estimator: give whole dicts, e.g. the grid "
+     r"\{'rbm': \[\{'n_chains': ...\}, \{'n_chains': ...\}\]\}"),
+    (lambda: dlcore.DBN(hidden=[2], n_labels=2, epochs=1), "rbm__cd_k",
+     r"cd_k is a parameter of its own: search over \{'cd_k': \[...\]\}"),
+    (lambda: SKLearnClassifier(lambda X, y, hidden=2: None), "model__hidden",
+     r"model_kwargs is a dict of options, .* \{'model_kwargs': \[\{'hidden': ...\}, "
+     r"\{'hidden': ...\}\]\}")])
+def test_a_grid_key_reaching_into_a_dict_option_is_told_to_give_whole_dicts(make, key, hint):
+    """scikit-learn's nested key (scikeras's model__hidden) was refused only with the list of
+    valid parameters."""
+    from sklearn.model_selection import GridSearchCV
+    with pytest.raises(ValueError, match=f"invalid parameter '{key}' .*\\({hint}\\)"):
+        GridSearchCV(make(), {key: [1, 2]}, cv=2).fit(np.full((8, 3), 0.5), np.arange(8) % 2)
 
 
 def test_sparse_input_is_refused_by_name():
