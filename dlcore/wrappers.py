@@ -63,6 +63,7 @@ from dlcore.params import (
     ParamsMixin,
     RoutesSampleWeight,
     TransformerOutput,
+    one_forward_at_a_time,
     reduce_through_state,
 )
 from dlcore.training import one_output, warn_of_unscaled_pixels
@@ -685,7 +686,9 @@ class _SKLearnWrapper(RoutesSampleWeight, ConfigIsParams, FeatureNamesIn, Params
         """The network's outputs on ``X``, (n, n_outputs)."""
         self._check_fitted()
         self._note_feature_names(X, reset=False)
-        outputs = np.asarray(one_output(self.model_.predict(self._rows(X, fitted_width=True))))
+        rows = self._rows(X, fitted_width=True)
+        with one_forward_at_a_time(self.model_):
+            outputs = np.asarray(one_output(self.model_.predict(rows)))
         return outputs.reshape(len(outputs), -1)
 
     # -- copies (pickle, deepcopy, joblib) ------------------------------------------------
@@ -988,7 +991,10 @@ class SKLearnTransformer(TransformerOutput, _SKLearnWrapper):
         if self.output_layer is None:
             return self._wrap_output(X, self._outputs(X))
         self._note_feature_names(X, reset=False)
-        outputs = np.asarray(self._feature_network().predict(self._rows(X, fitted_width=True)))
+        rows = self._rows(X, fitted_width=True)
+        # the feature network shares the fitted network's layers, and so their buffers
+        with one_forward_at_a_time(self.model_):
+            outputs = np.asarray(self._feature_network().predict(rows))
         return self._wrap_output(X, outputs.reshape(len(outputs), -1))
 
     def fit_transform(self, X, y=None, **kwargs):
