@@ -25,7 +25,8 @@ import weakref
 
 import numpy as np
 
-from dlcore.validation import is_integer
+from dlcore.validation import as_array, is_integer
+from dlcore.wording import count
 
 
 class FittedAttribute:
@@ -238,8 +239,29 @@ class AccuracyScore:
     def score(self, X, y, sample_weight=None):
         """Mean accuracy of :meth:`predict` on (X, y), weighted by ``sample_weight`` when given
         (scikit-learn's ``ClassifierMixin.score``)."""
-        correct = (self.predict(X) == np.asarray(y).ravel()).astype(np.float64)
-        return float(np.average(correct, weights=sample_weight))
+        predicted = self.predict(X)
+        truth, weights = score_targets(len(predicted), y, sample_weight)
+        correct = (predicted == truth.ravel()).astype(np.float64)
+        return float(np.average(correct, weights=weights))
+
+
+def score_targets(n_rows, y, sample_weight):
+    """``(y, sample_weight)`` of a ``score(X, y, sample_weight)`` as arrays of one entry per
+    row of ``X`` (``n_rows``; the weights None when not given), or one line naming the one of
+    another length, in place of NumPy's "operands could not be broadcast together with shapes
+    (30,) (29,)" or "Axis must be specified when shapes of a and weights differ"."""
+    truth = as_array(y, "y")
+    if truth.ndim == 0 or len(truth) != n_rows:
+        given = "a single value" if truth.ndim == 0 else count(len(truth), "row")
+        raise ValueError(f"y has {given} but X has {count(n_rows, 'row')}: give one target "
+                         "per row of X")
+    if sample_weight is None:
+        return truth, None
+    weights = as_array(sample_weight, "sample_weight")
+    if weights.ndim != 1 or len(weights) != n_rows:
+        raise ValueError(f"sample_weight has shape {weights.shape} but X has "
+                         f"{count(n_rows, 'row')}: give one weight per row, shape ({n_rows},)")
+    return truth, weights
 
 
 #: scikit-learn's value of a ``set_<method>_request`` argument left as it was

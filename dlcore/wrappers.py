@@ -65,6 +65,7 @@ from dlcore.params import (
     TransformerOutput,
     one_forward_at_a_time,
     reduce_through_state,
+    score_targets,
 )
 from dlcore.training import one_output, warn_of_unscaled_pixels
 from dlcore.validation import (
@@ -845,9 +846,11 @@ class SKLearnRegressor(_SKLearnWrapper):
     def score(self, X, y, sample_weight=None):
         """R^2 = 1 - sum w (y - y_hat)^2 / sum w (y - mean_w y)^2, averaged over the outputs
         (scikit-learn's ``RegressorMixin.score``)."""
-        truth = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
-        predicted = np.asarray(self.predict(X), dtype=np.float64).reshape(truth.shape)
-        weights = np.ones(len(truth)) if sample_weight is None else np.asarray(sample_weight)
+        predicted = np.asarray(self.predict(X), dtype=np.float64)
+        truth, weights = score_targets(len(predicted), y, sample_weight)
+        truth = np.asarray(truth, dtype=np.float64).reshape(len(truth), -1)
+        predicted = predicted.reshape(truth.shape)
+        weights = np.ones(len(truth)) if weights is None else weights
         mean = np.average(truth, axis=0, weights=weights)
         residual = (weights[:, None] * (truth - predicted) ** 2).sum(axis=0)
         total = (weights[:, None] * (truth - mean) ** 2).sum(axis=0)

@@ -328,6 +328,16 @@ def test_bad_hyperparameters_are_stored_then_refused_at_fit(bad, message):
         rbm.fit(np.zeros((4, 3)))
 
 
+def small_classifier(X, y, hidden=4):
+    """A model function for SKLearnClassifier: softmax over y's one-hot width."""
+    from dlcore.layers import Dense
+    model = dlcore.Sequential([Dense(hidden, activation="relu"),
+                               Dense(y.shape[1], activation="softmax")],
+                              input_shape=(X.shape[1],))
+    model.compile("categorical_crossentropy", "adam")
+    return model
+
+
 #: tiny models of each estimator whose ``verbose`` is a flag (the fit of 20 rows takes ms)
 TINY_MODELS = {"BernoulliRBM": lambda **options: dlcore.BernoulliRBM(**SMALL, **options),
                "GaussianBernoulliRBM":
@@ -416,6 +426,21 @@ def test_a_grid_key_reaching_into_a_dict_option_is_told_to_give_whole_dicts(make
     from sklearn.model_selection import GridSearchCV
     with pytest.raises(ValueError, match=f"invalid parameter '{key}' .*\\({hint}\\)"):
         GridSearchCV(make(), {key: [1, 2]}, cv=2).fit(np.full((8, 3), 0.5), np.arange(8) % 2)
+
+
+@pytest.mark.parametrize("make", [
+    TINY_MODELS["DBNClassifier"], lambda: dlcore.DBN(**LABELLED_STACK),
+    lambda: SKLearnClassifier(small_classifier, fit_kwargs={"epochs": 1})])
+def test_score_names_the_target_or_weights_of_another_length(make):
+    # NumPy's "operands could not be broadcast together with shapes (30,) (29,)" and "Axis
+    # must be specified when shapes of a and weights differ"
+    X, y = np.full((30, 3), 0.5), np.arange(30) % 3
+    fitted = make().fit(X, y)
+    with pytest.raises(ValueError, match=r"^y has 29 rows but X has 30 rows: give one target"):
+        fitted.score(X, y[:29])
+    with pytest.raises(ValueError, match=r"^sample_weight has shape \(29,\) but X has 30 rows"):
+        fitted.score(X, y, sample_weight=np.ones(29))
+    assert fitted.score(X, y, sample_weight=np.ones(30)) == fitted.score(X, y)
 
 
 def test_sparse_input_is_refused_by_name():
@@ -756,16 +781,6 @@ def small_autoencoder(X, y, hidden=2):
                                Dense(X.shape[1], activation="sigmoid")],
                               input_shape=(X.shape[1],))
     model.compile("mse", "adam")
-    return model
-
-
-def small_classifier(X, y, hidden=4):
-    """A model function for SKLearnClassifier: softmax over y's one-hot width."""
-    from dlcore.layers import Dense
-    model = dlcore.Sequential([Dense(hidden, activation="relu"),
-                               Dense(y.shape[1], activation="softmax")],
-                              input_shape=(X.shape[1],))
-    model.compile("categorical_crossentropy", "adam")
     return model
 
 
