@@ -314,6 +314,14 @@ def test_infinite_labels_are_refused_without_a_numpy_warning_first():
             DBN(hidden=[4], n_labels=2, epochs=1).fit(binary_data(), labels)
 
 
+def test_a_single_class_for_label_units_is_not_told_to_take_one_label_unit():
+    # "y holds 1 classes ('a') for the DBN's n_labels=2 label units: give n_labels=1, ..."
+    with pytest.raises(ValueError, match=r"^y holds 1 class \('a'\) for the DBN's n_labels=2 "
+                                         r"label units: give y with 2 distinct labels") as caught:
+        DBN(hidden=[4], n_labels=2, epochs=1).fit(binary_data(), ["a"] * 60)
+    assert "n_labels=1" not in str(caught.value)
+
+
 def test_a_hyperparameter_set_badly_is_refused_by_fit_resume_up_down_and_load(tmp_path):
     dbn = DBN(layers=[12, 6, 4], epochs=1, backend="cpu").fit(binary_data())
     dbn.set_params(propagate="median")   # stored without a word, as scikit-learn asks

@@ -628,10 +628,12 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
         if labels.dtype.kind in "biuf" and classes[0] >= 0 and classes[-1] < n_labels:
             return np.arange(n_labels).astype(labels.dtype)
         if len(classes) != n_labels:
+            # one class is no classification: n_labels=1 would be no fix
+            resized = f"n_labels={len(classes)}, or " if len(classes) > 1 else ""
             raise ValueError(f"{y_name} holds {count(len(classes), 'class', 'classes')} "
                              f"({_listed(classes)}) for "
-                             f"the DBN's n_labels={n_labels} label units: give "
-                             f"n_labels={len(classes)}, or y with {n_labels} distinct labels "
+                             f"the DBN's n_labels={n_labels} label units: give {resized}"
+                             f"y with {n_labels} distinct labels "
                              f"(or the label units' codes 0..{n_labels - 1}, which may leave "
                              f"classes out)")
         return classes
