@@ -564,6 +564,19 @@ def refuse_folder_name(path_type, value, param, ctx):
         refuse_write_protected_file(path_type, value, param, ctx)
 
 
+def refuse_folder_for_file(path_type, value, param, ctx, example):
+    """Fail ``path_type``'s conversion of ``value``, the name of a file to write, where it
+    is a folder, offering a name in it: the parameter's default's, else ``example``
+    (Click's "File 'runs' is a directory." said no name to give)."""
+    if not isinstance(value, (str, Path)) or not os.path.isdir(home_expanded(value)):
+        return
+    folder = Path(home_expanded(value))
+    default = getattr(param, "default", None)
+    name = Path(default).name if isinstance(default, (str, Path)) else example
+    path_type.fail(f"{shown_path(folder)} is a folder, not a file: give the name of the file "
+                   f"to write in it, such as {shown_path(folder / name)}", param, ctx)
+
+
 def refuse_write_protected_file(path_type, path, param, ctx):
     """A file to write that exists and that this user may not write (``chmod a-w``, another
     user's) is a usage error, before the command works: the new file is renamed over the old
@@ -581,6 +594,70 @@ class UserPath(click.Path):
 
     def convert(self, value, param, ctx):
         return super().convert(home_expanded(value), param, ctx)
+
+
+#: Entries of a folder looked at for the files a message offers: a folder of a million files
+#: is named in one line all the same, without reading it all.
+_FILES_LOOKED_AT = 10_000
+
+
+def files_named_in(folder, suffixes, most=3):
+    """The first ``most`` paths, in name order, of the regular files in ``folder`` whose
+    names end in one of ``suffixes`` (lower case: ``(".h5",)``); empty where ``folder``
+    cannot be read."""
+    found = []
+    try:
+        with os.scandir(folder) as entries:
+            for looked_at, entry in enumerate(entries):
+                if looked_at >= _FILES_LOOKED_AT:
+                    break
+                if entry.name.lower().endswith(suffixes) and entry.is_file():
+                    found.append(entry.name)
+    except OSError:
+        return []
+    return [Path(folder) / name for name in sorted(found)[:most]]
+
+
+def did_you_mean(paths):
+    """"did you mean runs/x/model.h5?" (or "a or b"), for the ``paths`` a message offers."""
+    return f"did you mean {' or '.join(shown_path(path) for path in paths)}?"
+
+
+def refuse_folder_or_missing_file(path_type, value, param, ctx, what, suffixes, fallback):
+    """Fail ``path_type``'s conversion of ``value``, the path of ``what`` to read (``"a
+    model file"``), where it is a folder or does not exist, offering the files with one of
+    ``suffixes`` in that folder (or, for a missing file, in the folder it names): Click's
+    "File 'runs/task1' is a directory." named no fix for the likeliest slip, the folder of a
+    run for the file it wrote there (``runs/task1`` for ``runs/task1/model.h5``), nor a
+    misspelt name's file beside it. ``fallback`` is the fix where there is no such file."""
+    if not isinstance(value, (str, Path)):
+        return
+    path = Path(value)
+    if path.is_dir():
+        offered = files_named_in(path, suffixes)
+        path_type.fail(f"{shown_path(path)} is a folder, not {what}: "
+                       f"{did_you_mean(offered) if offered else fallback}", param, ctx)
+    if not os.path.lexists(path):
+        offered = files_named_in(path.parent, suffixes) if path.name else []
+        path_type.fail(f"{shown_path(path)} does not exist: "
+                       f"{did_you_mean(offered) if offered else fallback}", param, ctx)
+
+
+class ModelFile(UserPath):
+    """The path of a model file a command reads (its argument, ``--resume``): a folder or a
+    missing file is a usage error offering the model files there are
+    (:func:`refuse_folder_or_missing_file`)."""
+
+    name = "model_file"
+
+    def __init__(self):
+        super().__init__(exists=True, dir_okay=False, path_type=Path)
+
+    def convert(self, value, param, ctx):
+        refuse_folder_or_missing_file(
+            self, home_expanded(value), param, ctx, "a model file", (".h5",),
+            "give the path of a model file (.h5) that a dlcore command saved")
+        return super().convert(value, param, ctx)
 
 
 class OutFolder(UserPath):
@@ -613,6 +690,7 @@ class OutFile(UserPath):
     def convert(self, value, param, ctx):
         refuse_empty_name(self, value, param, ctx, "file", self.example)
         refuse_folder_name(self, value, param, ctx)
+        refuse_folder_for_file(self, value, param, ctx, self.example)
         path = super().convert(value, param, ctx)
         refuse_write_protected_file(self, path, param, ctx)
         return path
@@ -717,6 +795,7 @@ class PngPath(UserPath):
     def convert(self, value, param, ctx):
         refuse_empty_name(self, value, param, ctx, "file", "samples.png")
         refuse_folder_name(self, value, param, ctx)
+        refuse_folder_for_file(self, value, param, ctx, "samples.png")
         path = super().convert(value, param, ctx)
         if Path(path).suffix.lower() != ".png":
             self.fail(f"{str(value)!r} does not end in .png: this command writes a PNG image; "
@@ -777,7 +856,7 @@ def resume_option(function=None, *, has_epochs=True):
     may_change = "--epochs (the new total), --backend" if has_epochs else "--backend"
     total = " Without --epochs it trains on to that run's total." if has_epochs else ""
     return click.option(
-        "--resume", type=UserPath(exists=True, dir_okay=False, path_type=Path), default=None,
+        "--resume", type=ModelFile(), default=None,
         help=f"Continue the training saved in this file (the {CHECKPOINT_FILE} of an "
              "interrupted or checkpointing run of this command), with the options of that "
              "run, for the epochs it had left: on the cpu backend the result is bit for bit "

@@ -6,7 +6,6 @@ set at the very end.
 """
 import json
 import math
-from pathlib import Path
 
 import click
 import numpy as np
@@ -18,6 +17,7 @@ from dlcore.cli import main
 from dlcore.cli._common import (
     SMALL_DATA_SET,
     Checkpoints,
+    ModelFile,
     backend_option,
     check_rows_to_train,
     checkpoint_option,
@@ -319,7 +319,7 @@ def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, mom
 
 
 @cnn.command("evaluate")
-@click.argument("model_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("model_file", type=ModelFile())
 @model_dataset_option("fashion-mnist")
 @click.option("--split", type=click.Choice(["test", "train"]), default="test",
               show_default=True, help="The images evaluated on: the data set's test or training "

@@ -22,6 +22,7 @@ from dlcore.cli._common import (
     SMALL_DATA_SET,
     TRAINING_ERROR_UNIT_OF_UNITS,
     Checkpoints,
+    ModelFile,
     PngPath,
     backend_option,
     checkpoint_option,
@@ -234,7 +235,7 @@ def pretrain_command(layers_text, dataset, epochs_per_layer, learning_rate, batc
 
 
 @dbn.command("finetune")
-@click.argument("dbn_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("dbn_file", type=ModelFile())
 @model_dataset_option()
 @click.option("--epochs", type=click.IntRange(min=1), default=FINETUNE_EPOCHS,
               show_default=True, help="Most epochs; early stopping usually ends sooner.")
@@ -412,7 +413,7 @@ def image_shifts(width, augment, dataset, n_rows, flip=False):
 
 
 @dbn.command("sample")
-@click.argument("dbn_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("dbn_file", type=ModelFile())
 @click.option("--label", type=click.IntRange(min=0), default=None,
               help="Draw this class (DBNs pretrained --with-labels).")
 @click.option("--n", "n_samples", type=click.IntRange(min=1), default=100, show_default=True)
@@ -469,7 +470,7 @@ def sample_command(dbn_file, label, n_samples, gibbs_steps, sampler, binary, see
 
 
 @dbn.command("evaluate")
-@click.argument("dbn_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("dbn_file", type=ModelFile())
 @model_dataset_option()
 @click.option("--samples", type=click.IntRange(min=1), default=10, show_default=True,
               help="Draws from the recognition passes Q(h | v) per held-out image.")

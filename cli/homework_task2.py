@@ -41,6 +41,7 @@ from dlcore.cli._common import (
     out_folder_option,
     output_folder,
     publish_metrics,
+    refuse_folder_or_missing_file,
     resume_option,
     resumed_options,
     resumed_rbm,
@@ -57,6 +58,8 @@ from dlcore.io import atomic_open
 DEFAULT_TRAIN_IMAGE, DEFAULT_TEST_IMAGE = "coffee", "chelsea"
 #: What the bundled photographs show, as the help and the messages name them.
 BUNDLED_SUBJECTS = {"coffee": "coffee cup", "chelsea": "cat"}
+#: The names of the image files a message offers in a folder given for a photograph.
+PHOTOGRAPH_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
 class Photograph(click.Path):
@@ -76,10 +79,14 @@ class Photograph(click.Path):
                 and not Path(value).exists():
             return value
         value = home_expanded(value)   # '~/cat.jpg' quoted, or after an equals sign
+        bundled = " or ".join(f"{name} (the {subject})"
+                              for name, subject in BUNDLED_SUBJECTS.items())
+        if isinstance(value, (str, Path)) and os.path.isdir(value):
+            refuse_folder_or_missing_file(self, value, param, ctx, "an image file",
+                                          PHOTOGRAPH_SUFFIXES,
+                                          f"give an image file, or {bundled}")
         if isinstance(value, (str, Path)) and not os.path.lexists(value):
             # Click's "File 'cat' does not exist." left out the bundled names the help gives
-            bundled = " or ".join(f"{name} (the {subject})"
-                                  for name, subject in BUNDLED_SUBJECTS.items())
             self.fail(f"{os.fspath(value)!r} does not exist: give an image file, or {bundled}",
                       param, ctx)
         return super().convert(value, param, ctx)

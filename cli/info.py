@@ -1,15 +1,14 @@
 """``dlcore info model.h5``: what a model file holds."""
-from pathlib import Path
-
 import click
 
 from dlcore.cli import main
+from dlcore.cli._common import ModelFile
 from dlcore.io import describe, load
 from dlcore.io.hdf5 import why_load_is_not_checked
 
 
 @main.command("info")
-@click.argument("model_file", type=click.Path(path_type=Path))
+@click.argument("model_file", type=ModelFile())
 def info(model_file):
     """Print the format, hyperparameters, training record, datasets and history of a dlcore
     model file.

@@ -11,6 +11,7 @@ from dlcore.cli._common import (
     RBM_HYPERPARAMETERS,
     TRAINING_ERROR_UNIT,
     Checkpoints,
+    ModelFile,
     PngPath,
     backend_option,
     checkpoint_option,
@@ -160,7 +161,7 @@ def train(dataset, digits, hidden, epochs, cd_k, persistent, sampler, n_chains, 
 
 
 @rbm.command("reconstruct")
-@click.argument("model_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("model_file", type=ModelFile())
 @model_dataset_option()
 @click.option("--digits", default="0-9", show_default=True, help="Classes to reconstruct.")
 @click.option("--per-digit", type=click.IntRange(min=1), default=10, show_default=True)
@@ -204,7 +205,7 @@ def reconstruct(model_file, dataset, digits, per_digit, sample_hidden, split_see
 
 
 @rbm.command("sample")
-@click.argument("model_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("model_file", type=ModelFile())
 @click.option("--n", "n_samples", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--steps", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Gibbs steps from random binary images.")
@@ -241,7 +242,7 @@ def sample(model_file, n_samples, steps, sampler, binary, seed, backend, out):
 
 
 @rbm.command("evaluate")
-@click.argument("model_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("model_file", type=ModelFile())
 @model_dataset_option()
 @click.option("--digits", default="0-9", show_default=True, help="Classes to evaluate on.")
 @click.option("--ais", "use_ais", is_flag=True,

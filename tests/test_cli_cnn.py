@@ -100,7 +100,7 @@ def test_mlp_trains_from_the_command_line(tmp_path):
     (["cnn", "train", "--model", "vgg16"], 2),
     (["cnn", "train", "--optimizer", "lbfgs"], 2),
     (["cnn", "train", "--dataset", "no-such-set", "--train-size", "10"], 1),
-    (["cnn", "evaluate", "/no/such/model.h5"], 1),
+    (["cnn", "evaluate", "/no/such/model.h5"], 2),   # a usage error, as rbm evaluate
     (["gradcheck", "--model", "resnet"], 2),
     (["cnn", "train", "--model", "mlp", "--augment"], 2),
 ], ids=["model", "optimizer", "dataset", "missing-file", "gradcheck-model", "mlp-augment"])

@@ -4,6 +4,8 @@ fed images of another size) are refused first, in one line, with no output folde
 
 Oracles: the exit code, a single ``dlcore: error:`` line naming the problem, and the absence of
 both the training progress and the --out folder."""
+from pathlib import Path
+
 import click
 import numpy as np
 import pytest
@@ -370,6 +372,7 @@ def test_a_size_too_large_for_the_gpus_memory_is_one_line_naming_the_fix(tmp_pat
         # as Numba's driver raises it when cuMemAlloc fails (code CUDA_ERROR_OUT_OF_MEMORY)
         raise CudaAPIError(2, "Call to cuMemAlloc results in CUDA_ERROR_OUT_OF_MEMORY")
     monkeypatch.setattr("dlcore.cli.info.describe", gpu_out_of_memory)
+    (tmp_path / "model.h5").write_bytes(b"")    # info refuses a missing file before describe
     result = CliRunner().invoke(main, ["info", str(tmp_path / "model.h5")])
     assert result.exit_code == 1
     [line] = result.stderr.strip().splitlines()
@@ -522,3 +525,82 @@ def test_a_command_group_alone_shows_its_help_as_help_not_squashed_into_one_line
     # the group's help, one command a line, as --help prints it
     assert result.stderr.strip() == alone.stdout.strip()
     assert len(result.stderr.strip().splitlines()) > 5
+
+
+def _model_file_parameters(command, path=()):
+    """(command words, parameter) of every model file a command reads: its argument (the
+    model or the DBN it works on), --resume (sweep's --resume is a flag: its CSV's)."""
+    for parameter in command.params:
+        if parameter.name in ("model_file", "dbn_file", "resume") \
+                and isinstance(parameter.type, click.Path):
+            yield path, parameter
+    for name, sub_command in getattr(command, "commands", {}).items():
+        yield from _model_file_parameters(sub_command, (*path, name))
+
+
+def _given(words, parameter, path):
+    """The command line of ``words`` giving ``path`` for ``parameter`` and nothing else:
+    Click converts what the command line gives first, before it asks for a missing
+    argument."""
+    if isinstance(parameter, click.Argument):
+        return [*words, str(path)]
+    return [*words, f"--{parameter.name}", str(path)]
+
+
+def test_a_run_folder_given_for_a_model_file_offers_the_model_file_in_it(tmp_path):
+    """`rbm reconstruct runs/task1` (the run's folder, not runs/task1/model.h5) got Click's
+    "File 'runs/task1' is a directory.", which named no fix; `dlcore info` said "give the
+    path of a .h5 file" without naming the one there."""
+    folder = tmp_path / "task1"
+    folder.mkdir()
+    (folder / "model.h5").write_bytes(b"a model")
+    (folder / "filters.png").write_bytes(b"a figure")
+    parameters = list(_model_file_parameters(main))
+    assert {("rbm", "reconstruct"), ("cnn", "evaluate"), ("dbn", "finetune"), ("info",),
+            ("homework", "task1"), ("cnn", "train")} <= {words for words, _ in parameters}
+    for words, parameter in parameters:
+        result = CliRunner().invoke(main, _given(words, parameter, folder))
+        assert result.exit_code == 2, (words, parameter.name, result.output)
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1 and (f"{folder} is a folder, not a model file: did you mean "
+                                    f"{folder / 'model.h5'}? (see ") in lines[0], (words, lines)
+
+
+def test_a_misspelt_model_file_offers_the_model_files_beside_it(tmp_path):
+    """`dbn pretrain --resume runs/dbn/checkpoint.h5` of a run that finished (it wrote
+    dbn.h5) got "File '...' does not exist." alone."""
+    (tmp_path / "dbn.h5").write_bytes(b"a DBN")
+    (tmp_path / "model.h5").write_bytes(b"a network")
+    for words, parameter in _model_file_parameters(main):
+        result = CliRunner().invoke(main, _given(words, parameter, tmp_path / "checkpoint.h5"))
+        assert result.exit_code == 2, (words, parameter.name, result.output)
+        assert (f"{tmp_path / 'checkpoint.h5'} does not exist: did you mean "
+                f"{tmp_path / 'dbn.h5'} or {tmp_path / 'model.h5'}? (see ") in result.stderr
+    # with no model file to offer, the line still says what to give
+    result = CliRunner().invoke(main, ["rbm", "evaluate", str(tmp_path / "none" / "model.h5")])
+    assert result.exit_code == 2
+    assert "does not exist: give the path of a model file (.h5)" in result.stderr
+
+
+def test_a_folder_given_for_a_file_to_write_offers_a_name_in_it(tmp_path):
+    """`rbm sample model.h5 --out runs` got Click's "File 'runs' is a directory.", which did
+    not say that --out wants the name of the PNG file."""
+    model = tmp_path / "model.h5"
+    model.write_bytes(b"")
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    commands = dict(_out_file_commands(main))
+    for words, command in commands.items():
+        if words == ("sweep",):
+            arguments = ["--dry-run", "--grid", "seed=0", "--", "rbm", "train"]
+        else:
+            arguments = [str(model) for parameter in command.params
+                         if isinstance(parameter, click.Argument) and parameter.required]
+        result = CliRunner().invoke(main, [*words, "--out", str(folder), *arguments])
+        assert result.exit_code == 2, (words, result.output)
+        default = next(parameter.default for parameter in command.params
+                       if parameter.name == "out")
+        assert (f"{folder} is a folder, not a file: give the name of the file to write in "
+                f"it, such as {folder / Path(default).name} (see ") in result.stderr, words
+        assert len(result.stderr.splitlines()) == 1
+    assert list(folder.iterdir()) == []
