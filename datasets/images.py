@@ -87,9 +87,10 @@ def load_image(path, max_size=None):
     Raises
     ------
     DatasetNotFoundError (an OSError) when the file does not exist; ValueError when it is not
-    an image Pillow can read, when it has more than :data:`MAX_DECODED_PIXELS` pixels and no
-    ``max_size`` is given, or when more than :data:`MAX_REDUCED_PIXELS` pixels would have to
-    be decoded (a larger image that is not a JPEG: Pillow refuses it as a decompression bomb).
+    an image Pillow can read (a folder, a device and a named pipe among them), when it has
+    more than :data:`MAX_DECODED_PIXELS` pixels and no ``max_size`` is given, or when more
+    than :data:`MAX_REDUCED_PIXELS` pixels would have to be decoded (a larger image that is
+    not a JPEG: Pillow refuses it as a decompression bomb).
     """
     if max_size is not None:
         _require_positive_int("max_size", max_size)
@@ -186,8 +187,16 @@ def _opened_image(path):
     decodes of it to MAX_REDUCED_PIXELS, so that a larger JPEG is reduced while decoding."""
     from PIL import Image, JpegImagePlugin, UnidentifiedImageError
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise DatasetNotFoundError(f"{path}: no such image file")
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder, not an image file; give the path of one "
+                         f"photograph in it")
+    if not path.is_file():
+        # a device (/dev/null, /dev/zero) or a named pipe is no photograph, and reading one
+        # may never end: only a regular file is opened
+        raise ValueError(f"{path} is not a regular file (a device or a named pipe), so it "
+                         f"cannot be an image; give the path of a photograph saved to disk")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)

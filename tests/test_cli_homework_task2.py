@@ -95,6 +95,8 @@ def test_conv2d_feature_maps_are_the_hidden_probabilities_of_every_patch(per_pat
 @pytest.mark.parametrize("arguments, message", [
     (["--patch", "40"], "larger than the image"),
     (["--train-image", "/no/such/image.png"], "--train-image"),
+    # it exists: "no such image file" (exit code 1) sent the student looking for a typo
+    (["--train-image", "/dev/null"], "--train-image: /dev/null is not a regular file"),
     (["--standardize", "whitening"], "--standardize"),
     (["--hidden", "0"], "--hidden"),
 ])

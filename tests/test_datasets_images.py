@@ -1,6 +1,8 @@
 """dlcore.datasets.images: loading photographs, patches, standardisation, reassembly. Oracles:
 slices of the image itself, Pillow's own conversions, and the recorded sha256."""
 import hashlib
+import os
+import re
 
 import numpy as np
 import pytest
@@ -87,6 +89,18 @@ def test_a_missing_file_and_a_file_that_is_no_image_say_so(tmp_path):
     (tmp_path / "notes.png").write_text("not a picture")
     with pytest.raises(ValueError, match="not an image"):
         images.load_image(tmp_path / "notes.png")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX's")
+def test_a_device_a_named_pipe_or_a_folder_is_no_image_not_a_missing_file(tmp_path):
+    """`--train-image /dev/null` said "/dev/null: no such image file", which it is not: it
+    exists. A named pipe is refused before it is opened (reading one waits for a writer)."""
+    os.mkfifo(tmp_path / "pipe.png")
+    for path, kind in [("/dev/null", "is not a regular file (a device or a named pipe)"),
+                       (tmp_path / "pipe.png", "is not a regular file (a device or a named pipe)"),
+                       (tmp_path, "is a folder, not an image file")]:
+        with pytest.raises(ValueError, match=re.escape(f"{path} {kind}")):
+            images.load_image(path)
 
 
 def _gradient_photograph(path, width, height):
