@@ -112,7 +112,32 @@ def describe_shared_options(command):
         describe_shared_options(sub_command)
 
 
-class FiniteFloatRange(click.FloatRange):
+class _NamesTheNumber:
+    """A Click number range whose text that is no number (``--epochs 1.5``, ``--hidden ten``)
+    is refused naming the number it takes and its range: Click said "'1.5' is not a valid
+    integer range.", the name of its type, which read as if a range such as 1-5 was wanted
+    (the class options take those) and named no fix."""
+
+    #: The number the option takes, as the message names it.
+    number = "a number"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str):
+            try:
+                self._number_class(value)
+            except ValueError:
+                self.fail(f"{value!r} is not {self.number}; give {self.number} in the range "
+                          f"{self._describe_range()}", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+class WholeNumberRange(_NamesTheNumber, click.IntRange):
+    """A ``click.IntRange`` that names a whole number where the text is none."""
+
+    number = "a whole number"
+
+
+class FiniteFloatRange(_NamesTheNumber, click.FloatRange):
     """A ``click.FloatRange`` that refuses nan and inf: Click's range lets nan through (it
     compares false with both bounds) and inf through an open top, and the value then failed
     deep inside ("learning_rate must be a finite number", "cannot convert float NaN to
@@ -142,7 +167,7 @@ def refuse_non_finite_numbers(command):
 MAX_COUNT = 2**31 - 1
 
 
-class CountRange(click.IntRange):
+class CountRange(WholeNumberRange):
     """A ``click.IntRange`` without a top that refuses counts past :data:`MAX_COUNT`:
     `rbm train --batch-size 100000000000000000000` trained (one batch an epoch) and saved a
     model.h5 that dlcore.load then refused ("'batch_size' = 100000000000000000000; expected an
@@ -158,11 +183,14 @@ class CountRange(click.IntRange):
 
 def refuse_counts_past_model_files(command):
     """Make each ``click.IntRange`` option without a top (but the seeds, whose own top is
-    NumPy's) of ``command`` and of its sub-commands a :class:`CountRange`."""
+    NumPy's) of ``command`` and of its sub-commands a :class:`CountRange`, and every other
+    a :class:`WholeNumberRange` with the same bounds."""
     def count(kind, parameter):
-        if type(kind) is click.IntRange and kind.max is None and "seed" not in parameter.name:
+        if type(kind) is not click.IntRange:
+            return None
+        if kind.max is None and "seed" not in parameter.name:
             return CountRange(kind.min, None, kind.min_open, False, kind.clamp)
-        return None
+        return WholeNumberRange(kind.min, kind.max, kind.min_open, kind.max_open, kind.clamp)
     _retype_options(command, count)
 
 

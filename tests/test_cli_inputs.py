@@ -419,6 +419,34 @@ def test_a_number_option_refuses_nan_and_inf_naming_itself(value):
         assert "not a finite number" in line or "not in the range" in line
 
 
+def _number_range_options(command, path=()):
+    """(command words, option) of every option that takes a number in a range."""
+    for parameter in command.params:
+        if isinstance(parameter.type, (click.IntRange, click.FloatRange)):
+            yield path, parameter
+    for name, sub_command in getattr(command, "commands", {}).items():
+        yield from _number_range_options(sub_command, (*path, name))
+
+
+@pytest.mark.parametrize("value", ["1.5", "ten"])
+def test_text_that_is_no_number_names_the_number_the_option_takes(value):
+    """`homework task1 --epochs 1.5` said "'1.5' is not a valid integer range.": Click's
+    name of its type, which reads as if a range such as 1-5 were wanted, and no fix."""
+    options = list(_number_range_options(main))
+    assert len(options) > 60
+    for words, option in options:
+        whole = isinstance(option.type, click.IntRange)
+        if not whole and value == "1.5":
+            continue        # a number for a float option: the command would run
+        result = CliRunner().invoke(main, [*words, option.opts[0], value])
+        assert result.exit_code == 2, (words, option.opts[0], result.output)
+        [line] = result.stderr.strip().splitlines()
+        number = "a whole number" if whole else "a number"
+        assert (f"Invalid value for '{option.opts[0]}': '{value}' is not {number}; give "
+                f"{number} in the range {option.type._describe_range()} (see ") in line, words
+        assert "valid integer" not in line and "valid float" not in line
+
+
 def _count_options(command, path=()):
     """(command words, option) of every integer-range option without a top, seeds aside."""
     for parameter in command.params:
