@@ -1252,10 +1252,31 @@ def _refuse_to_overwrite_a_checkpoint(out, resume):
     for finished in later:
         if finished.is_file() and finished.stat().st_mtime_ns >= pending.stat().st_mtime_ns:
             return   # the run that checkpointed there went on: its model file supersedes it
+    damage = _why_not_resumable(pending)
+    if damage is not None:
+        # "resume it with" led to the resumed run's refusal of the damaged file, which asked
+        # to save the model again: a loop for a student who only wants to start afresh
+        raise click.ClickException(
+            f"--out {shell_word(str(out))} holds the checkpoint of an interrupted run, but it "
+            f"cannot be resumed ({damage}): delete {shell_word(str(pending))} to start "
+            f"again there, or choose another --out")
     raise click.ClickException(
         f"--out {shell_word(str(out))} holds the checkpoint of an interrupted run, which "
         f"this run would overwrite; resume it with: {resume_command(pending, options=False)}"
         f" (or choose another --out, or delete {shell_word(str(pending))})")
+
+
+def _why_not_resumable(checkpoint):
+    """What makes ``checkpoint`` unreadable as a model file (truncated by a copy cut short,
+    emptied, not HDF5), as :func:`dlcore.io.describe` finds it without reading the
+    parameters, or None where it reads; the problem alone, without the fix the file's
+    message gives for a model to load."""
+    from dlcore.io import ModelFileError, describe
+    try:
+        describe(checkpoint)
+    except ModelFileError as error:
+        return str(error).rsplit("; ", 1)[0]     # "<file>: <problem>; <what to do>"
+    return None
 
 
 def _same_file(path, other):

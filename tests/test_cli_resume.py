@@ -826,14 +826,25 @@ def test_resume_refuses_the_finished_model_of_another_command(tmp_path):
 
 
 # -- a new run never overwrites an interrupted run's checkpoint -------------------------------
+@pytest.fixture(scope="module")
+def pending_work(tmp_path_factory):
+    """The bytes of a readable model file, as an interrupted run's checkpoint.h5 (a tiny RBM
+    on the reference backend: which model does not matter to the refusal)."""
+    path = tmp_path_factory.mktemp("pending") / CHECKPOINT_FILE
+    rbm = dlcore.BernoulliRBM(n_hidden=2, epochs=1, seed=0, backend="reference")
+    dlcore.save(rbm.fit(np.zeros((4, 4), np.float32)), path)
+    return path.read_bytes()
+
+
 @pytest.mark.parametrize("arguments", [
     ["rbm", "train"], ["ae", "train"], ["cnn", "train"], ["dbn", "pretrain"],
     ["dbn", "finetune", "{model}"], ["homework", "task1"], ["homework", "task2"],
     ["homework", "pretraining"]], ids=lambda words: " ".join(words[:2]))
-def test_a_new_run_refuses_an_out_folder_holding_a_checkpoint(tmp_path, arguments):
+def test_a_new_run_refuses_an_out_folder_holding_a_checkpoint(tmp_path, arguments,
+                                                              pending_work):
     out = tmp_path / "run"
     out.mkdir()
-    (out / CHECKPOINT_FILE).write_bytes(b"pending work")
+    (out / CHECKPOINT_FILE).write_bytes(pending_work)
     (tmp_path / "dbn.h5").write_bytes(b"")
     words = [word.format(model=tmp_path / "dbn.h5") for word in arguments]
     result = CliRunner().invoke(main, [*words, "--backend", "cpu", "--out", str(out)])
@@ -844,7 +855,7 @@ def test_a_new_run_refuses_an_out_folder_holding_a_checkpoint(tmp_path, argument
         f"dlcore: error: --out {out} holds the checkpoint of an interrupted run, which this run "
         f"would overwrite; resume it with: dlcore {' '.join(words)} --out {out} --resume "
         f"{out / CHECKPOINT_FILE} (or choose another --out, or delete {out / CHECKPOINT_FILE})"]
-    assert (out / CHECKPOINT_FILE).read_bytes() == b"pending work"
+    assert (out / CHECKPOINT_FILE).read_bytes() == pending_work
     assert sorted(path.name for path in out.iterdir()) == [CHECKPOINT_FILE]
 
 
@@ -853,7 +864,8 @@ def test_a_new_run_refuses_an_out_folder_holding_a_checkpoint(tmp_path, argument
     ["homework", "pretraining", "--layers", "784-8-8", "--rows", "deep,shallow",
      "--train-size", "200", "--epochs", "2", "--backend", "cpu"]],
     ids=["rbm train", "homework pretraining"])
-def test_a_finished_checkpointing_run_may_be_run_again_in_its_out_folder(tmp_path, command):
+def test_a_finished_checkpointing_run_may_be_run_again_in_its_out_folder(tmp_path, command,
+                                                                         pending_work):
     """Its model.h5 (homework pretraining: its table, written last), written after its last
     checkpoint, supersedes that checkpoint: running the command again there is not refused
     (an interrupted run's newer checkpoint is)."""
@@ -864,22 +876,47 @@ def test_a_finished_checkpointing_run_may_be_run_again_in_its_out_folder(tmp_pat
     assert (out / CHECKPOINT_FILE).is_file()
     again = CliRunner().invoke(main, arguments)
     assert again.exit_code == 0, again.output
-    (out / CHECKPOINT_FILE).write_bytes(b"pending work")     # newer than model.h5
+    (out / CHECKPOINT_FILE).write_bytes(pending_work)     # newer than model.h5
     refused = CliRunner().invoke(main, arguments)
     assert refused.exit_code == 1 and "which this run would overwrite" in \
         error_lines(refused)[0]
 
 
 def test_a_resumed_run_refuses_an_out_folder_holding_another_checkpoint(
-        two_epoch_rbm, tmp_path):
+        two_epoch_rbm, tmp_path, pending_work):
     out = tmp_path / "b"
     out.mkdir()
-    (out / CHECKPOINT_FILE).write_bytes(b"pending work")
+    (out / CHECKPOINT_FILE).write_bytes(pending_work)
     result = CliRunner().invoke(main, [*RBM_TRAIN, "--out", str(out),
                                        "--resume", str(two_epoch_rbm)])
     assert result.exit_code == 1, result.output
     assert "which this run would overwrite" in error_lines(result)[0]
-    assert (out / CHECKPOINT_FILE).read_bytes() == b"pending work"
+    assert (out / CHECKPOINT_FILE).read_bytes() == pending_work
+
+
+@pytest.mark.parametrize("arguments", [["rbm", "train"], ["homework", "task1"]],
+                         ids=lambda words: " ".join(words))
+@pytest.mark.parametrize("damage", ["truncated", "empty", "not HDF5"])
+def test_a_damaged_checkpoint_in_out_is_not_offered_for_resuming(tmp_path, arguments, damage,
+                                                                 pending_work):
+    """A checkpoint.h5 that a copy cut short: the refusal said "resume it with: ... --resume
+    run/checkpoint.h5", whose run then refused the file ("is truncated ...; save the model
+    again or copy the complete file"), a loop for a student who wants to start again."""
+    content = {"truncated": pending_work[:len(pending_work) // 2], "empty": b"",
+               "not HDF5": b"pending work"}[damage]
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / CHECKPOINT_FILE).write_bytes(content)
+    result = CliRunner().invoke(main, [*arguments, "--backend", "cpu", "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    [line] = error_lines(result)
+    assert line.startswith(f"dlcore: error: --out {out} holds the checkpoint of an "
+                           f"interrupted run, but it cannot be resumed ({out / CHECKPOINT_FILE}")
+    assert line.endswith(f"): delete {out / CHECKPOINT_FILE} to start again there, or choose "
+                         f"another --out")
+    assert "--resume" not in line and "save the model again" not in line
+    assert (out / CHECKPOINT_FILE).read_bytes() == content
+    assert sorted(path.name for path in out.iterdir()) == [CHECKPOINT_FILE]
 
 
 def test_resume_without_out_goes_on_in_the_folder_of_its_file(two_epoch_rbm, tmp_path,
