@@ -41,6 +41,7 @@ its row from that file, trained no more), and writes the uninterrupted sweep's C
 """
 import atexit
 import contextlib
+import difflib
 import io
 import itertools
 import math
@@ -130,8 +131,14 @@ def parse_grid(specs, command, command_path):
                                      "by single commas (e.g. seed=0,1,2)", param_hint="--grid")
         option = options.get(name) or options.get(name.replace("_", "-"))
         if option is None:
-            raise click.BadParameter(f"{spec!r}: {command_path} has no option --{name} (see "
-                                     f"'{command_path} --help')", param_hint="--grid")
+            # Click says "Did you mean" for a misspelt option on the command line, not here
+            close = difflib.get_close_matches(name, [opt.lstrip("-") for param in command.params
+                                                     if isinstance(param, click.Option)
+                                                     for opt in param.opts], n=2)
+            hint = f" (did you mean {' or '.join(f'--{opt}' for opt in close)}?)" if close \
+                else ""
+            raise click.BadParameter(f"{spec!r}: {command_path} has no option --{name}{hint} "
+                                     f"(see '{command_path} --help')", param_hint="--grid")
         if option.name == "out":
             raise click.BadParameter(f"{spec!r}: the sweep gives each run its own --out "
                                      "(a folder run-<k> in the command's --out)",

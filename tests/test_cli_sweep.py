@@ -249,7 +249,10 @@ def test_resume_reads_an_edited_csv_or_names_what_is_wrong_with_it(edit, said, m
     (["seed"], "'seed': give NAME=V1,V2,..."),
     (["seed="], "'seed=': a value is empty"),
     (["seed=0,,1"], "'seed=0,,1': a value is empty"),
-    (["colour=red"], "dlcore rbm train has no option --colour"),
+    (["colour=red"], "dlcore rbm train has no option --colour (see 'dlcore rbm train --help')"),
+    # a misspelling, as Click's "Did you mean" for the command line's own options
+    (["epoch=1,2"], "dlcore rbm train has no option --epoch (did you mean --epochs?) (see "),
+    (["learning_rat=0.1"], "has no option --learning_rat (did you mean --learning-rate?)"),
     (["out=a,b"], "the sweep gives each run its own --out"),
     (["seed=0", "seed=1"], "--seed is in the grid twice"),
     (["persistent=maybe"], "--persistent is a flag: its values are true or false"),
