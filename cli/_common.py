@@ -434,7 +434,22 @@ def _said_by_rank_zero(error):
 
 
 def _command_path(error):
-    return error.ctx.command_path if error.ctx is not None else "dlcore"
+    context = error.ctx if error.ctx is not None else _refusing_context(error)
+    return context.command_path if context is not None else "dlcore"
+
+
+def _refusing_context(error):
+    """The context of the command whose command line Click's parser refused, from the frames
+    ``error`` passed through: the parser raises "Option '--out' requires an argument." with
+    no context, and the hint named `dlcore --help` instead of the command's."""
+    context = None
+    trace = error.__traceback__
+    while trace is not None:
+        found = trace.tb_frame.f_locals.get("ctx")
+        if isinstance(found, click.Context):
+            context = found              # the deepest: the command being parsed
+        trace = trace.tb_next
+    return context
 
 
 class RunMetrics(dict):

@@ -632,3 +632,16 @@ def test_a_folder_given_for_a_file_to_write_offers_a_name_in_it(tmp_path):
                 f"it, such as {folder / Path(default).name} (see ") in result.stderr, words
         assert len(result.stderr.splitlines()) == 1
     assert list(folder.iterdir()) == []
+
+
+@pytest.mark.parametrize("words", [["homework", "task1", "--out"], ["rbm", "sample", "--n"],
+                                   ["sweep", "--grid"]], ids=lambda words: " ".join(words))
+def test_an_option_without_its_value_points_at_its_own_command_s_help(words):
+    """`dlcore homework task1 --out` said "(see 'dlcore --help')": Click's parser raises
+    "requires an argument" without the command's context, and the hint fell back on the
+    group's help, which lists no option of task1."""
+    result = CliRunner().invoke(main, words, prog_name="dlcore")
+    assert result.exit_code == 2
+    command = " ".join(words[:-1])
+    assert result.stderr == (f"dlcore: error: Option '{words[-1]}' requires an argument. "
+                             f"(see 'dlcore {command} --help')\n")
