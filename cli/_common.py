@@ -1,7 +1,6 @@
 """What every ``dlcore`` command shares: one-line errors, common options, progress bars, output
 folders."""
 import contextlib
-import difflib
 import functools
 import json
 import math
@@ -554,6 +553,7 @@ def _canonical_dataset(context, param, value):
     as given, its ``~`` expanded (:func:`home_expanded`); a name close to a data set's that
     is no folder (``mnsit``) a usage error naming the data set it is close to."""
     from dlcore.datasets import DATASET_NAMES, dataset_key
+    from dlcore.datasets.mnist import close_dataset_names
     key = dataset_key(value)
     if key is not None:
         return key
@@ -561,13 +561,7 @@ def _canonical_dataset(context, param, value):
     if isinstance(value, str) and not value.startswith(".") and "/" not in value \
             and os.sep not in value and not os.path.exists(value):
         # a misspelt name (mnsit, fashion): Click says "Did you mean" for options, not here
-        typed = value.strip().lower().replace("_", "-")
-        likeness = {name: difflib.SequenceMatcher(None, typed, name).ratio()
-                    for name in DATASET_NAMES}
-        best = max(likeness.values())
-        # the names about as close as the closest (mnist5: mnist or mnist-5k), as Click lists
-        close = sorted((name for name, ratio in likeness.items()
-                        if ratio >= max(0.6, best - 0.1)), key=likeness.get, reverse=True)
+        close = close_dataset_names(value)
         if close:
             raise click.BadParameter(
                 f"unknown data set {value!r} (did you mean {' or '.join(map(repr, close))}?): "

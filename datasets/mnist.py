@@ -20,6 +20,7 @@ Provenance of the pinned digests (see also ``datasets/README.md``):
   header (name, mtime 2017-08-31) reproduces these digests and the official MD5s byte for
   byte, which ``tests/test_datasets_loaders.py`` checks when the package is installed.
 """
+import difflib
 import hashlib
 import importlib.resources
 import os
@@ -523,8 +524,24 @@ def load_dataset(name, split="train", path=None, download=True, progress=True,
         # looking for a name to choose where the folder was mistyped or not made
         raise ValueError(f"the folder {str(name)!r} does not exist: give a folder holding "
                          f"IDX files (MNIST's names), or one of {', '.join(DATASET_NAMES)}")
-    raise ValueError(f"unknown data set {str(name)!r}: choose one of "
-                     f"{', '.join(DATASET_NAMES)}, or a directory holding IDX files")
+    close = close_dataset_names(name)
+    meant = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
+    raise ValueError(f"unknown data set {str(name)!r}{meant}: choose one of "
+                     f"{', '.join(DATASET_NAMES)}, or a folder holding IDX files")
+
+
+def close_dataset_names(name):
+    """The names of :data:`DATASET_NAMES` close to ``name``, a misspelling of one (``mnsit``,
+    ``fashion``), closest first: those about as close as the closest (``mnist5``: mnist-5k
+    and mnist), as Click lists the options close to a misspelt one; empty when none is."""
+    if not isinstance(name, str):
+        return []
+    typed = name.strip().lower().replace("_", "-")
+    likeness = {known: difflib.SequenceMatcher(None, typed, known).ratio()
+                for known in DATASET_NAMES}
+    best = max(likeness.values())
+    return sorted((known for known, ratio in likeness.items()
+                   if ratio >= max(0.6, best - 0.1)), key=likeness.get, reverse=True)
 
 
 #: How the model files dlcore writes and reads begin: HDF5 (.h5) and zip (Keras's .keras).

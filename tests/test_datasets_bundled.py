@@ -84,7 +84,18 @@ def test_an_unknown_dataset_name_lists_the_choices_on_one_line():
         load_dataset("cifar-10")
     message = str(caught.value)
     assert "'cifar-10'" in message and "\n" not in message
-    assert all(name in message for name in ("mnist-5k", "mnist", "fashion-mnist", "directory"))
+    assert all(name in message for name in ("mnist-5k", "mnist", "fashion-mnist", "folder"))
+    assert "did you mean" not in message      # cifar-10 is close to none of them
+
+
+@pytest.mark.parametrize("name, meant", [("fashion", "'fashion-mnist'"), ("mnsit", "'mnist'"),
+                                         ("mnist5", "'mnist' or 'mnist-5k'")])
+def test_a_misspelt_dataset_name_names_the_one_it_is_close_to(name, meant):
+    """`load_dataset("fashion")` only listed the names, where the command line's --dataset
+    fashion says which one was meant."""
+    with pytest.raises(ValueError, match=f"^unknown data set '{name}' \\(did you mean "
+                                         f"{meant}\\?\\): choose one of mnist-5k, "):
+        load_dataset(name)
 
 
 def test_an_unknown_split_is_refused():
