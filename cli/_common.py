@@ -1449,12 +1449,18 @@ def resumed_rbm(path, model_class, epochs, backend):
     """The RBM of ``path`` to train on to ``epochs`` epochs in all, on ``backend`` (the
     command is decorated with ``resumed_options(RBM_HYPERPARAMETERS)``)."""
     model = load_checkpoint(path, model_class)
-    if epochs < model.epochs_done_:
-        raise click.BadParameter(f"{path} has trained {count(model.epochs_done_, 'epoch')} "
-                                 "already; "
-                                 f"give --epochs {model.epochs_done_} or more",
-                                 param_hint="--epochs")
+    refuse_fewer_epochs(path, model.epochs_done_, epochs)
     return model.set_params(epochs=epochs, backend=backend)
+
+
+def refuse_fewer_epochs(path, done, epochs):
+    """A usage error where the new total ``--epochs`` of a run resumed from ``path`` is below
+    the ``done`` epochs it trained: a resumed run cannot untrain them (and `dbn finetune`,
+    whose resume took the smaller total as the run's, said "all 1 epoch trained already" of
+    19)."""
+    if epochs < done:
+        raise click.BadParameter(f"{path} has trained {count(done, 'epoch')} already; give "
+                                 f"--epochs {done} or more", param_hint="--epochs")
 
 
 #: What an RBM's training lines measure, after their figure: not the held-out tables' error.

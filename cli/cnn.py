@@ -28,6 +28,7 @@ from dlcore.cli._common import (
     out_folder_option,
     output_folder,
     publish_metrics,
+    refuse_fewer_epochs,
     resume_option,
     resumed_options,
     resuming_line,
@@ -49,7 +50,7 @@ from dlcore.cli._distributed import distributed_option, fit_options
 from dlcore.cli._holdout import held_out_split, split_seed_option
 from dlcore.io import atomic_open
 from dlcore.training import held_out
-from dlcore.wording import count, with_article
+from dlcore.wording import with_article
 
 OPTIMIZER_CHOICES = ("sgd", "adagrad", "rmsprop", "adam", "adamw", "nadam", "adamax",
                      "adadelta", "lion", "ftrl")
@@ -278,10 +279,7 @@ def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, mom
     else:   # compiled, with its optimiser state and learning-rate schedule position
         model = load_checkpoint(resume, dlcore.Sequential)
         weight_decay = resumed_weight_decay(model, weight_decay)
-        if epochs < model.epochs_done:
-            raise click.BadParameter(f"{resume} has trained {count(model.epochs_done, 'epoch')} "
-                                     f"already; give --epochs {model.epochs_done} or more",
-                                     param_hint="--epochs")
+        refuse_fewer_epochs(resume, model.epochs_done, epochs)
         checkpoints.track(model, f"epoch {model.epochs_done} of {epochs}")
     click.echo(f"training {model_name} on {len(x):,} {dataset} images ({model.backend.name} "
                f"backend, {model.count_params():,} parameters)", err=True)

@@ -34,6 +34,7 @@ from dlcore.cli._common import (
     output_folder,
     publish_metrics,
     recorded_training,
+    refuse_fewer_epochs,
     resume_option,
     resumed_options,
     sampling_options,
@@ -313,6 +314,7 @@ def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, moment
                                            -(-len(train[0]) // batch_size), weight_decay)
     else:   # compiled, with its optimiser, learning-rate schedule and early-stopping state
         network, network_optimizer = load_checkpoint(resume, dlcore.Sequential), None
+        refuse_fewer_epochs(resume, network.epochs_done, epochs)
         resumed_weight_decay(network, weight_decay)
         check_resumed_dbn(model, dbn_file, network, resume)
     checkpoints = Checkpoints(folder, checkpoint_every, outputs=[

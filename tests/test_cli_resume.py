@@ -322,6 +322,31 @@ def test_dbn_finetune_resume_refuses_another_dbn_and_takes_a_moved_copy(tmp_path
     assert (tmp_path / "resumed" / "model.h5").exists()
 
 
+def test_dbn_finetune_resumed_with_fewer_epochs_than_it_trained_is_refused(
+        tmp_path, digit_files):
+    """`dbn finetune --resume runs/x/checkpoint.h5 --epochs 1` of a run that had trained 2
+    said "resuming: all 1 epoch trained already, none left" and wrote the outputs, then
+    "best epoch 2 of 2"; `cnn train` and `rbm train` refused it in one line, as it now
+    does."""
+    runner = CliRunner()
+    pretrained = runner.invoke(main, ["dbn", "pretrain", "--layers", "784-8",
+                                      "--dataset", digit_files, "--epochs-per-layer", "1",
+                                      "--backend", "cpu", "--out", str(tmp_path / "dbn")])
+    assert pretrained.exit_code == 0, pretrained.output
+    finetune = ["dbn", "finetune", str(tmp_path / "dbn" / "dbn.h5"), "--batch-size", "256",
+                "--backend", "cpu"]
+    first = runner.invoke(main, [*finetune, "--epochs", "2", "--out", str(tmp_path / "ft")])
+    assert first.exit_code == 0, first.output
+    model = tmp_path / "ft" / "model.h5"
+    written = model.read_bytes()
+    fewer = runner.invoke(main, [*finetune, "--epochs", "1", "--resume", str(model)])
+    assert fewer.exit_code == 2, fewer.output
+    assert error_lines(fewer) == [
+        f"dlcore: error: Invalid value for --epochs: {model} has trained 2 epochs already; "
+        f"give --epochs 2 or more (see 'main dbn finetune --help')"]
+    assert model.read_bytes() == written
+
+
 def test_checkpoint_every_n_epochs_is_resumable(tmp_path):
     runner = CliRunner()
     full = runner.invoke(main, [*RBM_TRAIN, "--out", str(tmp_path / "full"),
