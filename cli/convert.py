@@ -15,9 +15,12 @@ from pathlib import Path
 
 import click
 
+import dlcore
 from dlcore.cli import main
 from dlcore.cli._common import OutFile
 from dlcore.io import load, save
+from dlcore.io.atomic import shell_word
+from dlcore.wording import with_article
 
 
 @main.command("convert")
@@ -35,6 +38,15 @@ def convert(input_file, output_file, target):
     note."""
     target = _output_format(output_file, target)
     model = load(input_file)
+    if target == "keras" and not isinstance(model, (dlcore.Sequential, dlcore.Model)):
+        # save's "format='keras' writes a dlcore.Sequential or dlcore.Model; got DBN" spoke
+        # Python to a command-line user and named no file that converts
+        fine_tune = (f"; `dlcore dbn finetune {shell_word(str(input_file))}` makes a network "
+                     "of this DBN" if isinstance(model, dlcore.DBN) else "")
+        raise click.ClickException(
+            f"{input_file} holds {with_article(type(model).__name__)}, which Keras has no "
+            f"model for: only a network converts (the model.h5 of `dlcore cnn train` or "
+            f"`dlcore dbn finetune`){fine_tune}")
     with warnings.catch_warnings(record=True) as notes:
         warnings.simplefilter("always")
         try:

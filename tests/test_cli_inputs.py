@@ -645,3 +645,25 @@ def test_an_option_without_its_value_points_at_its_own_command_s_help(words):
     command = " ".join(words[:-1])
     assert result.stderr == (f"dlcore: error: Option '{words[-1]}' requires an argument. "
                              f"(see 'dlcore {command} --help')\n")
+
+
+@pytest.mark.parametrize("kind", ["rbm", "dbn"])
+def test_converting_a_model_keras_has_none_for_names_the_files_that_convert(kind, tmp_path):
+    """`dlcore convert runs/dbn/dbn.h5 dbn.keras` said "format='keras' writes a
+    dlcore.Sequential or dlcore.Model; got DBN": Python's words, and no file that converts."""
+    import dlcore
+    rows = np.eye(4, dtype=np.float32)
+    model = (dlcore.BernoulliRBM(n_hidden=2, epochs=1, backend="reference") if kind == "rbm"
+             else dlcore.DBN(hidden=[2], epochs=1, backend="reference"))
+    model_file, archive = tmp_path / "model.h5", tmp_path / "model.keras"
+    dlcore.save(model.fit(rows), model_file)
+    result = CliRunner().invoke(main, ["convert", str(model_file), str(archive)])
+    assert result.exit_code == 1, result.output
+    name = type(model).__name__
+    expected = (f"dlcore: error: {model_file} holds a {name}, which Keras has no model for: "
+                f"only a network converts (the model.h5 of `dlcore cnn train` or `dlcore dbn "
+                f"finetune`)")
+    if kind == "dbn":
+        expected += f"; `dlcore dbn finetune {model_file}` makes a network of this DBN"
+    assert result.output.strip().splitlines() == [expected]
+    assert not archive.exists()
