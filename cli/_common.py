@@ -1,6 +1,7 @@
 """What every ``dlcore`` command shares: one-line errors, common options, progress bars, output
 folders."""
 import contextlib
+import difflib
 import functools
 import json
 import math
@@ -250,7 +251,7 @@ class OneLineErrorGroup(click.Group):
             click.echo(error.ctx.get_help(), err=True)
             sys.exit(2)
         except click.UsageError as error:
-            message = one_line(error.format_message())
+            message = one_line(error.format_message()) + _out_folder_hint(error)
             # one hint: a message that names the help to read (dlcore sweep names the swept
             # command's) keeps it
             if "--help')" not in message:
@@ -430,6 +431,25 @@ def _said_by_rank_zero(error):
         return False
     parameter = getattr(error, "param", None)
     return not isinstance(getattr(parameter, "type", None), click.Path)
+
+
+#: How Click refuses words a command takes no argument for (its English, pinned by a test).
+_EXTRA_ARGUMENT = "Got unexpected extra argument ("
+
+
+def _out_folder_hint(error):
+    """The fix, after Click's "Got unexpected extra argument (runs/task1)", for a command that
+    writes into an --out folder given one word too many: most often that folder, typed as the
+    model file of `rbm reconstruct runs/x/model.h5` is; "" for any other usage error."""
+    context = error.ctx
+    if context is None or not error.message.startswith(_EXTRA_ARGUMENT):
+        return ""
+    extra = error.message[len(_EXTRA_ARGUMENT):].removesuffix(")")
+    takes_out_folder = any(parameter.name == "out" and isinstance(parameter.type, OutFolder)
+                           for parameter in context.command.params)
+    if not takes_out_folder or not extra or " " in extra:
+        return ""
+    return f": the output folder is given as an option, --out {extra}"
 
 
 def _command_path(error):
@@ -636,12 +656,13 @@ class UserPath(click.Path):
 #: Entries of a folder looked at for the files a message offers: a folder of a million files
 #: is named in one line all the same, without reading it all.
 _FILES_LOOKED_AT = 10_000
+#: The most files a message offers.
+_FILES_OFFERED = 3
 
 
-def files_named_in(folder, suffixes, most=3):
-    """The first ``most`` paths, in name order, of the regular files in ``folder`` whose
-    names end in one of ``suffixes`` (lower case: ``(".h5",)``); empty where ``folder``
-    cannot be read."""
+def files_named_in(folder, suffixes):
+    """The paths, in name order, of the regular files in ``folder`` whose names end in one of
+    ``suffixes`` (lower case: ``(".h5",)``); empty where ``folder`` cannot be read."""
     found = []
     try:
         with os.scandir(folder) as entries:
@@ -652,7 +673,7 @@ def files_named_in(folder, suffixes, most=3):
                     found.append(entry.name)
     except OSError:
         return []
-    return [Path(folder) / name for name in sorted(found)[:most]]
+    return [Path(folder) / name for name in sorted(found)]
 
 
 def did_you_mean(paths):
@@ -671,11 +692,18 @@ def refuse_folder_or_missing_file(path_type, value, param, ctx, what, suffixes, 
         return
     path = Path(value)
     if path.is_dir():
-        offered = files_named_in(path, suffixes)
+        offered = files_named_in(path, suffixes)[:_FILES_OFFERED]
         path_type.fail(f"{shown_path(path)} is a folder, not {what}: "
                        f"{did_you_mean(offered) if offered else fallback}", param, ctx)
     if not os.path.lexists(path):
-        offered = files_named_in(path.parent, suffixes) if path.name else []
+        beside = files_named_in(path.parent, suffixes) if path.name else []
+        if path.name in (CHECKPOINT_FILE, *FINISHED_MODEL_FILES):
+            # a run's own name (its checkpoint, gone once it finished): what the run left
+            offered = beside[:_FILES_OFFERED]
+        else:   # a misspelling: the names like it, not every file of the folder
+            close = difflib.get_close_matches(path.name, [file.name for file in beside],
+                                              n=_FILES_OFFERED)
+            offered = [path.parent / name for name in close]
         path_type.fail(f"{shown_path(path)} does not exist: "
                        f"{did_you_mean(offered) if offered else fallback}", param, ctx)
 

@@ -604,10 +604,16 @@ def test_a_misspelt_model_file_offers_the_model_files_beside_it(tmp_path):
         assert result.exit_code == 2, (words, parameter.name, result.output)
         assert (f"{tmp_path / 'checkpoint.h5'} does not exist: did you mean "
                 f"{tmp_path / 'dbn.h5'} or {tmp_path / 'model.h5'}? (see ") in result.stderr
-    # with no model file to offer, the line still says what to give
-    result = CliRunner().invoke(main, ["rbm", "evaluate", str(tmp_path / "none" / "model.h5")])
+    # a misspelt name gets the names like it; a name like none of them, none
+    result = CliRunner().invoke(main, ["info", str(tmp_path / "modle.h5")])
     assert result.exit_code == 2
-    assert "does not exist: give the path of a model file (.h5)" in result.stderr
+    assert f"modle.h5 does not exist: did you mean {tmp_path / 'model.h5'}? (see " in \
+        result.stderr
+    for missing in (tmp_path / "zzz", tmp_path / "none" / "model.h5"):
+        result = CliRunner().invoke(main, ["rbm", "evaluate", str(missing)])
+        assert result.exit_code == 2
+        assert f"{missing} does not exist: give the path of a model file (.h5) that a dlcore " \
+               f"command saved (see " in result.stderr, result.stderr
 
 
 def test_a_folder_given_for_a_file_to_write_offers_a_name_in_it(tmp_path):
@@ -667,3 +673,20 @@ def test_converting_a_model_keras_has_none_for_names_the_files_that_convert(kind
         expected += f"; `dlcore dbn finetune {model_file}` makes a network of this DBN"
     assert result.output.strip().splitlines() == [expected]
     assert not archive.exists()
+
+
+def test_an_out_folder_given_as_an_argument_names_the_option(tmp_path):
+    """`dlcore homework task1 runs/task1`, the folder typed as `rbm reconstruct` takes its
+    model file, got Click's "Got unexpected extra argument (runs/task1)" and no fix."""
+    out = tmp_path / "task1"
+    result = CliRunner().invoke(main, ["homework", "task1", str(out)], prog_name="dlcore")
+    assert result.exit_code == 2
+    assert result.stderr == (f"dlcore: error: Got unexpected extra argument ({out}): the output "
+                             f"folder is given as an option, --out {out} (see 'dlcore homework "
+                             f"task1 --help')\n")
+    assert not out.exists()
+    # a command without an --out folder, or several words, gets Click's line alone
+    for words in (["rbm", "sample", str(tmp_path / "model.h5"), "extra"],
+                  ["homework", "task1", "a", "b"]):
+        result = CliRunner().invoke(main, words, prog_name="dlcore")
+        assert result.exit_code == 2 and "--out" not in result.stderr.split(" (see ")[0]
