@@ -914,8 +914,9 @@ class Model(TrainingLoop):
         for layer in self.layers:
             if layer.name == name:
                 return layer
-        # Keras lists its inputs as InputLayers; here an input is a tensor, no layer
-        where = next((index for index, input_name in enumerate(self.input_names)
+        # Keras lists its inputs as InputLayers; here an input is a tensor, no layer (a
+        # Sequential names none: its input is its first layer's)
+        where = next((index for index, input_name in enumerate(getattr(self, "input_names", ()))
                       if input_name == name), None)
         what = (f"{name!r} is the model's input model.inputs[{where}] (a tensor: dlcore has "
                 f"no InputLayer)" if where is not None else f"no layer named {name!r}")
