@@ -523,6 +523,18 @@ def _out_file_commands(command, path=()):
         yield from _out_file_commands(sub_command, (*path, name))
 
 
+def _run_each_out_file_command(out, model):
+    """``(words, command, result)`` of every command whose ``--out`` names a file, run with
+    ``--out out`` and ``model`` for each of its required arguments (sweep: a dry run)."""
+    for words, command in _out_file_commands(main):
+        if words == ("sweep",):
+            arguments = ["--dry-run", "--grid", "seed=0", "--", "rbm", "train"]
+        else:
+            arguments = [str(model) for parameter in command.params
+                         if isinstance(parameter, click.Argument) and parameter.required]
+        yield words, command, CliRunner().invoke(main, [*words, "--out", out, *arguments])
+
+
 def test_an_empty_out_file_is_refused_before_the_command_works(tmp_path, monkeypatch):
     """`sweep --out "$CSV"` with $CSV unset ran every run and only then failed to write its
     table ("cannot write .: it is a directory"); `rbm sample --out ""` said "PosixPath('.')
@@ -530,15 +542,9 @@ def test_an_empty_out_file_is_refused_before_the_command_works(tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     model = tmp_path / "model.h5"
     model.write_bytes(b"")
-    commands = dict(_out_file_commands(main))
-    assert {("sweep",), ("rbm", "sample"), ("dbn", "sample")} <= set(commands)
-    for words, command in commands.items():
-        if words == ("sweep",):
-            arguments = ["--dry-run", "--grid", "seed=0", "--", "rbm", "train"]
-        else:
-            arguments = [str(model) for parameter in command.params
-                         if isinstance(parameter, click.Argument) and parameter.required]
-        result = CliRunner().invoke(main, [*words, "--out", "", *arguments])
+    assert {("sweep",), ("rbm", "sample"), ("dbn", "sample")} <= set(
+        dict(_out_file_commands(main)))
+    for words, _, result in _run_each_out_file_command("", model):
         assert result.exit_code == 2, (words, result.output)
         assert "empty file name" in result.stderr and len(result.stderr.splitlines()) == 1
     assert list(tmp_path.iterdir()) == [model]
@@ -623,14 +629,7 @@ def test_a_folder_given_for_a_file_to_write_offers_a_name_in_it(tmp_path):
     model.write_bytes(b"")
     folder = tmp_path / "runs"
     folder.mkdir()
-    commands = dict(_out_file_commands(main))
-    for words, command in commands.items():
-        if words == ("sweep",):
-            arguments = ["--dry-run", "--grid", "seed=0", "--", "rbm", "train"]
-        else:
-            arguments = [str(model) for parameter in command.params
-                         if isinstance(parameter, click.Argument) and parameter.required]
-        result = CliRunner().invoke(main, [*words, "--out", str(folder), *arguments])
+    for words, command, result in _run_each_out_file_command(str(folder), model):
         assert result.exit_code == 2, (words, result.output)
         default = next(parameter.default for parameter in command.params
                        if parameter.name == "out")
