@@ -86,6 +86,7 @@ epoch it was ending trained and in the history, as Keras does, and the error rea
 once the callbacks after it have ended the epoch too (all callbacks' state is of that epoch).
 """
 import collections
+import collections.abc
 import math
 import os
 import time
@@ -292,6 +293,38 @@ def sample_weights(y, n, sample_weight, class_weight):
     if not np.all(np.isfinite(weights)) or np.any(weights < 0):
         raise ValueError("sample weights must be finite and >= 0")
     return weights
+
+
+def _stream_kind(data):
+    """How to name ``data`` when it is a stream of batches, as Keras takes for ``x`` (a
+    generator or iterator, a ``keras.utils.PyDataset``, a ``tf.data.Dataset``, a PyTorch
+    ``DataLoader``), or None when it may be an array: NumPy arrays, tensors and HDF5 datasets
+    (anything with a ``shape`` or ``__array__``), :class:`LazyRows`, and the lists, tuples and
+    dicts that hold arrays."""
+    if data is None or isinstance(data, (np.ndarray, LazyRows, list, tuple, dict, str, bytes)) \
+            or hasattr(data, "shape") or hasattr(data, "__array__"):
+        return None
+    if isinstance(data, collections.abc.Generator):
+        return "a generator"
+    if isinstance(data, collections.abc.Iterator):
+        return f"an iterator ({type(data).__name__})"
+    indexed = hasattr(data, "__getitem__") and hasattr(data, "__len__")
+    if isinstance(data, collections.abc.Iterable) or indexed:
+        return f"a {type(data).__name__}"
+    return None
+
+
+def refuse_batch_stream(data, method, name="x"):
+    """Refuse, in one line naming the fix, a stream of batches given as ``method``'s ``name``
+    (see :func:`_stream_kind`). Keras draws ``steps_per_epoch`` batches from one an epoch;
+    dlcore's epochs are seeded permutations of whole arrays (:mod:`dlcore.batches`), which a
+    stream cannot give, and gathering an endless generator would never end."""
+    kind = _stream_kind(data)
+    if kind is not None:
+        raise TypeError(f"{method}'s {name} is {kind} of batches: dlcore takes whole arrays, x "
+                        f"and y apart; gather a finite stream first, x, y = (np.concatenate("
+                        f"part) for part in zip(*batches)), or open data too large for memory "
+                        f"as lazy rows (dlcore.datasets.open_idx, open_hdf5)")
 
 
 class LossRows(NamedTuple):
@@ -949,7 +982,7 @@ class TrainingLoop:
                                weights_val)
 
     # -- fit ----------------------------------------------------------------------------
-    def fit(self, x, y, batch_size=None, epochs=1, verbose=1, callbacks=None,
+    def fit(self, x, y=None, batch_size=None, epochs=1, verbose=1, callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
             sample_weight=None, initial_epoch=None, steps_per_epoch=None, validation_steps=None,
             validation_batch_size=None, validation_freq=1, adversarial=0.0,
@@ -960,8 +993,12 @@ class TrainingLoop:
 
         Parameters
         ----------
-        x : (n, *input_shape) array, e.g. (n, 1, 28, 28) float32 images or (n, 784) rows
-        y : (n,) integer class labels, or (n, outputs) targets
+        x : (n, *input_shape) array, e.g. (n, 1, 28, 28) float32 images or (n, 784) rows,
+            or :class:`dlcore.lazy_rows.LazyRows` read a batch at a time. A stream of batches
+            (Keras's generator, PyDataset or tf.data, a PyTorch DataLoader) is refused in one
+            line: an epoch here is a seeded permutation of all n rows
+        y : (n,) integer class labels, or (n, outputs) targets (None, the default in Keras's
+            signature, is refused in one line: dlcore's networks learn from targets)
         batch_size : int, 32 when None (as Keras)
         epochs : int; with ``initial_epoch`` (Keras' resuming convention) the index of the last
             epoch: ``epochs - initial_epoch`` passes run
@@ -976,7 +1013,8 @@ class TrainingLoop:
         validation_split : float in [0, 1), the fraction of (x, y) held out for validation,
             chosen by a seeded permutation (Keras takes the last rows instead; a class-sorted
             data set would then validate on one class)
-        validation_data : (x_val, y_val), used instead of ``validation_split``
+        validation_data : (x_val, y_val) or (x_val, y_val, sample_weight_val) arrays, used
+            instead of ``validation_split`` (a stream of batches is refused, as x)
         shuffle : bool, a new seeded batch order every epoch
         callbacks : list of :class:`dlcore.callbacks.Callback`; the first fit of a loaded
             network continues the file's early-stopping state in an ``EarlyStopping`` of the
@@ -1025,6 +1063,9 @@ class TrainingLoop:
         learning rate and the seconds).
         """
         self.check_compiled()
+        refuse_batch_stream(x, "fit")
+        if validation_data is not None:
+            refuse_batch_stream(validation_data, "fit", "validation_data")
         comm = periodic(comm, sync_every)
         check_keras_fit_options(steps_per_epoch, validation_steps)
         self._validation_freq = checked_validation_freq(validation_freq)
@@ -1562,7 +1603,7 @@ class TrainingLoop:
         self.optimizer._iterations = iterations   # the batches applied, as files hold them
 
     # -- one batch ----------------------------------------------------------------------
-    def train_on_batch(self, x, y, sample_weight=None, class_weight=None, return_dict=False):
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         """One update on one batch (lecture "Deep learning I": "feed batches manually in a
         training loop"), its samples weighted as :meth:`fit` weighs them (Keras's order of
         arguments); returns the batch's loss and metrics as :class:`Scores` (a dict of them
@@ -1590,7 +1631,7 @@ class TrainingLoop:
             self._batch_penalty = None
         return scores(self._logs(totals), return_dict)
 
-    def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         """The loss and metrics of one batch in evaluation mode, without an update (Keras's
         ``test_on_batch``): :meth:`evaluate` on the batch as one."""
         return self.evaluate(x, y, batch_size=max(len(x), 1), return_dict=return_dict,
@@ -1641,7 +1682,7 @@ class TrainingLoop:
         return (loss, np.array(backend.to_numpy(grad_x))) if input_gradient else loss
 
     # -- evaluation ---------------------------------------------------------------------
-    def evaluate(self, x, y, batch_size=256, verbose=0, return_dict=False, sample_weight=None,
+    def evaluate(self, x, y=None, batch_size=256, verbose=0, return_dict=False, sample_weight=None,
                  steps=None, callbacks=None):
         """The loss (with the weight-decay penalty) and the metrics on (x, y), in evaluation
         mode (no dropout, noise or augmentation); with ``sample_weight`` (n,) the loss weighs
@@ -1660,6 +1701,7 @@ class TrainingLoop:
         without metrics the loss alone (:class:`LossScore`, a number), as Keras.
         """
         self.check_compiled()
+        refuse_batch_stream(x, "evaluate")
         refuse_steps_and_callbacks("evaluate", steps, callbacks)
         talk = check_verbose(verbose)
         x = self._checked_inputs(x)
@@ -1735,6 +1777,7 @@ class TrainingLoop:
         samples, how long); 0 is silent. Keras's ``steps`` and ``callbacks`` must be None (or
         no callbacks): dlcore predicts whole arrays and calls no prediction hooks.
         """
+        refuse_batch_stream(x, "predict")
         refuse_steps_and_callbacks("predict", steps, callbacks)
         talk = check_verbose(verbose)
         started = time.perf_counter()

@@ -1,0 +1,81 @@
+"""The data a Keras 3 user hands to fit, evaluate and predict: what dlcore takes, and what it
+refuses in one line naming the fix (lecture "Deep learning I", "Model.fit() parameters")."""
+import re
+
+import numpy as np
+import pytest
+
+import dlcore
+from dlcore.layers import Dense
+
+
+def tiny_data(n=12, features=4, classes=3, seed=0):
+    rs = np.random.default_rng(seed)
+    return rs.standard_normal((n, features)).astype(np.float32), rs.integers(0, classes, n)
+
+
+def tiny_model():
+    model = dlcore.Sequential([Dense(3, activation="softmax")], input_shape=(4,),
+                              backend="reference", seed=0)
+    model.compile("cross_entropy", "sgd", ["accuracy"])
+    return model
+
+
+class BatchSequence:
+    """Keras's PyDataset protocol: a length, a batch (x, y) by index, and iteration."""
+
+    def __init__(self, x, y, batch_size):
+        self.x, self.y, self.batch_size = x, y, batch_size
+
+    def __len__(self):
+        return -(-len(self.x) // self.batch_size)
+
+    def __getitem__(self, index):
+        rows = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        return self.x[rows], self.y[rows]
+
+    def __iter__(self):   # as keras.utils.PyDataset's: its batches, once
+        return (self[index] for index in range(len(self)))
+
+
+def batch_streams(x, y):
+    """(what the message names, the stream) for each kind of batch stream Keras takes as x."""
+    def generator():
+        while True:   # Keras's habit: an endless generator and steps_per_epoch
+            yield x[:4], y[:4]
+
+    from torch import tensor
+    from torch.utils.data import DataLoader, TensorDataset
+    return [("a generator", generator()),
+            ("an iterator (list_iterator)", iter([(x, y)])),
+            ("a BatchSequence", BatchSequence(x, y, 4)),
+            ("a DataLoader", DataLoader(TensorDataset(tensor(x), tensor(y)), batch_size=4))]
+
+
+def test_a_stream_of_batches_is_refused_in_one_line_naming_the_fix_as_x_of_each_method():
+    x, y = tiny_data()
+    model = tiny_model()
+    before = model.get_weights()
+    for kind, stream in batch_streams(x, y):
+        for method in ("fit", "evaluate", "predict"):
+            with pytest.raises(TypeError) as refused:
+                getattr(model, method)(stream)
+            message = str(refused.value)
+            assert message.startswith(f"{method}'s x is {kind} of batches")
+            assert "np.concatenate" in message and "\n" not in message
+    for got, kept in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(got, kept)
+
+
+def test_a_stream_of_batches_as_validation_data_is_refused_in_one_line():
+    x, y = tiny_data()
+    for kind, stream in batch_streams(x, y):
+        with pytest.raises(TypeError, match=re.escape(f"fit's validation_data is {kind} of b")):
+            tiny_model().fit(x, y, validation_data=stream, verbose=0)
+
+
+@pytest.mark.parametrize("method", ["fit", "evaluate", "train_on_batch", "test_on_batch"])
+def test_y_left_out_as_keras_allows_is_refused_in_one_line(method):
+    x, _ = tiny_data()
+    with pytest.raises(ValueError, match="^y is None: no labels were given for the 12 samples"):
+        getattr(tiny_model(), method)(x)
