@@ -1637,6 +1637,12 @@ class TrainingLoop:
         return self.evaluate(x, y, batch_size=max(len(x), 1), return_dict=return_dict,
                              sample_weight=sample_weight)
 
+    def reset_metrics(self):
+        """Keras's ``reset_metrics``, which a Keras loop of ``train_on_batch`` calls between
+        epochs: nothing to reset, as dlcore's metrics keep no state between calls (each epoch
+        of ``fit``, each ``evaluate``, ``train_on_batch`` and ``test_on_batch`` reports its own
+        numbers, as Keras 3's do from one call to the next)."""
+
     def predict_on_batch(self, x):
         """The outputs of one batch in evaluation mode (Keras's ``predict_on_batch``):
         :meth:`predict` on the batch as one."""

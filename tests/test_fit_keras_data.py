@@ -79,3 +79,15 @@ def test_y_left_out_as_keras_allows_is_refused_in_one_line(method):
     x, _ = tiny_data()
     with pytest.raises(ValueError, match="^y is None: no labels were given for the 12 samples"):
         getattr(tiny_model(), method)(x)
+
+
+def test_reset_metrics_between_batches_as_a_keras_loop_calls_it_changes_no_report():
+    x, y = tiny_data()
+    model, unreset = tiny_model(), tiny_model()
+    reported, unreset_reported = [], []
+    for rows in (slice(0, 6), slice(6, 12)):
+        reported.append(model.train_on_batch(x[rows], y[rows], return_dict=True))
+        model.reset_metrics()
+        unreset_reported.append(unreset.train_on_batch(x[rows], y[rows], return_dict=True))
+    assert reported == unreset_reported
+    assert model.test_on_batch(x, y) == unreset.test_on_batch(x, y)
