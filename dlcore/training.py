@@ -88,6 +88,7 @@ once the callbacks after it have ended the epoch too (all callbacks' state is of
 import collections
 import collections.abc
 import math
+import numbers
 import os
 import time
 import warnings
@@ -122,7 +123,7 @@ from dlcore.layers.base import EVALUATION_GRADIENT, MC_DROPOUT
 from dlcore.lazy_rows import LazyRows
 from dlcore.records import record_fit
 from dlcore.validation import check_batch, check_float, check_int, check_verbose
-from dlcore.wording import count
+from dlcore.wording import as_typed, count
 
 __all__ = ["ACCURACY_NAMES", "LossRows", "LossScore", "Scores", "TrainingLoop",
            "accumulate_batch", "accuracy_outputs", "by_name", "held_out", "scores",
@@ -281,6 +282,14 @@ def sample_weights(y, n, sample_weight, class_weight):
         if not isinstance(class_weight, dict):
             raise TypeError(f"class_weight must be a dict {{class index: weight}}, got "
                             f"{type(class_weight).__name__}")
+        for key in class_weight:
+            if isinstance(key, (bool, np.bool_)) or not isinstance(key, numbers.Real) \
+                    or key != int(key):
+                # Keras's .get(label) would pass over it: that class trains unweighted,
+                # silently (a dict read back from JSON has the key "0")
+                raise ValueError(f"class_weight's keys must be class indices 0, 1, ..., got "
+                                 f"{as_typed(key)}: write {{{_class_index_hint(key)}: "
+                                 f"{as_typed(class_weight[key])}}}")
         check_labels_given(y, n)
         labels = np.asarray(y)
         if labels.ndim == 2:
@@ -325,6 +334,15 @@ def refuse_batch_stream(data, method, name="x"):
                         f"and y apart; gather a finite stream first, x, y = (np.concatenate("
                         f"part) for part in zip(*batches)), or open data too large for memory "
                         f"as lazy rows (dlcore.datasets.open_idx, open_hdf5)")
+
+
+def _class_index_hint(key):
+    """The class index a mistyped ``class_weight`` key most likely meant (the number a string
+    spells), else 0, for the example of the refusal."""
+    try:
+        return int(str(key).strip())
+    except ValueError:
+        return 0
 
 
 class LossRows(NamedTuple):

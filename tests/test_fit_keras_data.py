@@ -91,3 +91,20 @@ def test_reset_metrics_between_batches_as_a_keras_loop_calls_it_changes_no_repor
         unreset_reported.append(unreset.train_on_batch(x[rows], y[rows], return_dict=True))
     assert reported == unreset_reported
     assert model.test_on_batch(x, y) == unreset.test_on_batch(x, y)
+
+
+@pytest.mark.parametrize("key, meant", [("1", 1), (0.5, 0), (None, 0)])
+def test_a_class_weight_key_that_names_no_class_is_refused_in_one_line(key, meant):
+    x, y = tiny_data()
+    with pytest.raises(ValueError, match=re.escape(
+            f"class_weight's keys must be class indices 0, 1, ..., got {key!r}: write "
+            f"{{{meant}: 2.0}}")):
+        tiny_model().fit(x, y, class_weight={0: 1.0, key: 2.0}, verbose=0)
+
+
+def test_class_weight_keys_of_numpy_integers_and_whole_floats_weigh_their_class():
+    x, y = tiny_data()
+    weighted = tiny_model().fit(x, y, class_weight={0: 1.0, 1: 3.0}, verbose=0).history
+    for keys in ({np.int64(0): 1.0, np.int64(1): 3.0}, {0.0: 1.0, 1.0: 3.0}):
+        assert tiny_model().fit(x, y, class_weight=keys, verbose=0).history == weighted
+    assert tiny_model().fit(x, y, verbose=0).history != weighted
