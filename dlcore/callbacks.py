@@ -1501,7 +1501,9 @@ ERASE_LINE = "\r\x1b[2K"
 
 class ProgressBar(Callback):
     """A click progress bar per epoch on stderr with the running loss and metrics, then one
-    line with the epoch's numbers. ``fit(verbose=1)`` adds it; ``verbose=0`` is silent.
+    line with the epoch's numbers. ``fit(verbose=1)`` adds it; ``fit(verbose=2)`` adds one
+    with ``bar=False``, which writes the epoch's line alone (Keras's "one line per epoch");
+    ``verbose=0`` is silent.
 
     Off a terminal (a log file, a notebook's captured stderr, CI) only the epoch's line is
     written: click prints a bar's label once there and never moves it, which would show every
@@ -1517,9 +1519,10 @@ class ProgressBar(Callback):
     #: the running numbers of the batches that report are enough for the bar
     every_batch_logs = False
 
-    def __init__(self, n_batches, epochs, file=None):
+    def __init__(self, n_batches, epochs, file=None, bar=True):
         self.n_batches = n_batches
         self.epochs = epochs
+        self.bar = bar
         self.file = sys.stderr if file is None else file
         #: each running fit's bar and running text, by its thread
         self._fits = {}
@@ -1534,7 +1537,7 @@ class ProgressBar(Callback):
             _PROGRESS_FITS.setdefault(id(self.file), []).append(token)
 
     def on_epoch_begin(self, epoch, logs=None):
-        if not _is_terminal(self.file):
+        if not (self.bar and _is_terminal(self.file)):
             return
         fit = self._fit()
         token = fit.setdefault("token", object())

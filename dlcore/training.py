@@ -1037,7 +1037,8 @@ class TrainingLoop:
         callbacks : list of :class:`dlcore.callbacks.Callback`; the first fit of a loaded
             network continues the file's early-stopping state in an ``EarlyStopping`` of the
             same monitor (as ``dlcore`` commands do with --resume)
-        verbose : 1 shows a progress bar per epoch on stderr, 0 is silent
+        verbose : 1 or "auto" shows a progress bar per epoch on stderr (on a terminal) and the
+            epoch's line, 2 the epoch's line alone, 0 nothing (Keras's values; others refused)
         class_weight : dict {class index: weight} or None: each training sample's loss (and
             gradient) weighted by its class's weight, 1 for a class left out (Keras's rule; the
             class of a target row is its argmax); the validation loss is not weighted by class
@@ -1086,6 +1087,7 @@ class TrainingLoop:
             refuse_batch_stream(validation_data, "fit", "validation_data")
         comm = periodic(comm, sync_every)
         check_keras_fit_options(steps_per_epoch, validation_steps)
+        check_verbose(verbose)
         self._validation_freq = checked_validation_freq(validation_freq)
         self._validation_batch_size = (None if validation_batch_size is None else check_int(
             validation_batch_size, "validation_batch_size", minimum=1))
@@ -1320,8 +1322,8 @@ class TrainingLoop:
         caller's, as Keras adds it: it then keeps the ``learning_rate`` an LR callback writes
         into the epoch's logs."""
         callbacks = list(callbacks or []) + [history]
-        if verbose:
-            callbacks.append(ProgressBar(n_batches, last_epoch))
+        if verbose:   # Keras's 2: one line an epoch, no bar
+            callbacks.append(ProgressBar(n_batches, last_epoch, bar=verbose != 2))
         # checkpoints last: the file of an epoch then holds the other callbacks' state of it
         callbacks.sort(key=lambda callback: getattr(callback, "saves_model", False))
         for callback in callbacks:

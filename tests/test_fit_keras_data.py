@@ -1,6 +1,8 @@
 """The data a Keras 3 user hands to fit, evaluate and predict: what dlcore takes, and what it
 refuses in one line naming the fix (lecture "Deep learning I", "Model.fit() parameters")."""
+import io
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -108,3 +110,28 @@ def test_class_weight_keys_of_numpy_integers_and_whole_floats_weigh_their_class(
     for keys in ({np.int64(0): 1.0, np.int64(1): 3.0}, {0.0: 1.0, 1.0: 3.0}):
         assert tiny_model().fit(x, y, class_weight=keys, verbose=0).history == weighted
     assert tiny_model().fit(x, y, verbose=0).history != weighted
+
+
+class Terminal(io.StringIO):
+    """A stderr that says it is a terminal, where the progress bar draws."""
+
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize("verbose, bar", [(1, True), ("auto", True), (2, False)])
+def test_fits_verbose_2_writes_one_line_an_epoch_and_1_a_bar_as_keras(monkeypatch, verbose, bar):
+    x, y = tiny_data()
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    tiny_model().fit(x, y, epochs=2, batch_size=4, verbose=verbose)
+    written = sys.stderr.getvalue()
+    epoch_lines = [line for line in written.splitlines() if re.match(r"epoch \d/2: loss ", line)]
+    assert len(epoch_lines) == 2
+    assert ("\r" in written) == bar
+
+
+@pytest.mark.parametrize("verbose", [3, -1, "x", 1.5])
+def test_fits_verbose_outside_kerass_values_is_refused_in_one_line_as_evaluates(verbose):
+    x, y = tiny_data()
+    with pytest.raises(ValueError, match="^verbose must be 0 .silent., 1, 2 or 'auto'"):
+        tiny_model().fit(x, y, verbose=verbose)
