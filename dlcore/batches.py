@@ -34,11 +34,19 @@ def leading_rows(array, stop, start=0):
     return array[start:stop]
 
 
-def epoch_order(n_rows, seed, epoch, shuffle=True):
+def epoch_order(n_rows, seed, epoch, shuffle=True, batch_size=None):
     """The row order of pass ``epoch``: Philox(seed, STREAM_SHUFFLE, step = epoch), or
-    ``0 .. n_rows - 1`` without ``shuffle``. Returns an (n_rows,) int64 array."""
+    ``0 .. n_rows - 1`` without ``shuffle``. ``shuffle="batch"`` (Keras's, with
+    ``batch_size``) keeps each batch the consecutive rows ``b * batch_size ...`` and draws the
+    order of the full batches instead, the short last one staying last, so that every batch
+    keeps its rows: a file is then read in runs of rows. Returns an (n_rows,) int64 array."""
     if not shuffle:
         return np.arange(n_rows)
+    if isinstance(shuffle, str) and shuffle == "batch":
+        full = n_rows // batch_size
+        batches = rng.permutation(full, seed, rng.STREAM_SHUFFLE, epoch)
+        rows = (batches[:, None] * batch_size + np.arange(batch_size)).ravel()
+        return np.concatenate([rows, np.arange(full * batch_size, n_rows)]).astype(np.int64)
     return rng.permutation(n_rows, seed, rng.STREAM_SHUFFLE, epoch)
 
 

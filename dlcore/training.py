@@ -1033,7 +1033,9 @@ class TrainingLoop:
             data set would then validate on one class)
         validation_data : (x_val, y_val) or (x_val, y_val, sample_weight_val) arrays, used
             instead of ``validation_split`` (a stream of batches is refused, as x)
-        shuffle : bool, a new seeded batch order every epoch
+        shuffle : True (a new seeded order of the rows every epoch), False, or Keras's
+            "batch": the batches stay runs of consecutive rows and only their order is drawn
+            (the short last batch last), for data read from a file (lazy rows)
         callbacks : list of :class:`dlcore.callbacks.Callback`; the first fit of a loaded
             network continues the file's early-stopping state in an ``EarlyStopping`` of the
             same monitor (as ``dlcore`` commands do with --resume)
@@ -1088,6 +1090,10 @@ class TrainingLoop:
         comm = periodic(comm, sync_every)
         check_keras_fit_options(steps_per_epoch, validation_steps)
         check_verbose(verbose)
+        batch_shuffle = isinstance(shuffle, str) and shuffle == "batch"
+        if not (isinstance(shuffle, (bool, np.bool_)) or batch_shuffle):
+            raise ValueError(f"shuffle must be True, False or 'batch' (as Keras), got "
+                             f"{as_typed(shuffle)}")
         self._validation_freq = checked_validation_freq(validation_freq)
         self._validation_batch_size = (None if validation_batch_size is None else check_int(
             validation_batch_size, "validation_batch_size", minimum=1))
@@ -1422,7 +1428,7 @@ class TrainingLoop:
         ``weights`` (n, 1) when given; returns the epoch's logs (the loss with the weight-decay
         penalty, and the metrics)."""
         totals = self._new_totals()
-        order = epoch_order(data.shape[0], self.seed, self.epochs_done, shuffle)
+        order = epoch_order(data.shape[0], self.seed, self.epochs_done, shuffle, batch_size)
         data_parallel = getattr(self, "_data_parallel", None)
         steps = self._product_steps()
         # the logs of every batch for a callback that overrides a batch hook (Keras's); the

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import dlcore
+from dlcore.batches import epoch_order
 from dlcore.layers import Dense
 
 
@@ -135,3 +136,28 @@ def test_fits_verbose_outside_kerass_values_is_refused_in_one_line_as_evaluates(
     x, y = tiny_data()
     with pytest.raises(ValueError, match="^verbose must be 0 .silent., 1, 2 or 'auto'"):
         tiny_model().fit(x, y, verbose=verbose)
+
+
+@pytest.mark.parametrize("n_rows", [12, 14])
+def test_shuffle_batch_draws_the_order_of_runs_of_consecutive_rows_as_keras(n_rows):
+    batch_size = 4
+    orders = [epoch_order(n_rows, 7, epoch, "batch", batch_size) for epoch in range(6)]
+    full = n_rows // batch_size
+    for order in orders:
+        assert sorted(order) == list(range(n_rows))
+        firsts = order[:full * batch_size].reshape(full, batch_size)
+        np.testing.assert_array_equal(firsts, firsts[:, :1] + np.arange(batch_size))
+        assert set(firsts[:, 0] % batch_size) == {0}
+        np.testing.assert_array_equal(order[full * batch_size:],
+                                      np.arange(full * batch_size, n_rows))
+    assert len({tuple(order) for order in orders}) > 1   # drawn anew each epoch
+
+
+def test_fit_with_shuffle_batch_trains_and_other_values_are_refused_in_one_line():
+    x, y = tiny_data()
+    history = tiny_model().fit(x, y, epochs=2, batch_size=4, shuffle="batch", verbose=0).history
+    assert len(history["loss"]) == 2
+    for shuffle in ("yes", "Batch", 2, None):
+        with pytest.raises(ValueError, match=re.escape(
+                f"shuffle must be True, False or 'batch' (as Keras), got {shuffle!r}")):
+            tiny_model().fit(x, y, shuffle=shuffle, verbose=0)
