@@ -336,6 +336,21 @@ def refuse_batch_stream(data, method, name="x"):
                         f"as lazy rows (dlcore.datasets.open_idx, open_hdf5)")
 
 
+def refuse_packed_targets(model, x, y, method):
+    """Refuse, in one line, ``method(x=(x, y))`` on a model of one input: a tuple of two or
+    three arrays of one length and no ``y`` is the (x, y[, sample_weight]) of a Keras batch,
+    which NumPy would otherwise meet with its "inhomogeneous shape" error."""
+    if y is not None or getattr(model, "_several_inputs", False) \
+            or not isinstance(x, (list, tuple)) or len(x) not in (2, 3) \
+            or not all(hasattr(part, "shape") and len(part.shape) for part in x) \
+            or len({part.shape[0] for part in x}) != 1:
+        return
+    names = "(x, y)" if len(x) == 2 else "(x, y, sample_weight)"
+    call = "x, y" if len(x) == 2 else "x, y, sample_weight=sample_weight"
+    raise ValueError(f"{method}'s x is a {type(x).__name__} of {len(x)} arrays and y is None: "
+                     f"for Keras's {names} pass them apart, model.{method}({call})")
+
+
 def _class_index_hint(key):
     """The class index a mistyped ``class_weight`` key most likely meant (the number a string
     spells), else 0, for the example of the refusal."""
@@ -1085,6 +1100,7 @@ class TrainingLoop:
         """
         self.check_compiled()
         refuse_batch_stream(x, "fit")
+        refuse_packed_targets(self, x, y, "fit")
         if validation_data is not None:
             refuse_batch_stream(validation_data, "fit", "validation_data")
         comm = periodic(comm, sync_every)
@@ -1734,6 +1750,7 @@ class TrainingLoop:
         """
         self.check_compiled()
         refuse_batch_stream(x, "evaluate")
+        refuse_packed_targets(self, x, y, "evaluate")
         refuse_steps_and_callbacks("evaluate", steps, callbacks)
         talk = check_verbose(verbose)
         x = self._checked_inputs(x)

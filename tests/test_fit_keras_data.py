@@ -161,3 +161,14 @@ def test_fit_with_shuffle_batch_trains_and_other_values_are_refused_in_one_line(
         with pytest.raises(ValueError, match=re.escape(
                 f"shuffle must be True, False or 'batch' (as Keras), got {shuffle!r}")):
             tiny_model().fit(x, y, shuffle=shuffle, verbose=0)
+
+
+@pytest.mark.parametrize("method", ["fit", "evaluate"])
+def test_an_x_y_pair_given_as_x_is_refused_in_one_line_naming_the_call(method):
+    x, y = tiny_data()
+    with pytest.raises(ValueError, match=re.escape(
+            f"{method}'s x is a tuple of 2 arrays and y is None: for Keras's (x, y) pass them "
+            f"apart, model.{method}(x, y)")):
+        getattr(tiny_model(), method)((x, y))
+    with pytest.raises(ValueError, match=re.escape(f"model.{method}(x, y, sample_weight=")):
+        getattr(tiny_model(), method)([x, y, np.ones(len(x))])
