@@ -1051,9 +1051,9 @@ class TrainingLoop:
         shuffle : True (a new seeded order of the rows every epoch), False, or Keras's
             "batch": the batches stay runs of consecutive rows and only their order is drawn
             (the short last batch last), for data read from a file (lazy rows)
-        callbacks : list of :class:`dlcore.callbacks.Callback`; the first fit of a loaded
-            network continues the file's early-stopping state in an ``EarlyStopping`` of the
-            same monitor (as ``dlcore`` commands do with --resume)
+        callbacks : list of :class:`dlcore.callbacks.Callback` (or one, as Keras 3 takes it);
+            the first fit of a loaded network continues the file's early-stopping state in an
+            ``EarlyStopping`` of the same monitor (as ``dlcore`` commands do with --resume)
         verbose : 1 or "auto" shows a progress bar per epoch on stderr (on a terminal) and the
             epoch's line, 2 the epoch's line alone, 0 nothing (Keras's values; others refused)
         class_weight : dict {class index: weight} or None: each training sample's loss (and
@@ -1101,6 +1101,8 @@ class TrainingLoop:
         self.check_compiled()
         refuse_batch_stream(x, "fit")
         refuse_packed_targets(self, x, y, "fit")
+        if callbacks is not None and not isinstance(callbacks, (list, tuple)):
+            callbacks = [callbacks]   # Keras 3 flattens callbacks=EarlyStopping() into a list
         if validation_data is not None:
             refuse_batch_stream(validation_data, "fit", "validation_data")
         comm = periodic(comm, sync_every)

@@ -9,6 +9,7 @@ import pytest
 
 import dlcore
 from dlcore.batches import epoch_order
+from dlcore.callbacks import EarlyStopping
 from dlcore.layers import Dense
 
 
@@ -172,3 +173,17 @@ def test_an_x_y_pair_given_as_x_is_refused_in_one_line_naming_the_call(method):
         getattr(tiny_model(), method)((x, y))
     with pytest.raises(ValueError, match=re.escape(f"model.{method}(x, y, sample_weight=")):
         getattr(tiny_model(), method)([x, y, np.ones(len(x))])
+
+
+def test_one_callback_not_in_a_list_is_taken_as_keras_3_takes_it():
+    x, y = tiny_data()
+    stop = EarlyStopping(monitor="loss", patience=0, min_delta=10.0)
+    history = tiny_model().fit(x, y, epochs=5, callbacks=stop, verbose=0).history
+    assert len(history["loss"]) == 2 and stop.stopped_epoch == 1   # Keras's patience 0
+
+
+def test_one_keras_callback_not_in_a_list_is_refused_naming_dlcores():
+    keras_callbacks = pytest.importorskip("keras.callbacks")
+    x, y = tiny_data()
+    with pytest.raises(TypeError, match="^callbacks must be dlcore's"):
+        tiny_model().fit(x, y, callbacks=keras_callbacks.EarlyStopping(), verbose=0)
