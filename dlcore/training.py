@@ -1654,6 +1654,7 @@ class TrainingLoop:
         with ``return_dict=True``, as Keras), computed before the update: the loss is the
         cost, the weight-decay term included, as in :meth:`fit` and :meth:`evaluate`."""
         self.check_compiled()
+        refuse_batch_stream(x, "train_on_batch")
         x = self._checked_inputs(x)
         self._check_own_optimizer()
         self.optimizer.build(self.parameters, self.backend)
@@ -1678,6 +1679,7 @@ class TrainingLoop:
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         """The loss and metrics of one batch in evaluation mode, without an update (Keras's
         ``test_on_batch``): :meth:`evaluate` on the batch as one."""
+        refuse_batch_stream(x, "test_on_batch")
         return self.evaluate(x, y, batch_size=max(len(x), 1), return_dict=return_dict,
                              sample_weight=sample_weight)
 
@@ -1690,6 +1692,7 @@ class TrainingLoop:
     def predict_on_batch(self, x):
         """The outputs of one batch in evaluation mode (Keras's ``predict_on_batch``):
         :meth:`predict` on the batch as one."""
+        refuse_batch_stream(x, "predict_on_batch")
         return self.predict(x, batch_size=max(len(x), 1))
 
     def loss_and_gradient(self, x, y, step=None, input_gradient=False, training=True):

@@ -71,6 +71,13 @@ def test_a_stream_of_batches_is_refused_in_one_line_naming_the_fix_as_x_of_each_
         np.testing.assert_array_equal(got, kept)
 
 
+@pytest.mark.parametrize("method", ["train_on_batch", "test_on_batch", "predict_on_batch"])
+def test_a_generator_given_to_an_on_batch_method_is_refused_in_one_line(method):
+    x, y = tiny_data()
+    with pytest.raises(TypeError, match=f"^{method}'s x is a generator of batches: "):
+        getattr(tiny_model(), method)(batch for batch in [(x, y)])
+
+
 def test_a_stream_of_batches_as_validation_data_is_refused_in_one_line():
     x, y = tiny_data()
     for kind, stream in batch_streams(x, y):
