@@ -61,6 +61,7 @@ from dlcore.losses import (
     output_channels,
 )
 from dlcore.optimizers import Parameter, loss_then_optimizer
+from dlcore.params import one_call_at_a_time
 from dlcore.summary import LayerSummary, Summary, summarize
 from dlcore.training import (
     TrainingLoop,
@@ -1104,6 +1105,7 @@ class Model(TrainingLoop):
         uses (one list entry per output packed side by side)."""
         return self._target_rows(y, n)
 
+    @one_call_at_a_time
     def predict(self, x, batch_size=256, verbose=0, steps=None, callbacks=None, *,
                 mc_dropout=0):
         """The outputs for x (a list of arrays for several inputs): an array, or a list of

@@ -17,6 +17,7 @@ files stay pickle-free: ``dlcore.load`` reads HDF5 only and never unpickles.
 :class:`SavesToFile` gives the layer-wise models ``model.save(path)``, that same file.
 """
 import copy
+import functools
 import inspect
 import sys
 import threading
@@ -153,24 +154,34 @@ def _parameter_hint(name, valid):
     return ""
 
 
-#: one lock per network predicting for an estimator (:func:`one_forward_at_a_time`)
-_FORWARD_LOCKS = weakref.WeakKeyDictionary()
-_FORWARD_LOCKS_GUARD = threading.Lock()
+#: one lock per network (:func:`one_call_at_a_time`)
+_NETWORK_LOCKS = weakref.WeakKeyDictionary()
+_NETWORK_LOCKS_GUARD = threading.Lock()
 
 
-def one_forward_at_a_time(network):
-    """The lock to hold around ``network.predict`` in an estimator's ``predict`` or
-    ``transform``: a network's layers reuse their own buffers from one batch to the next, so
-    two threads predicting with one fitted estimator (scikit-learn's ``permutation_importance``
-    under joblib's threading backend, a threaded web server) mixed each other's numbers
-    (probabilities off by 0.04). scikit-learn's estimators predict from several threads at
-    once; one lock per network keeps that correct, and different networks (a grid search's
-    candidates) still predict in parallel."""
-    with _FORWARD_LOCKS_GUARD:
-        lock = _FORWARD_LOCKS.get(network)
+def network_lock(network):
+    """The lock a network's ``fit``, ``train_on_batch``, ``evaluate`` and ``predict`` hold
+    (re-entrant: a callback of a fit may predict with its network in the fit's thread)."""
+    with _NETWORK_LOCKS_GUARD:
+        lock = _NETWORK_LOCKS.get(network)
         if lock is None:
-            lock = _FORWARD_LOCKS[network] = threading.Lock()
+            lock = _NETWORK_LOCKS[network] = threading.RLock()
         return lock
+
+
+def one_call_at_a_time(method):
+    """``method`` of a network, run under :func:`network_lock`: a network's layers reuse their
+    own buffers from one batch to the next, so two threads predicting with one network (a
+    threaded web server, scikit-learn's ``permutation_importance`` under joblib's threading
+    backend) mixed each other's numbers (probabilities off by 0.04), as a fit beside them
+    would. Keras's and scikit-learn's models predict from several threads at once; here the
+    calls on one network take turns (each runs its kernels on every core), and different
+    networks (a grid search's candidates) still run side by side."""
+    @functools.wraps(method)
+    def taking_turns(self, *arguments, **options):
+        with network_lock(self):
+            return method(self, *arguments, **options)
+    return taking_turns
 
 
 def refuse_fit_arguments(estimator, method_name, unexpected):

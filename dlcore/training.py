@@ -121,6 +121,7 @@ from dlcore.keras_options import (
 )
 from dlcore.layers.base import EVALUATION_GRADIENT, MC_DROPOUT
 from dlcore.lazy_rows import LazyRows
+from dlcore.params import one_call_at_a_time
 from dlcore.records import record_fit
 from dlcore.validation import check_batch, check_float, check_int, check_verbose
 from dlcore.wording import as_typed, count
@@ -1015,6 +1016,7 @@ class TrainingLoop:
                                weights_val)
 
     # -- fit ----------------------------------------------------------------------------
+    @one_call_at_a_time
     def fit(self, x, y=None, batch_size=None, epochs=1, verbose=1, callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
             sample_weight=None, initial_epoch=None, steps_per_epoch=None, validation_steps=None,
@@ -1647,6 +1649,7 @@ class TrainingLoop:
         self.optimizer._iterations = iterations   # the batches applied, as files hold them
 
     # -- one batch ----------------------------------------------------------------------
+    @one_call_at_a_time
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         """One update on one batch (lecture "Deep learning I": "feed batches manually in a
         training loop"), its samples weighted as :meth:`fit` weighs them (Keras's order of
@@ -1695,6 +1698,7 @@ class TrainingLoop:
         refuse_batch_stream(x, "predict_on_batch")
         return self.predict(x, batch_size=max(len(x), 1))
 
+    @one_call_at_a_time
     def loss_and_gradient(self, x, y, step=None, input_gradient=False, training=True):
         """The mean loss of the batch (x, y) and its gradient, in training mode (by default),
         without an update.
@@ -1735,6 +1739,7 @@ class TrainingLoop:
         return (loss, np.array(backend.to_numpy(grad_x))) if input_gradient else loss
 
     # -- evaluation ---------------------------------------------------------------------
+    @one_call_at_a_time
     def evaluate(self, x, y=None, batch_size=256, verbose=0, return_dict=False, sample_weight=None,
                  steps=None, callbacks=None):
         """The loss (with the weight-decay penalty) and the metrics on (x, y), in evaluation
@@ -1808,6 +1813,7 @@ class TrainingLoop:
         logs["loss"] += float(self.penalty())
         return logs
 
+    @one_call_at_a_time
     def predict(self, x, batch_size=256, verbose=0, steps=None, callbacks=None, *,
                 mc_dropout=0):
         """The network's outputs for x, in evaluation mode: (n, outputs) NumPy float32 (class

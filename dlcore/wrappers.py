@@ -63,7 +63,7 @@ from dlcore.params import (
     ParamsMixin,
     RoutesSampleWeight,
     TransformerOutput,
-    one_forward_at_a_time,
+    network_lock,
     reduce_through_state,
     score_targets,
 )
@@ -688,8 +688,7 @@ class _SKLearnWrapper(RoutesSampleWeight, ConfigIsParams, FeatureNamesIn, Params
         self._check_fitted()
         self._note_feature_names(X, reset=False)
         rows = self._rows(X, fitted_width=True)
-        with one_forward_at_a_time(self.model_):
-            outputs = np.asarray(one_output(self.model_.predict(rows)))
+        outputs = np.asarray(one_output(self.model_.predict(rows)))
         return outputs.reshape(len(outputs), -1)
 
     # -- copies (pickle, deepcopy, joblib) ------------------------------------------------
@@ -996,7 +995,7 @@ class SKLearnTransformer(TransformerOutput, _SKLearnWrapper):
         self._note_feature_names(X, reset=False)
         rows = self._rows(X, fitted_width=True)
         # the feature network shares the fitted network's layers, and so their buffers
-        with one_forward_at_a_time(self.model_):
+        with network_lock(self.model_):
             outputs = np.asarray(self._feature_network().predict(rows))
         return self._wrap_output(X, outputs.reshape(len(outputs), -1))
 

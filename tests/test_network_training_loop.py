@@ -192,3 +192,26 @@ def test_keras_keywords_of_predict_evaluate_and_the_batch_methods(capsys):
     for bad in (3, -1, "loud", 0.5):
         with pytest.raises(ValueError, match=r"verbose must be 0 \(silent\), 1, 2 or 'auto'"):
             model.predict(x, verbose=bad)
+
+
+def test_threads_predicting_with_one_network_get_the_numbers_of_one_thread():
+    """A network's layers reuse their buffers from one batch to the next: four threads
+    predicting with one network mixed each other's numbers."""
+    import threading
+
+    model = dlcore.Sequential([Dense(16, activation="relu"), Dense(3, activation="softmax")],
+                              input_shape=(5,), backend="cpu", seed=1)
+    x = np.random.default_rng(0).random((300, 5)).astype(np.float32)
+    alone = model.predict(x, batch_size=7)
+    outputs = []
+
+    def predict():
+        outputs.extend(model.predict(x, batch_size=7) for _ in range(10))
+    threads = [threading.Thread(target=predict) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(outputs) == 40
+    for output in outputs:
+        np.testing.assert_array_equal(output, alone)

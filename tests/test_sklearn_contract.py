@@ -790,19 +790,20 @@ def small_autoencoder(X, y, hidden=2):
 def test_threads_predicting_with_one_estimator_take_its_network_in_turn(make, network):
     """A network's layers reuse their buffers from batch to batch: threads predicting with
     one fitted estimator at once (permutation_importance under joblib's threading backend)
-    got probabilities off by 0.04. Each thread's call is held inside the network long enough
-    for the others to arrive; they must still enter it one at a time, and agree with a
-    serial run."""
+    got probabilities off by 0.04. Each thread's call is held inside the network's last layer
+    long enough for the others to arrive; they must still enter it one at a time, and agree
+    with a serial run."""
     import threading
     import time
     from concurrent.futures import ThreadPoolExecutor
     X = np.random.default_rng(0).uniform(size=(40, 5))
     estimator = make().fit(X, np.arange(40) % 3)
     serial = estimator.predict_proba(X)
-    net, original = getattr(estimator, network), getattr(estimator, network).predict
+    layer = getattr(estimator, network).layers[-1]
+    original = layer.forward
     inside, most, guard = [0], [0], threading.Lock()
 
-    def predict(*arguments, **options):
+    def forward(*arguments, **options):
         with guard:
             inside[0] += 1
             most[0] = max(most[0], inside[0])
@@ -812,7 +813,7 @@ def test_threads_predicting_with_one_estimator_take_its_network_in_turn(make, ne
         finally:
             with guard:
                 inside[0] -= 1
-    net.predict = predict
+    layer.forward = forward
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(estimator.predict_proba, [X] * 4))
     assert most[0] == 1

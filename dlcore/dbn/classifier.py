@@ -36,7 +36,6 @@ from dlcore.params import (
     LogProbabilities,
     ParamsMixin,
     RoutesSampleWeight,
-    one_forward_at_a_time,
     reduce_through_state,
     refuse_fit_arguments,
 )
@@ -499,9 +498,7 @@ class DBNClassifier(AccuracyScore, LogProbabilities, RoutesSampleWeight, ConfigI
         order of ``classes_``."""
         self._check_fitted()
         self._note_feature_names(X, reset=False)
-        rows = self._rows(X, "X", fitted_width=True)
-        with one_forward_at_a_time(self.network_):
-            return self.network_.predict(rows)
+        return self.network_.predict(self._rows(X, "X", fitted_width=True))
 
     def predict(self, X):
         """The most probable class of each row, as labels of ``classes_``."""
