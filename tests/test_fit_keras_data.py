@@ -48,12 +48,17 @@ def batch_streams(x, y):
         while True:   # Keras's habit: an endless generator and steps_per_epoch
             yield x[:4], y[:4]
 
-    from torch import tensor
-    from torch.utils.data import DataLoader, TensorDataset
     return [("a generator", generator()),
             ("an iterator (list_iterator)", iter([(x, y)])),
-            ("a BatchSequence", BatchSequence(x, y, 4)),
-            ("a DataLoader", DataLoader(TensorDataset(tensor(x), tensor(y)), batch_size=4))]
+            ("a BatchSequence", BatchSequence(x, y, 4))]
+
+
+def torch_data_loader(x, y):
+    """PyTorch's DataLoader of (x, y) in batches of 4 (the test skips where torch is absent:
+    the test extras do not install it)."""
+    torch = pytest.importorskip("torch")
+    from torch.utils.data import DataLoader, TensorDataset
+    return DataLoader(TensorDataset(torch.tensor(x), torch.tensor(y)), batch_size=4)
 
 
 def test_a_stream_of_batches_is_refused_in_one_line_naming_the_fix_as_x_of_each_method():
@@ -76,6 +81,16 @@ def test_a_generator_given_to_an_on_batch_method_is_refused_in_one_line(method):
     x, y = tiny_data()
     with pytest.raises(TypeError, match=f"^{method}'s x is a generator of batches: "):
         getattr(tiny_model(), method)(batch for batch in [(x, y)])
+
+
+def test_a_pytorch_data_loader_is_refused_as_x_and_as_validation_data():
+    x, y = tiny_data()
+    loader = torch_data_loader(x, y)
+    for method in ("fit", "evaluate", "predict"):
+        with pytest.raises(TypeError, match=f"^{method}'s x is a DataLoader of batches: "):
+            getattr(tiny_model(), method)(loader)
+    with pytest.raises(TypeError, match="^fit's validation_data is a DataLoader of batches: "):
+        tiny_model().fit(x, y, validation_data=loader, verbose=0)
 
 
 def test_a_stream_of_batches_as_validation_data_is_refused_in_one_line():
