@@ -29,6 +29,14 @@ requires_cuda = pytest.mark.skipif(not cuda_backend_available(),
 
 
 @pytest.fixture
+def simulated_tiled_gemm(monkeypatch):
+    """The CUDA backend's products run by its tiled kernel under the simulator too (they run
+    as NumPy's on the host there otherwise: the kernel's barriers are slow simulated)."""
+    from dlcore.backend import cuda as cuda_module
+    monkeypatch.setattr(cuda_module, "SIMULATED_PRODUCTS_ON_HOST", False)
+
+
+@pytest.fixture
 def random_state():
     """A NumPy generator for test inputs (never for the code under test)."""
     return np.random.default_rng(12345)

@@ -79,7 +79,8 @@ def test_a_launch_over_more_rows_than_a_grid_holds_stays_within_cudas_grid_limit
 
 @requires_cuda
 @pytest.mark.parametrize("trans_a", [False, True])
-def test_kernels_stride_over_rows_past_the_grids_last_block(monkeypatch, random_state, trans_a):
+def test_kernels_stride_over_rows_past_the_grids_last_block(monkeypatch, random_state, trans_a,
+                                                            simulated_tiled_gemm):
     # a grid of two blocks of rows must still reach every row: the rows kernel and the tiled GEMM
     from dlcore.backend import cuda as cuda_module
     from dlcore.backend import get_backend
@@ -119,6 +120,7 @@ def cupy_for_another_cuda(monkeypatch):
     monkeypatch.setitem(sys.modules, "cupy", cupy)
     monkeypatch.setitem(sys.modules, "cupy.cublas", cupy.cublas)
     monkeypatch.setattr(cuda_module, "SIMULATED", False)
+    monkeypatch.setattr(cuda_module, "SIMULATED_PRODUCTS_ON_HOST", False)
 
 
 @requires_cuda

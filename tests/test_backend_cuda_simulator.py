@@ -180,7 +180,7 @@ def test_what_overflows_on_cuda_is_inf_as_on_a_gpu_not_a_python_error(dtype):
 
 @requires_cuda
 def test_the_tiled_gemm_is_right_when_its_threads_switch_while_taking_their_shared_tiles(
-        monkeypatch, random_state):
+        monkeypatch, random_state, simulated_tiled_gemm):
     # The simulator runs a block's threads as Python threads and used to make a shared array
     # at a thread's first request unless one was there: threads switched between the look-up
     # and the store each took an array of their own and summed tiles the others never filled
@@ -478,3 +478,42 @@ def test_a_fit_in_another_thread_does_not_change_this_thread_s_mini_batch_rows(m
     np.testing.assert_array_equal(backend.to_numpy(mine), rows[:3])
     np.testing.assert_array_equal(backend.to_numpy(theirs), rows[7:])
 
+
+
+@requires_cuda
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("trans_a, trans_b", [(False, False), (True, False), (False, True),
+                                              (True, True)])
+def test_simulated_products_run_on_the_host_as_the_tiled_kernel_computes_them(
+        monkeypatch, dtype, trans_a, trans_b):
+    """Under the simulator a product is NumPy's on the host arrays (the tiled kernel's barriers
+    are slow simulated), with the kernel's meaning: alpha op(a) op(b) + beta out, in out's
+    dtype, into a view of a larger array too; the tiled kernel is not asked for."""
+    from numba import config
+
+    from dlcore.backend import cuda as cuda_module
+    from dlcore.backend import get_backend
+    if not config.ENABLE_CUDASIM:
+        pytest.skip("a real GPU runs cuBLAS or the tiled kernel: nothing runs on the host")
+    backend = get_backend("cuda")
+    assert backend.gemm_engine == "NumPy on the host (CUDA simulator)"
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((9, 5) if trans_a else (5, 9)).astype(dtype)
+    b = rng.standard_normal((7, 9) if trans_b else (9, 7)).astype(dtype)
+    start = rng.standard_normal((6, 7)).astype(dtype)
+    results = []
+    for on_host in (True, False):
+        monkeypatch.setattr(cuda_module, "SIMULATED_PRODUCTS_ON_HOST", on_host)
+        if on_host:   # a KeyError if the kernel were taken
+            monkeypatch.setattr(cuda_module, "TILED_GEMMS", {})
+        whole = backend.asarray(start, dtype)
+        backend.gemm(backend.asarray(a, dtype), backend.asarray(b, dtype), whole[1:],
+                     trans_a=trans_a, trans_b=trans_b, alpha=0.5, beta=2.0)
+        monkeypatch.undo()
+        results.append(backend.to_numpy(whole))
+        assert results[-1].dtype == dtype
+    expected = start.astype(np.float64)
+    expected[1:] = 0.5 * ((a.T if trans_a else a) @ (b.T if trans_b else b)) + 2.0 * start[1:]
+    tolerance = 1e-5 if dtype == np.float32 else 1e-12
+    for result in results:
+        np.testing.assert_allclose(result, expected, rtol=tolerance, atol=tolerance)

@@ -181,7 +181,7 @@ def test_cpu_gemm_works_in_float64(random_state):
 
 
 @requires_cuda
-def test_cuda_tiled_gemm_works_in_float64(random_state):
+def test_cuda_tiled_gemm_works_in_float64(random_state, simulated_tiled_gemm):
     """The CUDA GEMM of its own (the simulator's, and a GPU's without CuPy) staged its tiles in
     float32 shared memory: a float64 network's products were float32's ~1e-7 off."""
     backend = get_backend("cuda")

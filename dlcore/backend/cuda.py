@@ -4,8 +4,10 @@ Every CUDA detail of dlcore lives in this module, so that moving from ``numba-cu
 successor touches one file. The kernel bodies are those of :mod:`dlcore.backend.kernel_backend`,
 launched one thread per unit. Matrix products go to cuBLAS through CuPy when CuPy is importable
 (arrays are shared zero-copy through ``__cuda_array_interface__``); otherwise to
-:func:`tiled_gemm`, a shared-memory kernel of our own, which is also what the CUDA simulator
-(``NUMBA_ENABLE_CUDASIM=1``) runs in the tests.
+:func:`tiled_gemm`, a shared-memory kernel of our own. Under the CUDA simulator
+(``NUMBA_ENABLE_CUDASIM=1``, the tests') products run as NumPy's on the arrays' host memory
+(:data:`SIMULATED_PRODUCTS_ON_HOST`), in the place of cuBLAS; the tiled kernel's own tests
+switch that off.
 
 Arrays here are ``numba.cuda`` device arrays. Models keep their parameters, momenta and
 persistent chains on the device for a whole fit; only each pass's row order goes up (once, the
@@ -31,6 +33,11 @@ SIMULATED = bool(config.ENABLE_CUDASIM)
 THREADS_1D = 32 if SIMULATED else 256
 THREADS_2D = (8, 4) if SIMULATED else (32, 8)
 TILE = 8 if SIMULATED else 16
+#: Under the simulator, :meth:`CUDABackend.gemm` multiplies with NumPy on the host arrays, as
+#: cuBLAS stands in for the tiled kernel on a GPU with CuPy: simulated, the tiled kernel's
+#: barriers (each a wait of every Python thread of a block) took 86 % of a small two-output
+#: network's simulated fit and evaluate. The kernels around the products run simulated as before.
+SIMULATED_PRODUCTS_ON_HOST = SIMULATED
 #: CUDA's limit on a grid's y (and z) dimension, which counts blocks of rows: past it, a kernel
 #: strides over the rows (a transform of 600,000 rows needs 75,000 blocks of eight rows)
 MAX_GRID_Y = 65535
@@ -235,6 +242,19 @@ tiled_gemm = _tiled_gemm_kernel(float32)
 TILED_GEMMS = {np.dtype(np.float32): tiled_gemm, np.dtype(np.float64): _tiled_gemm_kernel(float64)}
 
 
+def _simulated_product(a, b, out, trans_a, trans_b, alpha, beta):
+    """out <- alpha op(a) op(b) + beta out with NumPy, on simulated device arrays (or host
+    arrays) a (m, k) or (k, m), b (k, n) or (n, k), out (m, n), in out's dtype."""
+    def host(array):
+        return array if isinstance(array, np.ndarray) else array.copy_to_host()
+    a, b = host(a), host(b)
+    real = out.dtype.type
+    product = real(alpha) * ((a.T if trans_a else a) @ (b.T if trans_b else b))
+    if beta != 0.0:
+        product += real(beta) * host(out)
+    out[...] = product   # a simulated device array's memory is the host's: no upload
+
+
 def cupy_with_cublas():
     """``(cupy, "")`` when CuPy gives this process cuBLAS, else ``(None, why not)``: one line.
 
@@ -243,7 +263,7 @@ def cupy_with_cublas():
     of a fit; a cuBLAS handle is asked for here instead, and the tiled kernel serves without.
     """
     if SIMULATED:
-        return None, "the CUDA simulator runs the tiled GEMM"
+        return None, "the CUDA simulator multiplies with NumPy on the host"
     try:
         import cupy
         import cupy.cublas  # noqa: F401  (cupy.cublas is a submodule, not imported by cupy)
@@ -404,7 +424,9 @@ class CUDABackend(KernelBackend):
         # no number: 0)
         self.device_number = getattr(cuda.get_current_device(), "id", 0)
         self.context = _current_context()
-        self.gemm_engine = "cuBLAS (CuPy)" if self._cupy is not None else "tiled Numba kernel"
+        self.gemm_engine = ("cuBLAS (CuPy)" if self._cupy is not None
+                            else "NumPy on the host (CUDA simulator)" if SIMULATED_PRODUCTS_ON_HOST
+                            else "tiled Numba kernel")
         self._raw_gemm = _column_major_gemm(self._cupy)
         if self._cupy is not None:
             self._cupy_current_stream = self._cupy.cuda.get_current_stream
@@ -501,6 +523,9 @@ class CUDABackend(KernelBackend):
                 self._cublas_gemm(a, b, out, trans_a, trans_b, alpha, beta)
             finally:
                 users.use()
+            return
+        if SIMULATED_PRODUCTS_ON_HOST:
+            _simulated_product(a, b, out, trans_a, trans_b, alpha, beta)
             return
         n_rows, n_columns = out.shape
         blocks = (-(-n_columns // TILE), min(-(-n_rows // TILE), MAX_GRID_Y))
