@@ -381,7 +381,11 @@ def _write_titled_grid(grey: np.ndarray, title: str | None, path: str | os.PathL
 
 def _write_titled_tiles(tiles: np.ndarray, tile_titles: list[str], n_columns: int, zoom: int,
                         title: str | None, path: str | os.PathLike) -> None:
-    """Each (h, w) uint8 tile enlarged ``zoom`` times in a cell of its own, its title above."""
+    """Each (h, w) uint8 tile enlarged ``zoom`` times in a cell of its own, its title above.
+
+    The tiles are placed as figure images at whole pixels and the titles as figure texts: an
+    axes per tile took ~10 ms each to make and draw (3.3 s for the 300 units of an MLP's
+    first layer)."""
     n, height, width = tiles.shape
     n_rows = math.ceil(n / n_columns)
     title_space = 0.25                                   # inches above each tile
@@ -400,13 +404,11 @@ def _write_titled_tiles(tiles: np.ndarray, tile_titles: list[str], n_columns: in
         left = margin + gap + column * (cell_width + gap) \
             + (cell_width - width * zoom / PLOT_DPI) / 2
         bottom = figure_height - top - (row + 1) * (cell_height + gap)
-        axes = figure.add_axes((left / figure_width, bottom / figure_height,
-                                width * zoom / PLOT_DPI / figure_width,
-                                height * zoom / PLOT_DPI / figure_height))
-        axes.imshow(tiles[index], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-        axes.set_xticks([])
-        axes.set_yticks([])
-        axes.set_title(tile_titles[index], fontsize=8, pad=3)
+        figure.figimage(_zoomed(tiles[index], zoom), xo=round(left * PLOT_DPI),
+                        yo=round(bottom * PLOT_DPI), cmap="gray", vmin=0, vmax=255, origin="upper")
+        figure.text((left + width * zoom / PLOT_DPI / 2) / figure_width,
+                    (bottom + height * zoom / PLOT_DPI + 0.04) / figure_height,
+                    tile_titles[index], fontsize=8, ha="center", va="bottom")
     if title:
         figure.suptitle(title, y=1.0 - 0.08 / figure_height, va="top")
     _save_figure(figure, path, facecolor="white")

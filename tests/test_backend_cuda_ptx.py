@@ -12,6 +12,9 @@ import pytest
 
 from conftest import ptx_compile_report
 
+# one worker runs the module, so that its compiling process (the fixture below) runs once
+pytestmark = pytest.mark.xdist_group("backend_cuda_ptx")
+
 SCRIPT = textwrap.dedent(r'''
     import os
     os.environ["NUMBA_ENABLE_CUDASIM"] = "0"

@@ -396,11 +396,21 @@ def test_titled_tiles_are_each_enlarged_and_titled(tmp_path, monkeypatch):
                    tile_titles=[f"filter {k + 1}" for k in range(6)])
     width, height = png(tmp_path / "f.png").size
     assert width >= 6 * 80 and height >= 80
-    images_axes = [axes for axes in figures[0].axes if axes.images]
-    assert [axes.get_title() for axes in images_axes] == [f"filter {k + 1}" for k in range(6)]
-    # each tile shows its own kernel, scaled to its own range (black lowest, white highest)
-    first = images_axes[0].images[0].get_array()
-    assert first.shape == (5, 5) and first.min() == 0 and first.max() == 255
+    figure = figures[0]
+    assert [text.get_text() for text in figure.texts] == [
+        *(f"filter {k + 1}" for k in range(6)), "filters"]   # the figure's title last
+    # each tile shows its own kernel, enlarged, scaled to its own range (black lowest, white
+    # highest), its title centred above it
+    assert len(figure.images) == 6
+    first = np.asarray(figure.images[0].get_array())
+    assert first.shape == (80, 80) and first.min() == 0 and first.max() == 255
+    np.testing.assert_array_equal(first[::16, ::16], viz._to_grey_levels(kernels, "each")[0])
+    for image, text in zip(figure.images, figure.texts[:6], strict=True):
+        centre = (image.ox + 40) / (figure.get_figwidth() * viz.PLOT_DPI)
+        assert text.get_position()[0] == pytest.approx(centre, abs=1e-3)
+        assert text.get_position()[1] * figure.get_figheight() * viz.PLOT_DPI > image.oy + 80
+    # the tiles drawn: each cell's pixels are its kernel's, in the PNG's grey levels
+    assert len(np.unique(np.asarray(png(tmp_path / "f.png").convert("L")))) > 20
     assert only_file_in(tmp_path, "f.png")
 
 
