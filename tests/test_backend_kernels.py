@@ -313,3 +313,34 @@ def test_a_body_run_by_the_serial_and_the_parallel_loop_compiles_once(tmp_path):
         env={**os.environ, "DLCORE_CACHE": str(tmp_path)}, check=False)
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert completed.stdout.split()[-1] == "1"
+
+
+BODY_IN_ONE_LOOP = """
+import sys
+import numpy as np
+from dlcore.backend.cpu import SERIAL_ELEMENTS, CPUBackend
+from dlcore.backend.registry import CPU_DISPATCHERS
+from dlcore.layers.bodies import multiply_span
+n = 10 if sys.argv[1] == "serial" else 4 * SERIAL_ELEMENTS
+a = np.arange(n, dtype=np.float32)
+out = np.empty_like(a)
+CPUBackend().launch_1d(multiply_span, n, a, a, out)
+assert np.array_equal(out, a * a)
+stats = CPU_DISPATCHERS[multiply_span].stats
+print(sum(stats.cache_hits.values()), sum(stats.cache_misses.values()))
+"""
+
+
+def test_a_process_compiling_a_new_kernel_around_a_body_loads_the_body_from_the_cache(
+        tmp_path):
+    """A body's dispatcher is cached on disk: a process that compiles the parallel loop
+    around a body that another process compiled for the serial loop loads the body (it was
+    compiled again in every process that compiled any new kernel around it)."""
+    def hits_and_misses(loop):
+        completed = subprocess.run(
+            [sys.executable, "-c", BODY_IN_ONE_LOOP, loop], capture_output=True, text=True,
+            timeout=600, env={**os.environ, "DLCORE_CACHE": str(tmp_path)}, check=False)
+        assert completed.returncode == 0, completed.stderr[-3000:]
+        return completed.stdout.split()[-2:]
+    assert hits_and_misses("serial") == ["0", "1"]
+    assert hits_and_misses("parallel") == ["1", "0"]

@@ -20,7 +20,9 @@ in every process with a cold kernel cache. The helpers a body calls (:func:`call
 compiled under the body's flags alone, once per argument types too. Measured from an empty
 cache on a 2-core Zen 3, minimum CPU seconds of two alternating runs: a small Dense network's
 first fits 33.4 -> 28.6 s; a small convolutional network's first step unchanged (39.8 and
-39.9 s: its time is in the convolution kernels). Not taken: calling the activation loops
+39.9 s: its time is in the convolution kernels). The bodies' dispatchers are cached on disk as
+the kernels are: a process compiling a new kernel around a body that another process compiled
+loads the body rather than compiling it again. Not taken: calling the activation loops
 (``_activation_span``) rather than inlining them into each body saved 5 s more on the
 convolutional network but cost each Dense layer's activation pass about 1.5 us at 32 x 500
 units (11.5-12.1 -> 13.1-13.4 us a launch), and forwarding through functions that Numba
@@ -64,8 +66,10 @@ def register_for_kernels(function, inline, cpu_implementation=None, own_dispatch
     """
     implementation = function if cpu_implementation is None else cpu_implementation
     if own_dispatcher:
-        # fastmath stated, or the first caller's would be inherited by every later one
-        CPU_DISPATCHERS[function] = njit(fastmath=False, **CPU_JIT_OPTIONS)(implementation)
+        # fastmath stated, or the first caller's would be inherited by every later one; cached
+        # on disk, so that a process compiling a new kernel around a body loads the body
+        CPU_DISPATCHERS[function] = njit(fastmath=False, cache=True,
+                                         **CPU_JIT_OPTIONS)(implementation)
         implementation = _forwarding_to(CPU_DISPATCHERS[function], function)
     overload(function, target="cpu", inline=inline, strict=False,
              jit_options=CPU_JIT_OPTIONS)(lambda *args, **kwargs: implementation)
