@@ -214,6 +214,12 @@ def conv_data():
     return rng.random((64, 1, 12, 12), dtype=np.float32), rng.integers(0, 10, 64)
 
 
+# the conv net's kernels (~20 s to compile) compiled by one test, loaded by the other: one worker
+# runs both, rather than each compiling them at the same time
+compiles_the_conv_net = pytest.mark.xdist_group("conv_net_kernels")
+
+
+@compiles_the_conv_net
 def test_a_seed_trains_the_same_conv_net_on_any_number_of_threads():
     """Each thread summed the kernel and bias gradients of its share of the batch, so the sum's
     order, and the weights, followed the threads in use (2.98e-08 apart on 1 and 2): the
@@ -240,6 +246,7 @@ np.savez(sys.argv[1], *model.get_weights())
 
 
 @pytest.mark.slow
+@compiles_the_conv_net
 def test_a_conv_net_is_the_same_on_machines_of_other_core_counts_with_one_block_count(
         tmp_path):
     """README, "Backends": bit for bit across core counts with $DLCORE_PRODUCT_BLOCKS set

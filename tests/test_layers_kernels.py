@@ -251,6 +251,11 @@ def test_cpu_dense_with_a_product_split_across_threads_follows_the_reference(act
             np.testing.assert_array_equal(layer.forward(x), separate)
 
 
+# the float64 kernels that every case compiles first, compiled once: one worker runs the cases
+compiles_float64_kernels = pytest.mark.xdist_group("float64_layer_kernels")
+
+
+@compiles_float64_kernels
 @pytest.mark.parametrize("activation", ["linear", "relu", "sigmoid", "tanh", "softmax"])
 def test_a_float64_network_on_the_cpu_follows_the_reference(activation):
     """A network built in float64 (``build(dtype=np.float64)``, ``clone(dtype=...)``): the
@@ -297,6 +302,7 @@ def test_float64_average_pools_pass_their_gradient_on_in_float64(backend):
                                    :, :, :3, :3], rtol=1e-15, atol=0)
 
 
+@compiles_float64_kernels
 @pytest.mark.parametrize("activation", ["linear", "relu", "sigmoid", "tanh"])
 def test_float64_layers_on_the_cpu_compute_their_activations_in_float64(activation):
     """Element-wise activations of float64 layers keep float64's precision on the cpu (tanh
