@@ -61,7 +61,6 @@ from dlcore.losses import (
     output_channels,
 )
 from dlcore.optimizers import Parameter, loss_then_optimizer
-from dlcore.params import one_call_at_a_time
 from dlcore.summary import LayerSummary, Summary, summarize
 from dlcore.training import (
     TrainingLoop,
@@ -71,6 +70,7 @@ from dlcore.training import (
     every_output,
     is_elementwise_accuracy,
     logits_of,
+    one_call_at_a_time,
 )
 from dlcore.validation import check_batch, check_bool, check_float, check_model_name, is_integer
 

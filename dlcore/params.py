@@ -17,12 +17,9 @@ files stay pickle-free: ``dlcore.load`` reads HDF5 only and never unpickles.
 :class:`SavesToFile` gives the layer-wise models ``model.save(path)``, that same file.
 """
 import copy
-import functools
 import inspect
 import sys
-import threading
 import warnings
-import weakref
 
 import numpy as np
 
@@ -152,36 +149,6 @@ def _parameter_hint(name, valid):
         return (f" ({option} is a dict of options, not an estimator: give whole dicts, e.g. "
                 f"the grid {{'{option}': [{{'{inner}': ...}}, {{'{inner}': ...}}]}})")
     return ""
-
-
-#: one lock per network (:func:`one_call_at_a_time`)
-_NETWORK_LOCKS = weakref.WeakKeyDictionary()
-_NETWORK_LOCKS_GUARD = threading.Lock()
-
-
-def network_lock(network):
-    """The lock a network's ``fit``, ``train_on_batch``, ``evaluate`` and ``predict`` hold
-    (re-entrant: a callback of a fit may predict with its network in the fit's thread)."""
-    with _NETWORK_LOCKS_GUARD:
-        lock = _NETWORK_LOCKS.get(network)
-        if lock is None:
-            lock = _NETWORK_LOCKS[network] = threading.RLock()
-        return lock
-
-
-def one_call_at_a_time(method):
-    """``method`` of a network, run under :func:`network_lock`: a network's layers reuse their
-    own buffers from one batch to the next, so two threads predicting with one network (a
-    threaded web server, scikit-learn's ``permutation_importance`` under joblib's threading
-    backend) mixed each other's numbers (probabilities off by 0.04), as a fit beside them
-    would. Keras's and scikit-learn's models predict from several threads at once; here the
-    calls on one network take turns (each runs its kernels on every core), and different
-    networks (a grid search's candidates) still run side by side."""
-    @functools.wraps(method)
-    def taking_turns(self, *arguments, **options):
-        with network_lock(self):
-            return method(self, *arguments, **options)
-    return taking_turns
 
 
 def refuse_fit_arguments(estimator, method_name, unexpected):

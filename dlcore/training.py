@@ -87,11 +87,14 @@ once the callbacks after it have ended the epoch too (all callbacks' state is of
 """
 import collections
 import collections.abc
+import functools
 import math
 import numbers
 import os
+import threading
 import time
 import warnings
+import weakref
 from typing import NamedTuple
 
 import click
@@ -121,7 +124,6 @@ from dlcore.keras_options import (
 )
 from dlcore.layers.base import EVALUATION_GRADIENT, MC_DROPOUT
 from dlcore.lazy_rows import LazyRows
-from dlcore.params import one_call_at_a_time
 from dlcore.records import record_fit
 from dlcore.validation import check_batch, check_float, check_int, check_verbose
 from dlcore.wording import as_typed, count
@@ -179,6 +181,36 @@ def add_batch_penalty(first, last, partial_sums, n_rows, totals):
         for block in range(partial_sums.shape[0]):
             total += partial_sums[block]
         totals[0] += n_rows * total
+
+
+#: one lock per network (:func:`one_call_at_a_time`)
+_NETWORK_LOCKS = weakref.WeakKeyDictionary()
+_NETWORK_LOCKS_GUARD = threading.Lock()
+
+
+def network_lock(network):
+    """The lock a network's ``fit``, ``train_on_batch``, ``evaluate`` and ``predict`` hold
+    (re-entrant: a callback of a fit may predict with its network in the fit's thread)."""
+    with _NETWORK_LOCKS_GUARD:
+        lock = _NETWORK_LOCKS.get(network)
+        if lock is None:
+            lock = _NETWORK_LOCKS[network] = threading.RLock()
+        return lock
+
+
+def one_call_at_a_time(method):
+    """``method`` of a network, run under :func:`network_lock`: a network's layers reuse their
+    own buffers from one batch to the next, so two threads predicting with one network (a
+    threaded web server, scikit-learn's ``permutation_importance`` under joblib's threading
+    backend) mixed each other's numbers (probabilities off by 0.04), as a fit beside them
+    would. Keras's and scikit-learn's models predict from several threads at once; here the
+    calls on one network take turns (each runs its kernels on every core), and different
+    networks (a grid search's candidates) still run side by side."""
+    @functools.wraps(method)
+    def taking_turns(self, *arguments, **options):
+        with network_lock(self):
+            return method(self, *arguments, **options)
+    return taking_turns
 
 
 #: The callbacks whose state a network's file keeps (``model.callback_state``, saved under

@@ -63,11 +63,10 @@ from dlcore.params import (
     ParamsMixin,
     RoutesSampleWeight,
     TransformerOutput,
-    network_lock,
     reduce_through_state,
     score_targets,
 )
-from dlcore.training import one_output, warn_of_unscaled_pixels
+from dlcore.training import network_lock, one_output, warn_of_unscaled_pixels
 from dlcore.validation import (
     check_bool,
     check_class_labels,
