@@ -384,7 +384,7 @@ def _write_titled_tiles(tiles: np.ndarray, tile_titles: list[str], n_columns: in
     """Each (h, w) uint8 tile enlarged ``zoom`` times in a cell of its own, its title above.
 
     The tiles are placed as figure images at whole pixels and the titles as figure texts: an
-    axes per tile took ~10 ms each to make and draw (3.3 s for the 300 units of an MLP's
+    axes per tile took ~10 ms each to make and draw (3.3 s for the 256 units of an MLP's
     first layer)."""
     n, height, width = tiles.shape
     n_rows = math.ceil(n / n_columns)
