@@ -69,12 +69,21 @@ class ParamsMixin:
         """Refuse scikit-learn's names of dlcore's parameters (:data:`SCIKIT_LEARN_NAMES`) in
         one line giving dlcore's, before Python's bare "unexpected keyword argument"."""
         valid = cls._param_names()
-        for name in kwargs:
-            ours = SCIKIT_LEARN_NAMES.get(name)
-            if name not in valid and ours in valid:
-                raise TypeError(f"{cls.__name__} has no parameter {name!r} (scikit-learn's "
-                                f"name): dlcore calls it {ours}, e.g. "
-                                f"{cls.__name__}({ours}={kwargs[name]!r:.40})")
+        # all of them at once: scikit-learn's example gives n_components, n_iter and
+        # random_state together, and a student should not meet them one run at a time
+        theirs = [name for name in kwargs
+                  if name not in valid and SCIKIT_LEARN_NAMES.get(name) in valid]
+        if theirs:
+            ours = [SCIKIT_LEARN_NAMES[name] for name in theirs]
+            example = ", ".join(f"{mine}={kwargs[name]!r:.40}" for name, mine in zip(theirs, ours))
+            if len(theirs) == 1:
+                raise TypeError(f"{cls.__name__} has no parameter {theirs[0]!r} (scikit-learn's "
+                                f"name): dlcore calls it {ours[0]}, e.g. "
+                                f"{cls.__name__}({example})")
+            raise TypeError(f"{cls.__name__} has no parameters "
+                            f"{_listed([repr(name) for name in theirs])} (scikit-learn's "
+                            f"names): dlcore calls them {_listed(ours)}, e.g. "
+                            f"{cls.__name__}({example})")
         return super().__new__(cls)
 
     @classmethod
@@ -129,6 +138,11 @@ class ParamsMixin:
         from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
         return Tags(estimator_type=None, target_tags=TargetTags(required=False),
                     transformer_tags=TransformerTags(), input_tags=InputTags())
+
+
+def _listed(words):
+    """``a``, ``a and b``, ``a, b and c``."""
+    return " and ".join([", ".join(words[:-1]), words[-1]] if len(words) > 1 else words)
 
 
 def _parameter_hint(name, valid):

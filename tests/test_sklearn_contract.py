@@ -651,6 +651,16 @@ def test_scikit_learns_names_of_our_parameters_are_answered_with_ours(make, thei
     assert make(**{ours: 3}).get_params()[ours] == 3
 
 
+def test_scikit_learns_names_given_together_are_all_answered_in_one_line():
+    # scikit-learn's RBM example passes these three at once: one run names every one
+    with pytest.raises(TypeError) as refused:
+        dlcore.BernoulliRBM(n_components=32, n_iter=2, random_state=0, learning_rate=0.05)
+    assert str(refused.value) == (
+        "BernoulliRBM has no parameters 'n_components', 'n_iter' and 'random_state' "
+        "(scikit-learn's names): dlcore calls them n_hidden, epochs and seed, e.g. "
+        "BernoulliRBM(n_hidden=32, epochs=2, seed=0)")
+
+
 @pytest.mark.parametrize("make", [dlcore.BernoulliRBM, dlcore.GaussianBernoulliRBM])
 def test_scikit_learns_names_of_the_learned_parameters_read_ours(make):
     """scikit-learn's RBM example plots ``rbm.components_[i].reshape(8, 8)``: the same line
