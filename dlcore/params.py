@@ -24,7 +24,7 @@ import warnings
 import numpy as np
 
 from dlcore.validation import as_array, is_integer
-from dlcore.wording import count
+from dlcore.wording import count, listed
 
 
 class FittedAttribute:
@@ -81,8 +81,8 @@ class ParamsMixin:
                                 f"name): dlcore calls it {ours[0]}, e.g. "
                                 f"{cls.__name__}({example})")
             raise TypeError(f"{cls.__name__} has no parameters "
-                            f"{_listed([repr(name) for name in theirs])} (scikit-learn's "
-                            f"names): dlcore calls them {_listed(ours)}, e.g. "
+                            f"{listed([repr(name) for name in theirs])} (scikit-learn's "
+                            f"names): dlcore calls them {listed(ours)}, e.g. "
                             f"{cls.__name__}({example})")
         return super().__new__(cls)
 
@@ -138,11 +138,6 @@ class ParamsMixin:
         from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
         return Tags(estimator_type=None, target_tags=TargetTags(required=False),
                     transformer_tags=TransformerTags(), input_tags=InputTags())
-
-
-def _listed(words):
-    """``a``, ``a and b``, ``a, b and c``."""
-    return " and ".join([", ".join(words[:-1]), words[-1]] if len(words) > 1 else words)
 
 
 def _parameter_hint(name, valid):
@@ -498,13 +493,13 @@ def feature_name_mismatch(fitted, given):
     missing = sorted(fitted_set - given_set)
     message = "The feature names should match those that were passed during fit.\n"
 
-    def listed(names):
+    def bulleted(names):
         shown = "".join(f"- {name}\n" for name in names[:5])
         return shown + ("- ...\n" if len(names) > 5 else "")
     if unseen:
-        message += "Feature names unseen at fit time:\n" + listed(unseen)
+        message += "Feature names unseen at fit time:\n" + bulleted(unseen)
     if missing:
-        message += "Feature names seen at fit time, yet now missing:\n" + listed(missing)
+        message += "Feature names seen at fit time, yet now missing:\n" + bulleted(missing)
     if not unseen and not missing:
         message += "Feature names must be in the same order as they were in fit.\n"
     return message

@@ -1,5 +1,5 @@
 """How messages name and count things: "an Autoencoder", "a DBN", "1 epoch", "2 epochs"; and
-how they show a value the user gave (:func:`as_typed`)."""
+how they list and show the values a user gave (:func:`as_typed`)."""
 
 import numpy as np
 
@@ -20,6 +20,11 @@ def count(number, noun, plural=None):
     "0 epochs"; ``plural`` for a noun whose plural is not noun + "s" ("1 step of parallel
     tempering", "2 steps of parallel tempering")."""
     return f"{number} {noun if number == 1 else plural or noun + 's'}"
+
+
+def listed(words):
+    """Words as a sentence lists them: "a", "a and b", "a, b and c"."""
+    return " and ".join([", ".join(words[:-1]), words[-1]] if len(words) > 1 else words)
 
 
 def duration(seconds):
