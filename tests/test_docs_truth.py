@@ -202,7 +202,7 @@ def mentioned_file(path):
 def test_docs_code_and_ci_mention_only_files_that_exist():
     found = []
     for name, text in text_files_under(*CODE_FOLDERS, "docs", "README.md", "CHANGELOG.md",
-                                       ".ci/run"):
+                                       ".ci/run", ".ci/gpu"):
         for m in MENTIONED_PATH.finditer(text):
             target = mentioned_file(m.group(1))
             if target is not None and not target.is_file():
@@ -215,7 +215,7 @@ def test_bare_file_names_in_the_docs_exist_somewhere_in_the_repository():
     ours = {path.name for _, path in repository_text_files()}
     found = [f"{name}:{line_of(text, m.start())}: {m.group(1)}"
              for name, text in text_files_under("docs", "README.md", "CHANGELOG.md", ".ci/run",
-                                                "datasets/README.md", "dlcore/bench.py")
+                                                ".ci/gpu", "datasets/README.md", "dlcore/bench.py")
              for m in re.finditer(r"(?<![\w./-])([\w-]+\.(?:py|md))\b", text)
              if m.group(1) not in ours]
     assert not found, "mentions of files that do not exist:\n" + "\n".join(found)

@@ -247,3 +247,20 @@ def test_setup_cfg_lists_every_package_folder_of_dlcore():
     listed = set(config["options"]["packages"].split())
     folders = {"dlcore." + path.parent.name for path in (ROOT / "dlcore").glob("*/__init__.py")}
     assert folders - listed == set(), f"setup.cfg [options] packages lacks {folders - listed}"
+
+
+def test_the_gpu_script_parses_and_its_steps_fit_one_ten_minute_lease():
+    """``.ci/gpu`` runs on a lent GPU machine whose commands stop at ten minutes: the steps' own
+    limits (the bench step runs once per bench of its loop) must add up to less."""
+    script = (ROOT / ".ci" / "gpu").read_text()
+    parsed = subprocess.run(["bash", "-n", str(ROOT / ".ci" / "gpu")], capture_output=True,
+                            text=True, check=False)
+    assert parsed.returncode == 0, parsed.stderr
+    benches = re.search(r"^for work in ([\w ]+); do$", script, re.MULTILINE).group(1).split()
+    assert set(benches) == {"rbm", "mlp", "cnn"}
+    limits = [(name, int(limit)) for name, limit
+              in re.findall(r"^\s*step (\S+) (\d+) ", script, re.MULTILINE)]
+    assert [name for name, _ in limits] == ["install", "doctor", "cuda-tests", '"bench-$work"']
+    total = sum(limit * (len(benches) if name.startswith('"bench') else 1)
+                for name, limit in limits)
+    assert total < 600, f"the steps may take {total} s in all"
