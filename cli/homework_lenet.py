@@ -1,5 +1,7 @@
 """``dlcore homework lenet-params``: lecture "Convolutional Neural Networks" (2019)'s LeNet
-homework, "How many parameters?", with the arithmetic shown layer by layer."""
+homework (slide "LeNet 1989 (Homework)"), "How many parameters?", with the arithmetic shown
+layer by layer for LeNet-5 (1998), whose 5x5 filters and 2x2 pools are the slide's (the slide
+names no widths: :mod:`dlcore.models` says why LeNet-5)."""
 import click
 
 import dlcore

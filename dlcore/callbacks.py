@@ -345,8 +345,10 @@ class EarlyStopping(_Resumable):
     """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience``
     epochs, and with ``restore_best_weights=True`` put back the weights of the best epoch:
     Keras 3's ``EarlyStopping``, its arguments in its order and its defaults, its rule line
-    for line. The lecture's early stopping returns the best epoch's parameters: pass
-    ``restore_best_weights=True`` for it (Keras's default, False, keeps the last epoch's).
+    for line. The lectures' early stopping ("Monitor validation performance during training",
+    "Stop when it starts to deteriorate": "Convolutional neural networks" (2016), "Early
+    stopping") leaves open which epoch's weights to keep; ``restore_best_weights=True`` keeps
+    the best epoch's, as dlcore's own commands do (Keras's default, False, keeps the last's).
 
     Each monitored epoch adds one to ``wait``; an improvement on the best value so far makes it
     the best and, when it also improves on ``baseline`` (or there is none), sets ``wait`` back

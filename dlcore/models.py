@@ -2,9 +2,12 @@
 "Convolutional neural networks" (2016), and two functional models: a small residual net
 (``resnet_small``) and a small U-Net (``unet_small``).
 
-LeNet-5 (LeCun, Bottou, Bengio & Haffner 1998; the homework of lecture
-"Convolutional Neural Networks" (2019), "Filters are of size 5x5, stride 1; pooling is 2x2, with
-stride 2; how many parameters?"):
+LeNet-5 (LeCun, Bottou, Bengio & Haffner 1998), for the homework of lecture "Convolutional
+Neural Networks" (2019), slide "LeNet 1989 (Homework)": "Filters are of size 5x5, stride 1
+Pooling is 2x2, with stride 2", "How many parameters?". The slide's words give no layer widths
+(its drawing is not in the text) and its title names 1989, the year of LeCun et al.'s first
+convolutional network; dlcore answers for LeNet-5, the LeNet courses draw, whose filters and
+pools are those:
 
     input 1@28x28  (MNIST; the paper padded to 32x32, here: padding 2 in the first conv;
                     a 32x32 input, the paper's own, gets none: the same geometry from C1 on)

@@ -76,6 +76,14 @@ def test_the_slides_parameter_counts():
     summary = local.summary(print_fn=None)
     assert summary.rows[0].output_shape == (1, 200, 200)            # 40K hidden units
     assert summary.total_weights == 4_000_000 and summary.total_biases == 40_000
+    # the 200x200 image itself, padding "same": the border fields' cells in the padding are not
+    # counted (docs/networks.md quotes this count), though get_weights keeps a place for them
+    padded = dlcore.Sequential([LocallyConnected2D(1, 10, padding="same",
+                                                   kernel_initializer="zeros")],
+                               input_shape=(1, 200, 200), backend="reference")
+    assert padded.summary(print_fn=None).total_weights == 1975 ** 2 == 3_900_625
+    assert padded.count_params() == 3_900_625 + 40_000
+    assert sum(array.size for array in padded.get_weights()) == 4_000_000 + 40_000
     # the convolution with the same fields shares them: 100 weights
     conv = dlcore.Sequential([Conv2D(1, 10, padding="same")], input_shape=(1, 200, 200),
                              backend="reference")

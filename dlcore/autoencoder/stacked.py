@@ -1,16 +1,16 @@
 """``StackedAutoencoder``: autoencoders trained greedily, layer by layer, then a network.
 
-Lecture "Supervised learning" ("Layer-wise unsupervised + supervised backprop: train each layer
-in sequence using regularized auto-encoders or RBMs; backprop through the whole system") and
-lecture "Deep Neural Networks" (the "Deep net, auto-associator pre-training" row of Bengio et
-al. 2007). ``hidden=[500, 500]`` fitted on 784 pixels stacks two autoencoders, 784-500 and
-500-500: the first trains on the data x (corrupting its input, reconstructing the clean x);
-then, its weights fixed, the second trains on the first's clean codes h_1 = s(x W_1 + b_1)
-(Vincent et al. 2008:
-"the corruption is only used for the initial training of each layer; once the mapping f is
-learned, it is used on uncorrupted inputs"); and so on. Afterwards :meth:`to_network` stacks the
-encoders as sigmoid ``Dense`` layers under a softmax, ready for supervised fine-tuning, as
-:meth:`dlcore.DBN.to_network` does with RBMs.
+Lecture "Supervised learning", slide "Deep Learning is BIG": of its learning protocols,
+"Layer-wise unsupervised + supervised backprop" ("Train each layer in sequence", "Backprop
+through the whole system"), where the protocol before it trains each layer "using regularized
+auto-encoders or RBMs"; and lecture "Deep Neural Networks" (the "Deep net, auto-associator
+pre-training" row of Bengio et al. 2007). ``hidden=[500, 500]`` fitted on 784 pixels stacks
+two autoencoders, 784-500 and 500-500: the first trains on the data x (corrupting its input,
+reconstructing the clean x); then, its weights fixed, the second trains on the first's clean
+codes h_1 = s(x W_1 + b_1) (Vincent et al. 2008: "the corruption is only used for the initial
+training of each layer; once the mapping f is learned, it is used on uncorrupted inputs"); and
+so on. Afterwards :meth:`to_network` stacks the encoders as sigmoid ``Dense`` layers under a
+softmax, ready for supervised fine-tuning, as :meth:`dlcore.DBN.to_network` does with RBMs.
 
 The codes of sigmoid units lie in (0, 1), and the next autoencoder reconstructs them as it
 would data in [0, 1]: a sigmoid decoder and the cross-entropy, the defaults. The codes of tanh,

@@ -488,7 +488,9 @@ class Layer:
         return self.params[name] if name in self.params else self.state[name]
 
     def count_params(self):
-        """Number of numbers in :meth:`get_weights` (as Keras counts: the state too)."""
+        """Number of weights, biases and state numbers (as Keras counts: the state too): the
+        numbers of :meth:`get_weights`, but for a ``LocallyConnected2D`` with padding, whose
+        weights in the padding are kept and not counted (:meth:`weight_count`)."""
         return self.weight_count() + self.bias_count() + self.state_count()
 
     def state_count(self):

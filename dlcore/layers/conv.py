@@ -3,9 +3,10 @@
 Lecture "Supervised learning" ("Convolutional Layer"): with M input maps, N output maps and
 K x K kernels, "the kernels have M x N x K x K coefficients" and the cost is
 M K^2 N (D - K + 1)^2 multiply-adds; lecture "Convolutional Neural Networks" (2019) gives the output
-size (N - F + 2P) / S + 1 and "same" padding P = (F - 1) / 2 (Keras's "same" here, which is that
-for an odd F at stride 1: :mod:`dlcore.layers.geometry`). The operation is a cross-correlation
-(lecture "Convolutional neural networks" (2016)):
+size (N - F) / S + 1 and the zero padding P = (F - 1) / 2 that keeps the size, lecture "Deep
+learning I" the output size with padding, (N - F + 2P) / S + 1 (Keras's "same" here, which is
+P = (F - 1) / 2 for an odd F at stride 1: :mod:`dlcore.layers.geometry`). The operation is a
+cross-correlation (lecture "Convolutional neural networks" (2016)):
 
     z[n, f, y, x] = b[f] + sum_{c, i, j} K[f, c, i, j] * xpad[n, c, S*y + i, S*x + j]
 

@@ -1,7 +1,8 @@
 """Sizes of convolution and pooling outputs, and the errors for geometries that do not fit.
 
-Lectures "Convolutional Neural Networks" (2019) and "Deep learning I", topic "output size",
-give the output size of a convolution or a pooling along one axis:
+Lecture "Convolutional Neural Networks" (2019) gives the output size of a convolution or a
+pooling along one axis without padding, (N - F) / S + 1, and lecture "Deep learning I", topic
+"Convolutional neural networks", with the zero padding:
 
     output = (N - F + 2P) / S + 1
 

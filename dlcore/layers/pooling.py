@@ -7,8 +7,8 @@
               of h_k(y, x)^2)
 
 Each channel is pooled on its own, so the number of maps is unchanged and there are no
-parameters. The output size is (N - F) / S + 1 (lecture "Convolutional Neural Networks" (2019) with
-P = 0); the stride defaults to the pool size ("for 2x2 max pooling: kernel_size = 2, stride = 2",
+parameters. The output size is (N - F) / S + 1 (lecture "Convolutional Neural Networks"
+(2019)); the stride defaults to the pool size ("for 2x2 max pooling: kernel_size = 2, stride = 2",
 lecture "Deep learning I"). Max pooling records where each maximum was, and
 back-propagation sends the gradient there only.
 

@@ -2,7 +2,9 @@
 
 The restricted Boltzmann machine (Smolensky 1986; Lecture "Deep Neural Networks" (DBN/RBM), slide
 "Restricted Boltzmann Machine") has binary visible units v (n_visible,) and binary hidden units h
-(n_hidden,), connected only across the layers:
+(n_hidden,), connected only across the layers ("We restrict the connectivity", "No connections
+between hidden units"). The slides draw it and do not write its energy; that and the free energy
+below are the standard ones (Hinton 2010, "A Practical Guide to Training RBMs"):
 
     E(v, h) = - b.v - c.h - v' W h                    (energy)
     P(v, h) = exp(-E(v, h)) / Z,   Z = sum_{v,h} exp(-E(v, h))
