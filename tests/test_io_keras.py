@@ -778,3 +778,19 @@ def test_a_dense_shared_by_maps_of_different_shapes_is_refused_both_ways(tmp_pat
         h5file.attrs["model_config"] = json.dumps(config)
     with pytest.raises(dlcore.ModelFileError, match="shared by inputs flattened from different"):
         dlcore.load(path)
+
+
+@pytest.mark.parametrize("center, scale", [(False, False), (True, False)])
+@pytest.mark.parametrize("name", ["legacy.h5", "archive.keras"])
+def test_a_layer_normalization_without_gamma_or_beta_loads_from_either_keras_file(
+        tmp_path, center, scale, name):
+    """Without gamma and beta a LayerNormalization has no arrays: Keras's legacy file gives it
+    an empty weight list, which the import must not count as missing weights."""
+    from dlcore.layers import LayerNormalization
+    model = dlcore.Sequential([Dense(4, input_shape=(3,)),
+                               LayerNormalization(center=center, scale=scale),
+                               Dense(2, activation="softmax")], backend="reference", seed=1)
+    dlcore.save(model, tmp_path / name, format="keras")
+    x = np.random.default_rng(0).random((5, 3), dtype=np.float32)
+    np.testing.assert_allclose(dlcore.load(tmp_path / name).predict(x), model.predict(x),
+                               atol=1e-6)

@@ -1771,9 +1771,12 @@ class _Imported:
                     "gamma_constraint"):
             if config.get(key) is not None:
                 raise ValueError(f"a {key} is not imported")
-        self.converters[name] = (name, _as_stored)
         options = {"epsilon": config.get("epsilon", 1e-3), "center": config.get("center", True),
                    "scale": config.get("scale", True), "name": name}
+        # a LayerNormalization without gamma and beta has no arrays in Keras's file (a
+        # BatchNormalization keeps its moving statistics)
+        if kind == "BatchNormalization" or options["center"] or options["scale"]:
+            self.converters[name] = (name, _as_stored)
         if kind == "LayerNormalization":
             if config.get("rms_scaling", False) is not False:
                 raise ValueError("a LayerNormalization with rms_scaling is not imported")
