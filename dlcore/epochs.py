@@ -33,6 +33,7 @@ import numpy as np
 
 from dlcore.batches import epoch_order
 from dlcore.errors import DivergenceCheck, decay_diverges
+from dlcore.params import sizes_call_wording
 
 
 class EpochLoop:
@@ -43,16 +44,18 @@ class EpochLoop:
     def _epoch_loss(self, monitors):
         return monitors
 
-    def _check_fitted_size(self, call):
+    def _check_fitted_sizes(self, call):
         """``n_hidden`` that a ``set_params`` changed after training started is refused by
-        ``call`` (``partial_fit``, ``resume``), which would train the fitted units on while
-        ``get_params`` names others: one line naming both fixes."""
+        ``call`` (``partial_fit``, ``resume``, which would train the fitted units on while
+        ``get_params`` names others; ``save``, ``pickle``, whose copy would not be read back):
+        one line naming both fixes."""
         fitted = self.W.shape[1]
         if int(self.n_hidden) != fitted:
+            consequence, fix = sizes_call_wording(call)
             raise ValueError(f"n_hidden={self.n_hidden} differs from the {fitted} hidden units "
-                             f"this {type(self).__name__} was fitted with, which {call} would "
-                             f"train on: call fit(X) to train {self.n_hidden} from the start, "
-                             f"or set_params(n_hidden={fitted}) to go on")
+                             f"this {type(self).__name__} was fitted with, {consequence}: "
+                             f"call fit(X) to train {self.n_hidden} from the start, or "
+                             f"set_params(n_hidden={fitted}) {fix}")
 
     def _run_epochs(self, trainer, data, epochs, progress, on_epoch_end, record_epoch):
         """``epochs`` passes of ``trainer`` over ``data`` (rows on the trainer's backend).

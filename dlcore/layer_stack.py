@@ -23,7 +23,7 @@ import numbers
 import numpy as np
 
 from dlcore.errors import NotFittedError
-from dlcore.params import FittedAttribute
+from dlcore.params import FittedAttribute, sizes_call_wording
 from dlcore.validation import check_int, check_width
 from dlcore.wording import as_typed
 
@@ -163,18 +163,30 @@ class LayerStack:
 
     def _check_fitted_sizes(self, call):
         """``hidden`` (or ``layers``) that a ``set_params`` changed after training started is
-        refused by ``call`` (``partial_fit``, ``resume``), which would train the fitted layers
-        on while ``get_params`` names others: one line naming both fixes."""
+        refused by ``call`` (``partial_fit``, ``resume``, which would train the fitted layers
+        on while ``get_params`` names others; ``save``, ``pickle``, whose copy would not be
+        read back): one line naming both fixes."""
         fitted = [int(size) for size in self.layers_]
         if self.layers is not None:
             name, given, kept = "layers", [int(size) for size in self.layers], fitted
         else:
             name, given, kept = "hidden", self._hidden_sizes(), fitted[1:]
         if given != kept:
+            consequence, fix = sizes_call_wording(call)
             raise ValueError(f"{name}={given} differs from the sizes this "
-                             f"{type(self).__name__} was fitted with, {name}={kept}, which "
-                             f"{call} would train on: call fit(X) to train the new sizes from "
-                             f"the start, or set_params({name}={kept}) to go on")
+                             f"{type(self).__name__} was fitted with, {name}={kept}, "
+                             f"{consequence}: call fit(X) to train the new sizes from the "
+                             f"start, or set_params({name}={kept}) {fix}")
+
+    def _take_new_settings(self, built):
+        """The training settings that a ``set_params`` gave the stack after its layers were
+        built (``learning_rate``, ``batch_size``, ...), onto its layers, as a single layer's
+        ``partial_fit`` takes its own; ``built``: the layers the settings make now, each
+        checked (:meth:`_check_params`). Sizes, seeds and epochs stay the layers' own."""
+        kept = ("n_hidden", "seed", "epochs", "n_labels")
+        for layer, new in zip(getattr(self, self.layers_attribute), built):
+            layer.set_params(**{name: value for name, value in new.get_params(deep=False).items()
+                                if name not in kept})
 
     @contextlib.contextmanager
     def _whole_pass_or_none(self):

@@ -122,6 +122,18 @@ class ParamsMixin:
                    if repr(getattr(self, name)) != repr(signature.parameters[name].default)]
         return f"{type(self).__name__}({', '.join(changed)})"
 
+    @property
+    def _repr_html_(self):
+        """The HTML of :meth:`_repr_mimebundle_` (scikit-learn's diagram), for tools that ask
+        for this alone; as scikit-learn's own property, there only while scikit-learn is
+        imported with its ``display`` "diagram"."""
+        sklearn = sys.modules.get("sklearn")
+        if sklearn is None or sklearn.get_config().get("display") != "diagram":
+            raise AttributeError("_repr_html_ is only defined when scikit-learn is imported "
+                                 "and its display setting is 'diagram'")
+        from sklearn.utils import estimator_html_repr
+        return lambda: estimator_html_repr(self)
+
     def _repr_mimebundle_(self, **kwargs):
         """What a Jupyter notebook shows for the estimator: its repr and, once scikit-learn
         is imported and its ``display`` setting is "diagram" (the default), scikit-learn's
@@ -487,7 +499,8 @@ def _import_table_library(name):
 
 def feature_name_mismatch(fitted, given):
     """scikit-learn's message for a table whose column names are not those of fit (its
-    estimator checks look for these words), listing what is new and what is missing."""
+    estimator checks look for these words), listing what is new and what is missing, then
+    the fix: the columns of fit, in their order (``feature_names_in_``)."""
     fitted_set, given_set = set(fitted), set(given)
     unseen = sorted(given_set - fitted_set)
     missing = sorted(fitted_set - given_set)
@@ -502,7 +515,8 @@ def feature_name_mismatch(fitted, given):
         message += "Feature names seen at fit time, yet now missing:\n" + bulleted(missing)
     if not unseen and not missing:
         message += "Feature names must be in the same order as they were in fit.\n"
-    return message
+        return message + "Reorder the columns as at fit: X[model.feature_names_in_]."
+    return message + "Give the columns the model was fitted on: model.feature_names_in_."
 
 
 class SavesToFile:
@@ -523,6 +537,43 @@ class SavesToFile:
         """
         from dlcore.io import save
         save(self, path)
+
+
+def sizes_call_wording(call):
+    """``(consequence, fix)``: the words of a refusal by ``call`` of sizes that a
+    ``set_params`` changed after ``fit``, e.g. "which partial_fit would train on" and "to go
+    on"; "save" and "pickle" would write a copy that no reading could rebuild."""
+    if call in ("save", "pickle"):
+        return (f"and {call} would write a copy that could not be read back",
+                f"before you {call} it")
+    return f"which {call} would train on", "to go on"
+
+
+def check_read_back(model, config, state, call):
+    """Refuse in one line to ``call`` ("save", "pickle") a fitted estimator whose
+    hyperparameters no longer describe what it was fitted with (a ``set_params`` after
+    ``fit``, which scikit-learn's estimators take and check at the next ``fit``): its file or
+    pickle would be refused when read back, and ``dlcore.save`` would have replaced a good
+    file with it. The check is the reading itself, ``from_config(config)`` then
+    ``set_state(state)`` on a throwaway model, after the fitted sizes, whose message names
+    both fixes. Returns None."""
+    from dlcore.io.hdf5 import MODEL_REJECTION_ERRORS
+    if hasattr(model, "_check_fitted_sizes"):
+        model._check_fitted_sizes(call)
+    name = type(model).__name__
+    try:
+        rebuilt = type(model).from_config(config)
+    except MODEL_REJECTION_ERRORS as error:
+        raise ValueError(f"cannot {call} this {name}: a hyperparameter set after fit is "
+                         f"refused ({str(error)[:300]}), and the copy could not be read back; "
+                         f"set_params to a valid value first") from None
+    try:
+        rebuilt.set_state(state)
+    except MODEL_REJECTION_ERRORS as error:
+        raise ValueError(f"cannot {call} this {name}: its hyperparameters no longer describe "
+                         f"the model it was fitted as ({str(error)[:300]}), so the copy could "
+                         f"not be read back; set_params back to the values it was fitted "
+                         f"with, or fit it again") from None
 
 
 class PicklesThroughState:
@@ -555,10 +606,14 @@ def reduce_through_state(model, fitted):
     never aliases the live model's arrays or lists)."""
     payload = {"config": model.get_config(),
                "state": model.get_state() if fitted else None,
+               "params": model.get_params(deep=False) if isinstance(model, ParamsMixin)
+               else None,
                "history": getattr(model, "history", None),
                "training_record": getattr(model, "training_record_", None),
                "feature_names_in": getattr(model, "feature_names_in_", None),
                "output_config": getattr(model, "_sklearn_output_config", None)}
+    if fitted and payload["params"] is not None:
+        check_read_back(model, payload["config"], payload["state"], "pickle")
     request = vars(model).get("_metadata_request")
     if request is not None:   # set_fit_request's choices, as plain data
         payload["metadata_request"] = {method: dict(getattr(request, method).requests)
@@ -572,12 +627,18 @@ def reduce_through_state(model, fitted):
 def rebuild_from_state(cls, payload):
     """The model that :func:`reduce_through_state` took apart: ``cls.from_config(config)``,
     then ``set_state(state)``, then its history and training record."""
+    params = payload.get("params")
     if payload["state"] is None and issubclass(cls, ParamsMixin):
-        model = cls(**payload["config"])  # an unfitted estimator: only fit checks its values
+        # an unfitted estimator: only fit checks its values
+        model = cls(**(params if params is not None else payload["config"]))
     else:
         model = cls.from_config(payload["config"])
     if payload["state"] is not None:
         model.set_state(_writable_arrays(payload["state"]))
+        if params is not None:
+            # the values as given (verbose=1, hidden=(4, 3)), where the config, a file's,
+            # holds them in JSON's types (True, [4, 3])
+            model.set_params(**params)
     if payload["history"] is not None:
         model.history = payload["history"]
     if payload["training_record"] is not None:

@@ -244,6 +244,23 @@ def test_keras_sparse_autoencoders_code_layer_is_taken():
     assert layer.activity_regularizer.l1 == pytest.approx(10e-5)
 
 
+def test_a_stack_refused_data_outside_the_unit_interval_keeps_what_it_had():
+    # the bottom autoencoder checked the values inside its own fit, after the stack had
+    # replaced its layers: a refused refit left a fitted stack "interrupted", and an unfitted
+    # one said so instead of "not fitted"
+    X = binary()
+    stack = dlcore.StackedAutoencoder(hidden=[8, 5], epochs=1, batch_size=10,
+                                      backend="cpu").fit(X)
+    codes = stack.transform(X)
+    unfitted = dlcore.StackedAutoencoder(hidden=[8, 5], epochs=1)
+    for refitted in (stack, unfitted):
+        with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
+            refitted.fit(X * 2)
+    np.testing.assert_array_equal(stack.transform(X), codes)
+    with pytest.raises(dlcore.NotFittedError):
+        unfitted.transform(X)
+
+
 def test_data_outside_the_unit_interval_is_refused_for_a_sigmoid_decoder_only():
     # a sigmoid's reconstructions lie in (0, 1): under the squared error too, it could never
     # reach a 2 (it trained on without a word); a linear decoder takes any real value

@@ -5,6 +5,7 @@ backend, and a save/load round trip."""
 import textwrap
 import warnings
 
+import h5py
 import numpy as np
 import pytest
 
@@ -331,7 +332,15 @@ def test_a_hyperparameter_set_badly_is_refused_by_fit_resume_up_down_and_load(tm
             call()
     with pytest.raises(ValueError, match="propagate"):
         DBN.from_config(dbn.get_config())
+    # dlcore.save writes no file load would refuse; a file edited so is refused by load
+    with pytest.raises(ValueError, match="propagate") as caught:
+        dlcore.save(dbn, tmp_path / "edited.h5")
+    assert "\n" not in str(caught.value) and not (tmp_path / "edited.h5").exists()
+    dbn.set_params(propagate="mean")
     dlcore.save(dbn, tmp_path / "edited.h5")
+    with h5py.File(tmp_path / "edited.h5", "r+") as h5file:
+        h5file.attrs["hyperparameters"] = h5file.attrs["hyperparameters"].replace(
+            '"propagate": "mean"', '"propagate": "median"')
     with pytest.raises(ValueError, match="propagate") as caught:
         dlcore.load(tmp_path / "edited.h5")
     assert "\n" not in str(caught.value)

@@ -137,3 +137,28 @@ def test_the_warnings_of_partial_fit_s_checks_name_the_caller_s_line():
     with pytest.warns(UserWarning, match="column-vector y") as caught:
         dbn(n_labels=3).partial_fit(X, Y.reshape(-1, 1))
     assert [record.filename for record in caught] == [__file__]
+
+
+@pytest.mark.parametrize("make, layers", [
+    (lambda: dbn(), "rbms_"),
+    (lambda: dlcore.StackedAutoencoder(hidden=[6, 4], epochs=2, batch_size=16, seed=3,
+                                       backend="cpu"), "autoencoders_")])
+def test_a_pass_takes_the_settings_set_params_gave_since_and_refuses_bad_ones(make, layers):
+    # scikit-learn's rule, as a single RBM's partial_fit: the next pass trains with what
+    # set_params set; the stack's layers kept the settings they were built with, and a
+    # batch_size of 0 went unnoticed until the saved file was refused at load
+    model = make().partial_fit(X)
+    untouched = make().partial_fit(X)
+    model.set_params(learning_rate=0.05, batch_size=8)
+    model.partial_fit(X)
+    untouched.partial_fit(X)
+    trained = getattr(model, layers)
+    assert [(layer.learning_rate, layer.batch_size) for layer in trained] == [(0.05, 8)] * 2
+    assert not np.array_equal(trained[0].W, getattr(untouched, layers)[0].W)
+    assert [layer.epochs_done_ for layer in trained] == [2, 2]      # the passes, as before
+    before = [layer.W.copy() for layer in trained]
+    model.set_params(batch_size=0)
+    with pytest.raises(ValueError, match=r"^\w+ 1 of the \w+: batch_size") as refused:
+        model.partial_fit(X)
+    assert "\n" not in str(refused.value)
+    assert all(np.array_equal(layer.W, W) for layer, W in zip(trained, before, strict=True))

@@ -72,7 +72,7 @@ def test_the_pickle_holds_the_file_state_only():
     rbm = RBMS[0]().fit(binary())
     rebuild, (cls, payload) = rbm.__reduce_ex__(pickle.HIGHEST_PROTOCOL)
     assert rebuild is rebuild_from_state and cls is dlcore.BernoulliRBM
-    assert set(payload) == {"config", "state", "history", "training_record",
+    assert set(payload) == {"config", "state", "params", "history", "training_record",
                             "feature_names_in", "output_config"}
     assert plain(payload)
     assert payload["state"]["W"] is not rbm.W   # a copy, not the live array
@@ -275,3 +275,62 @@ def test_saving_a_grid_search_names_joblib_and_the_dlcore_step_to_save(tmp_path)
         dlcore.save(search, tmp_path / "search.h5")
     assert not list(tmp_path.iterdir())
     dlcore.save(search.best_estimator_.named_steps["bernoullirbm"], tmp_path / "rbm.h5")
+
+
+FITTED_THEN_CHANGED = [
+    (lambda: dlcore.BernoulliRBM(n_hidden=4, epochs=1, batch_size=10, seed=3, backend="cpu"),
+     {"n_hidden": 6}, "set_params(n_hidden=4) before you {call} it"),
+    (lambda: dlcore.Autoencoder(n_hidden=4, epochs=1, batch_size=10, seed=3, backend="cpu"),
+     {"n_hidden": 6}, "set_params(n_hidden=4) before you {call} it"),
+    (lambda: dlcore.DBN(hidden=[4, 3], epochs=1, batch_size=10, seed=3, backend="cpu"),
+     {"hidden": [5, 3]}, "set_params(hidden=[4, 3]) before you {call} it"),
+    (lambda: dlcore.StackedAutoencoder(hidden=[4, 3], epochs=1, batch_size=10, seed=3,
+                                       backend="cpu"),
+     {"hidden": [4]}, "set_params(hidden=[4, 3]) before you {call} it"),
+    (lambda: dlcore.BernoulliRBM(n_hidden=4, epochs=1, batch_size=10, seed=3, backend="cpu"),
+     {"learning_rate": -1.0}, "learning_rate must be in"),
+    (lambda: dlcore.DBN(hidden=[4, 3], epochs=1, batch_size=10, seed=3, backend="cpu"),
+     {"batch_size": 0}, "RBM 1 of the DBN: batch_size"),
+]
+
+
+@pytest.mark.parametrize("make, change, fix", FITTED_THEN_CHANGED)
+def test_save_and_pickle_refuse_what_could_not_be_read_back_and_keep_the_good_file(
+        make, change, fix, tmp_path):
+    # scikit-learn's set_params stores and fit checks; a model whose settings no longer
+    # describe its fitted state was saved over a good file that load then called damaged,
+    # and pickled into a joblib file that no unpickling could rebuild
+    X = binary()
+    model = make().fit(X)
+    path = tmp_path / "model.h5"
+    dlcore.save(model, path)
+    features = model.transform(X)
+    model.set_params(**change)
+    for call, write in (("save", lambda: dlcore.save(model, path)),
+                        ("pickle", lambda: pickle.dumps(model))):
+        with pytest.raises(ValueError) as refused:
+            write()
+        message = str(refused.value)
+        assert "\n" not in message and fix.format(call=call) in message, message
+    np.testing.assert_array_equal(dlcore.load(path).transform(X), features)
+    twin = copy.deepcopy(model)                    # the attributes themselves: still a copy
+    assert twin.get_params() == model.get_params()
+    np.testing.assert_array_equal(twin.transform(X), features)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: dlcore.BernoulliRBM(n_hidden=4, epochs=1, verbose=np.int64(0)),
+    lambda: dlcore.DBN(hidden=(4, 3), epochs=1),
+    lambda: dlcore.StackedAutoencoder(hidden=4, epochs=1)])
+@pytest.mark.parametrize("fit", [False, True])
+def test_a_copy_has_the_hyperparameters_as_given_not_as_the_file_writes_them(make, fit):
+    # the file's config holds JSON's types ([4, 3] for (4, 3), a bool for verbose); a pickled
+    # model's get_params, and so its repr, came back in them
+    model = make()
+    if fit:
+        model.fit(binary())
+    for twin in (pickled(model), copy.deepcopy(model)):
+        params = twin.get_params()
+        assert params == model.get_params()
+        assert {name: type(value) for name, value in params.items()} == \
+            {name: type(value) for name, value in model.get_params().items()}

@@ -571,8 +571,14 @@ def test_a_stack_fitted_on_a_table_names_its_inputs_and_outputs_and_checks_the_i
         model.get_feature_names_out([f"other{i}" for i in range(6)])
     with pytest.raises(ValueError, match="The feature names should match those that were "
                                          "passed during fit.\nFeature names must be in the "
-                                         "same order"):
+                                         "same order") as refused:
         model.transform(X[columns[::-1]])
+    # scikit-learn's words, then the fix, which works
+    assert str(refused.value).endswith("Reorder the columns as at fit: "
+                                       "X[model.feature_names_in_].")
+    reordered = X[columns[::-1]]
+    np.testing.assert_array_equal(model.transform(reordered[model.feature_names_in_]),
+                                  model.transform(X))
     with pytest.warns(UserWarning, match="X does not have valid feature names"):
         plain = model.transform(X.to_numpy())
     table = model.set_output(transform="pandas").transform(X)
@@ -740,6 +746,11 @@ def test_a_notebook_shows_scikit_learns_diagram_of_a_dlcore_estimator(model):
     assert type(model).__name__ in bundle["text/html"] and "Not fitted" in bundle["text/html"]
     with sklearn.config_context(display="text"):
         assert "text/html" not in model._repr_mimebundle_()
+        assert not hasattr(model, "_repr_html_")
+    # what tools that ask for the HTML alone get (scikit-learn's property has it too)
+    html = model._repr_html_()     # the same diagram (its element ids differ at every call)
+    assert type(model).__name__ in html and "Not fitted" in html and html[:20] == \
+        bundle["text/html"][:20]
 
 
 def test_classifiers_give_log_probabilities_as_mlp_classifier_does():

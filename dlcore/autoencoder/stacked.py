@@ -222,10 +222,15 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
         """
         refuse_fit_arguments(self, "fit", unexpected)
         self._check_params(new_training=True)
-        self._note_feature_names(X, reset=True)
+        given = X
         X = self._check_rows(X, "X", fitting=True)
-        self.seed_ = rng.check_seed(self.seed)
-        self.autoencoders_ = self._build_autoencoders(self.seed_)
+        seed = rng.check_seed(self.seed)
+        autoencoders = self._build_autoencoders(seed)
+        # the bottom autoencoder's check of the values (in [0, 1] for a sigmoid decoder),
+        # before anything is replaced: refused data leave a fitted stack as it was
+        autoencoders[0]._check_input(X, "X")
+        self._note_feature_names(given, reset=True)
+        self.seed_, self.autoencoders_ = seed, autoencoders
         self.history = {}
         self.n_features_in_ = X.shape[1]
         self.layers_ = [X.shape[1], *self._hidden_sizes()]
@@ -282,6 +287,7 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
             self._check_params(new_training=first)
             if not first:
                 self._check_fitted_sizes("partial_fit")
+                self._take_new_settings(self._build_autoencoders(self.seed_))
             self._note_feature_names(X, reset=first)
             X = self._check_rows(X, "X", fitting=first)
             if first:

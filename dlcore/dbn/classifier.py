@@ -35,8 +35,8 @@ from dlcore.params import (
     FeatureNamesIn,
     LogProbabilities,
     ParamsMixin,
+    PicklesThroughState,
     RoutesSampleWeight,
-    reduce_through_state,
     refuse_fit_arguments,
 )
 from dlcore.validation import (
@@ -76,7 +76,7 @@ OPTIMIZERS = ("sgd", "adam", "rmsprop", "adagrad", "adamw", "nadam", "adamax", "
 
 
 class DBNClassifier(AccuracyScore, LogProbabilities, RoutesSampleWeight, ConfigIsParams,
-                    FeatureNamesIn, ParamsMixin):
+                    FeatureNamesIn, PicklesThroughState, ParamsMixin):
     """Greedy DBN pretraining, then supervised fine-tuning of the network it gives.
 
     Parameters
@@ -526,8 +526,8 @@ class DBNClassifier(AccuracyScore, LogProbabilities, RoutesSampleWeight, ConfigI
         self.dbn_, self.network_ = dbn, network
         self._note_learning_curves()
 
-    def __reduce_ex__(self, protocol):
-        return reduce_through_state(self, fitted=hasattr(self, "network_"))
+    def _has_state(self):
+        return hasattr(self, "network_")
 
     def __sklearn_tags__(self):
         from sklearn.utils import ClassifierTags

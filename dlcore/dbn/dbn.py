@@ -22,11 +22,11 @@ from dlcore.params import (
     AccuracyScore,
     LogProbabilities,
     ParamsMixin,
+    PicklesThroughState,
     SavesToFile,
     TransformerOutput,
     check_per_layer,
     inner_layer,
-    reduce_through_state,
     refuse_fit_arguments,
     with_verbose_flag,
 )
@@ -152,7 +152,8 @@ def classes_from_list(values, n_labels):
 
 
 @register_model
-class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMixin):
+class DBN(LayerStack, LogProbabilities, PicklesThroughState, SavesToFile, TransformerOutput,
+          ParamsMixin):
     """Deep Belief Network: a stack of RBMs trained greedily, layer by layer.
 
     Lecture "Deep Neural Networks" (DBN/RBM), slides "Deep Belief Networks (DBNs)" and "DBN
@@ -288,6 +289,9 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
         if self.seed is not None:
             rng.check_seed(self.seed)
         check_estimator_verbose(self.verbose)
+        # each RBM's options, as its own _check_params takes them (a set_params(batch_size=0)
+        # after fit is refused here, not by the file it would write)
+        self._build_rbms(rng.check_seed(self.seed if self.seed is not None else 0))
 
     def _build_rbms(self, seed=None):
         """The RBMs, bottom first, from the hyperparameters (checked here, each RBM's own
@@ -483,6 +487,7 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
             self._check_params()
             if not first:
                 self._check_fitted_sizes("partial_fit")
+                self._take_new_settings(self._build_rbms())
             self._note_feature_names(X, reset=first)
             if first:
                 known = None
@@ -1149,9 +1154,8 @@ class DBN(LayerStack, LogProbabilities, SavesToFile, TransformerOutput, ParamsMi
             tags.target_tags.required = True
         return tags
 
-    def __reduce_ex__(self, protocol):
-        """pickle and copy.deepcopy go through the file's config and state (arrays and plain
-        values, :func:`dlcore.params.reduce_through_state`); a DBN none of whose RBMs has
-        trained an epoch has no state."""
-        started = any(hasattr(rbm, "W") for rbm in getattr(self, "rbms_", ()))
-        return reduce_through_state(self, fitted=started)
+    def _has_state(self):
+        """pickle goes through the file's config and state (arrays and plain values,
+        :func:`dlcore.params.reduce_through_state`); a DBN none of whose RBMs has trained an
+        epoch has no state."""
+        return any(hasattr(rbm, "W") for rbm in getattr(self, "rbms_", ()))

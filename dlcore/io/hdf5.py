@@ -339,6 +339,11 @@ def save(model: Any, path: str | os.PathLike, format: str | None = None) -> None
                          f"{', '.join(reserved)}; move them into a group such as 'training'")
     history = _history_arrays(getattr(model, "history", None), class_name)
     _check_loadable_size(class_name, config, state, history)
+    from dlcore.params import ParamsMixin, check_read_back
+    if isinstance(model, ParamsMixin):
+        # a set_params after fit (scikit-learn checks it only at the next fit) must not put
+        # a file load refuses in the place of a good one
+        check_read_back(model, json.loads(hyperparameters), state, "save")
     problem = _unbuilt_chains_problem(model)
     if problem is not None:
         raise ValueError(f"cannot save this {class_name}: {problem}, and dlcore.load would "

@@ -246,7 +246,7 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
         self._check_saveable_chains(X.shape[1])
         if not hasattr(self, "W"):
             self._initialize(X)
-        self._check_fitted_size("partial_fit")
+        self._check_fitted_sizes("partial_fit")
         return self._train(X, 1, X_valid, progress, on_epoch_end, comm)
 
     def resume(self, X, X_valid=None, progress=None, on_epoch_end=None, comm=None,
@@ -261,7 +261,7 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
         comm = periodic(comm, sync_every)
         self._check_params()
         self._check_fitted()
-        self._check_fitted_size("resume")
+        self._check_fitted_sizes("resume")
         self._note_feature_names(X, reset=False)
         X = self._check_visible(X, "X", fitted_width=True)
         return self._train(X, max(0, int(self.epochs) - self.epochs_done_), X_valid, progress,
