@@ -859,3 +859,20 @@ def test_label_units_on_a_single_gaussian_rbm_are_refused_with_the_fix():
         dlcore.DBN(hidden=[4], visible="gaussian", n_labels=2).fit(X, y)
     two = dlcore.DBN(hidden=[4, 3], visible="gaussian", n_labels=2, epochs=1, batch_size=10)
     assert two.fit(X, y).predict(X).shape == (20,)
+
+
+@pytest.mark.parametrize("estimator", [
+    dlcore.BernoulliRBM(n_hidden=3, epochs=1), dlcore.DBN(hidden=[3], epochs=1),
+    dlcore.DBN(hidden=[3], epochs=1, n_labels=2),
+    dlcore.DBNClassifier(hidden=(3,), pretrain_epochs=1, epochs=1, validation_split=0.0),
+    dlcore.Autoencoder(n_hidden=3, epochs=1), dlcore.StackedAutoencoder(hidden=[3], epochs=1)],
+    ids=lambda estimator: type(estimator).__name__)
+def test_every_estimator_of_unit_interval_data_fits_a_float32_minmax_scalers_output(estimator):
+    """MinMaxScaler's float32 arithmetic leaves a maximum of 1.0000001, which each refused."""
+    from sklearn.preprocessing import MinMaxScaler
+    X = np.random.default_rng(1).normal(size=(150, 6)).astype(np.float32)
+    scaled = MinMaxScaler().fit_transform(X)
+    assert scaled.max() > 1 and scaled.dtype == np.float32
+    labels = (X[:, 0] > 0).astype(int)
+    wants_labels = isinstance(estimator, dlcore.DBNClassifier) or getattr(estimator, "n_labels", 0)
+    assert estimator.fit(scaled, labels if wants_labels else None) is estimator
