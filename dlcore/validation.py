@@ -85,9 +85,12 @@ def check_data(X, name="X", n_columns=None, unit_interval=False, columns_meaning
                     "StandardScaler, whose values are negative too)"
                     + (", or model real values with dlcore.GaussianBernoulliRBM"
                        if "Bernoulli" in unit_interval_reason else ""))
+        # scikit-learn's words for negative data (MultinomialNB's), which its check of the
+        # positive_only tag looks for
+        negative = "Negative values in data: " if low < 0.0 else ""
         # float32's shortest round-trip text: 1.0000153 is never printed as a 1 that would
         # look inside [0, 1]
-        raise ValueError(f"{name} must lie in [0, 1] {unit_interval_reason}, got "
+        raise ValueError(f"{negative}{name} must lie in [0, 1] {unit_interval_reason}, got "
                          f"values in [{low!s}, {high!s}]{hint}")
     return array
 

@@ -80,6 +80,17 @@ def test_training_data_beyond_the_rounding_allowance_is_still_refused(value, sho
         check_data(X, unit_interval=True)
 
 
+def test_negative_training_data_is_refused_in_scikit_learns_words_and_other_data_not():
+    # scikit-learn's check_positive_only_tag_during_fit looks for MultinomialNB's words
+    with pytest.raises(ValueError, match=r"^Negative values in data: X must lie in \[0, 1\] "
+                                         r"for binary \(Bernoulli\) units, got values in "
+                                         r"\[-0.5, 0.5\]: scale it into \[0, 1\]"):
+        check_data(np.array([[-0.5, 0.5]]), unit_interval=True)
+    with pytest.raises(ValueError, match=r"^X must lie in \[0, 1\]") as above_one:
+        check_data(np.array([[0.5, 1.5]]), unit_interval=True)
+    assert "Negative" not in str(above_one.value)
+
+
 def test_other_dtypes_are_checked_by_numpy():
     assert check_batch(np.ones((3, 2), np.int64), dtype=np.int64).dtype == np.int64
     with pytest.raises(ValueError, match="contains 1 NaN"):
