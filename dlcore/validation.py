@@ -7,7 +7,7 @@ import numpy as np
 from numba import njit, prange
 
 from dlcore.lazy_rows import LazyRows
-from dlcore.wording import as_typed
+from dlcore.wording import as_typed, count
 
 #: arrays from this many values (64 MB of float32) on are scanned by all of Numba's threads:
 #: measured on 2 cores (Intel Xeon), 60,000 MNIST digits (47 million values) in 5.5 ms
@@ -54,15 +54,15 @@ def check_data(X, name="X", n_columns=None, unit_interval=False, columns_meaning
                          f"{n_columns} {columns_meaning}")
     if isinstance(array, LazyRows):
         return array.checked(name, unit_interval)
-    array = np.ascontiguousarray(array, dtype=np.float32)
+    given, array = array, _cast(array, np.float32)
     if not unit_interval:
-        return _finite(array, name)
+        return _finite(array, name, given)
     if _all_within(array, 1.0):
         return array
     # only to word the error (or to pass a -0.0, which the scan of the bits counts as < 0)
     low, high = array.min(), array.max()
     if not (np.isfinite(low) and np.isfinite(high)):
-        _finite(array, name)
+        _finite(array, name, given)
     if -UNIT_INTERVAL_ROUNDING <= low and high <= 1.0 + UNIT_INTERVAL_ROUNDING:
         if held_out or not (low < 0.0 or high > 1.0):
             return array   # held-out rows pass as they are, a little outside or not
@@ -255,7 +255,7 @@ def check_batch(x, name="x", sample_shape=None, dtype=np.float32):
                          f"expects {tuple(sample_shape)}{hint}")
     if isinstance(array, LazyRows):   # values checked as each batch is read
         return array.checked(name)
-    return _finite(np.ascontiguousarray(array, dtype=dtype), name)
+    return as_finite(array, dtype, name, FLOAT64_NETWORK)
 
 
 def _without_ones(shape):
@@ -296,10 +296,42 @@ def as_array(X, name):
                          f"every row the same number of values") from None
 
 
-def _finite(array, name):
-    """``array`` when every value is finite, else ValueError with the count."""
+#: How a network takes values beyond float32's range, as a fix that ends a message.
+FLOAT64_NETWORK = "or compute in float64 (dtype='float64' on every layer)"
+
+
+def as_finite(array, dtype, name, wider_type_fix=""):
+    """``array`` as a C-contiguous array of ``dtype`` (itself when it is one) whose values are
+    all finite, else ValueError in one line: the count of NaN and infinite values, or of
+    finite values beyond ``dtype``'s range (1e39 in float64 data cast to float32), which the
+    cast made infinite; ``wider_type_fix`` ends the latter's fix ("or compute in float64")
+    where the caller can take a wider type."""
+    return _finite(_cast(array, dtype), name, array, wider_type_fix)
+
+
+def _cast(array, dtype):
+    """``array`` as a C-contiguous ``dtype`` array, without NumPy's overflow warning for
+    values beyond its range (they turn infinite, and :func:`_finite` names them)."""
+    with np.errstate(over="ignore"):
+        return np.ascontiguousarray(array, dtype=dtype)
+
+
+def _finite(array, name, given=None, wider_type_fix=""):
+    """``array`` when every value is finite, else ValueError with the count; ``given``: the
+    array ``array`` was cast from, whose finite values beyond ``array``'s type are named as
+    such, not as the infinities the cast made of them."""
     if _all_within(array):
         return array
+    if given is not None and given.dtype != array.dtype and given.dtype.kind == "f":
+        beyond = np.isfinite(given) & ~np.isfinite(array)
+        if beyond.any():
+            largest = float(np.abs(given[beyond]).max())
+            fix = f", {wider_type_fix}" if wider_type_fix and array.dtype != np.float64 else ""
+            raise ValueError(f"{name} holds {count(int(beyond.sum()), 'value')} beyond "
+                             f"{array.dtype.name}'s range (largest magnitude {largest:.3g}; "
+                             f"{array.dtype.name} reaches {np.finfo(array.dtype).max:.3g}), "
+                             f"which would be infinite: scale the data (standardise it, or "
+                             f"divide it by its largest magnitude){fix}")
     finite = np.isfinite(array)
     if not finite.all():
         raise ValueError(f"{name} contains {int((~finite).sum())} NaN or infinite values: "

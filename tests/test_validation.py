@@ -91,6 +91,21 @@ def test_negative_training_data_is_refused_in_scikit_learns_words_and_other_data
     assert "Negative" not in str(above_one.value)
 
 
+@pytest.mark.filterwarnings("error")   # and no NumPy overflow warning before it
+@pytest.mark.parametrize("unit_interval", [False, True])
+def test_training_data_beyond_float32s_range_is_named_so_not_nan_or_infinite(unit_interval):
+    X = np.full((3, 4), 0.5)
+    X[1, 2], X[2, 0] = 1e39, -3e40   # finite in float64; an estimator computes in float32
+    with pytest.raises(ValueError, match=r"^X holds 2 values beyond float32's range \(largest "
+                                         r"magnitude 3e\+40; float32 reaches 3.4e\+38\), which "
+                                         r"would be infinite: scale the data \(standardise it, "
+                                         r"or divide it by its largest magnitude\)$"):
+        check_data(X, unit_interval=unit_interval)
+    X[0, 0] = np.nan   # NaN and infinities are still counted as such
+    with pytest.raises(ValueError, match="contains 1 NaN or infinite values"):
+        check_data(np.where(np.abs(X) > 1, 0.5, X), unit_interval=unit_interval)
+
+
 def test_other_dtypes_are_checked_by_numpy():
     assert check_batch(np.ones((3, 2), np.int64), dtype=np.int64).dtype == np.int64
     with pytest.raises(ValueError, match="contains 1 NaN"):
