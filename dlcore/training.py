@@ -132,6 +132,7 @@ from dlcore.validation import (
     check_float,
     check_int,
     check_verbose,
+    refuse_complex,
 )
 from dlcore.wording import as_typed, count
 
@@ -724,12 +725,14 @@ def target_rows(y, n, width, dtype, name="y", shape=None, loss=None):
 
 
 def _numeric_targets(array, name):
-    """``array`` as numbers: strings (labels read from a CSV file) refused in one line."""
+    """``array`` as numbers: strings (labels read from a CSV file) and complex numbers refused
+    in one line."""
     if array.dtype.kind in "US" or (array.dtype.kind == "O" and any(
             isinstance(item, (str, bytes)) for item in array.reshape(-1)[:1000])):
         raise ValueError(f"{name} holds strings: a network takes integer class labels "
                          f"0..k-1 (encode them with sklearn.preprocessing.LabelEncoder), or use "
                          f"dlcore.wrappers.SKLearnClassifier, which takes any labels")
+    refuse_complex(array, name)
     if array.dtype.kind not in "biuf":
         try:
             return array.astype(np.float64)

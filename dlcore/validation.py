@@ -278,7 +278,18 @@ def _numbers(X, name, shape):
     if array.dtype == object or not (np.issubdtype(array.dtype, np.number)
                                      or array.dtype == bool):
         raise ValueError(f"{name} must hold numbers, got dtype {array.dtype}")
+    refuse_complex(array, name)
     return array
+
+
+def refuse_complex(array, name):
+    """ValueError in one line when ``array`` holds complex numbers, in the words scikit-learn's
+    checks look for: cast to a real type, they lost their imaginary parts with only NumPy's
+    ComplexWarning."""
+    if array.dtype.kind == "c":
+        raise ValueError(f"Complex data not supported: {name} holds complex numbers and dlcore "
+                         f"computes with real ones: pass {name}.real or np.abs({name}), "
+                         f"whichever you mean")
 
 
 def as_array(X, name):

@@ -107,6 +107,20 @@ def test_y_left_out_as_keras_allows_is_refused_in_one_line(method):
         getattr(tiny_model(), method)(x)
 
 
+@pytest.mark.filterwarnings("error")   # not trained on the real part with a ComplexWarning
+@pytest.mark.parametrize("method", ["fit", "evaluate", "predict", "train_on_batch"])
+def test_complex_inputs_are_refused_in_one_line_as_the_estimators_refuse_them(method):
+    x, y = tiny_data()
+    arguments = (x + 1j,) if method == "predict" else (x + 1j, y)
+    with pytest.raises(ValueError, match=r"^Complex data not supported: x holds complex "
+                                         r"numbers and dlcore computes with real ones: pass "
+                                         r"x.real or np.abs\(x\), whichever you mean$"):
+        getattr(tiny_model(), method)(*arguments)
+    if method != "predict":
+        with pytest.raises(ValueError, match=r"^Complex data not supported: y holds complex"):
+            getattr(tiny_model(), method)(x, np.eye(3)[y] + 0.5j)
+
+
 BEYOND_FLOAT32 = (r"^{} holds 1 value beyond float32's range \(largest magnitude 1e\+39; "
                   r"float32 reaches 3.4e\+38\), which would be infinite: scale the data .*"
                   r"or compute in float64 \(dtype='float64' on every layer\)$")
