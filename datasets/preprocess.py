@@ -126,7 +126,7 @@ def to_unit_interval(images):
     Raises
     ------
     ValueError
-        For fewer than 2 dimensions, or floats outside [0, 1].
+        For fewer than 2 dimensions, no image (or no pixel), or floats outside [0, 1] or NaN.
     TypeError
         For integer types other than uint8 (their scale is unknown).
     """
@@ -136,6 +136,9 @@ def to_unit_interval(images):
     if images.ndim < 2:
         raise ValueError(f"to_unit_interval: expected (n, ...) images, got shape "
                          f"{images.shape}")
+    if images.size == 0:   # NumPy's reshape said "cannot reshape array of size 0"
+        raise ValueError(f"to_unit_interval: the images are empty (shape {images.shape}): "
+                         f"give at least one image of at least one pixel")
     rows = images.reshape(len(images), -1)
     if images.dtype == np.uint8:
         return rows.astype(np.float32) / np.float32(255.0)
@@ -144,7 +147,11 @@ def to_unit_interval(images):
     if not np.issubdtype(images.dtype, np.floating):
         raise TypeError(f"to_unit_interval: expected uint8 or bool pixels or "
                         f"floats in [0, 1], got dtype {images.dtype}")
-    if rows.size and not (np.all(rows >= 0) and np.all(rows <= 1)):
+    missing = int(np.count_nonzero(np.isnan(rows)))
+    if missing:   # NaN compares false: the range below read [0.0027, 0.9972] as outside
+        raise ValueError(f"to_unit_interval: the images contain {missing} NaN values: clean "
+                         f"or impute them first, e.g. np.nan_to_num(images, nan=0.0)")
+    if not (np.all(rows >= 0) and np.all(rows <= 1)):
         raise ValueError(f"to_unit_interval: float values must lie in [0, 1], got "
                          f"[{np.nanmin(rows)}, {np.nanmax(rows)}]")
     return rows.astype(np.float32)

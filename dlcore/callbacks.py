@@ -34,6 +34,7 @@ initialization").
 """
 import contextlib
 import csv
+import errno
 import io
 import math
 import numbers
@@ -657,7 +658,7 @@ class ModelCheckpoint(_WrittenByWrapperFits, _Monitored):
                                f"improve on {self.best:.4g}; not saved", err=True)
                 return
         folder = os.path.dirname(os.path.abspath(path))
-        os.makedirs(folder, exist_ok=True)
+        _make_folder(folder)
         if self.save_weights_only:
             self.model.save_weights(path)
         else:
@@ -889,6 +890,9 @@ class BackupAndRestore(Callback):
     (:class:`dlcore.wrappers.SKLearnClassifier`, ...) give each of their fits a folder of its
     own inside ``backup_dir`` (see :meth:`for_fit`), so that a grid search's fits, in turn
     or at once (``n_jobs``), each restore their own.
+    OSError, in one line naming the folder, the reason, the errno and the fix, for a
+    ``backup_dir`` that cannot be made (a folder on its way that is a file, no permission, a
+    read-only disk: :class:`dlcore.io.FolderNotWritableError`), as ModelCheckpoint says it.
 
     In a data-parallel fit (``comm``, given the callback on every rank) rank 0 alone writes,
     restores, holds and deletes the backup, and hands what it restored to the other ranks
@@ -1082,7 +1086,7 @@ class BackupAndRestore(Callback):
         from dlcore.io import save
         if not self._writes:
             return
-        os.makedirs(self.backup_dir, exist_ok=True)
+        _make_folder(self.backup_dir)
         if self.double_checkpoint and os.path.exists(self.path):
             self._keep_previous()
         save(self.model, self.path)
@@ -1282,19 +1286,74 @@ def _make_folders(folder, made):
     list ``made`` each one this call made, also where it then fails (an over-long name, a
     full disk: the caller removes them again). Those found missing are not all its own:
     another fit's end may remove a folder above, empty, after it was found there (made
-    again here, it is this call's), and another fit may make one first (that fit's)."""
-    for _ in range(3):
-        for path in reversed(_missing_folders(folder)):   # top down
-            try:
-                os.mkdir(path)
-            except FileExistsError:
-                continue
-            except FileNotFoundError:   # the folder above removed meanwhile: again
-                break
-            made.append(path)
-        if os.path.isdir(folder):
-            return
-    os.makedirs(folder, exist_ok=True)   # what it could not make says why
+    again here, it is this call's), and another fit may make one first (that fit's). A folder
+    that cannot be made is an OSError in one line (:func:`_unmakeable_folder`)."""
+    try:
+        for _ in range(3):
+            for path in reversed(_missing_folders(folder)):   # top down
+                try:
+                    os.mkdir(path)
+                except FileExistsError:
+                    continue
+                except FileNotFoundError:   # the folder above removed meanwhile: again
+                    break
+                made.append(path)
+            if os.path.isdir(folder):
+                return
+        os.makedirs(folder, exist_ok=True)   # what it could not make says why
+    except OSError as error:
+        raise _unmakeable_folder(folder, error) from None
+
+
+def _make_folder(folder):
+    """``os.makedirs(folder, exist_ok=True)``, or the OSError in one line of
+    :func:`_unmakeable_folder`."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as error:
+        raise _unmakeable_folder(folder, error) from None
+
+
+def _unmakeable_folder(folder, error):
+    """The system's ``error`` for ``folder``, which could not be made, as an OSError of
+    dlcore.io in one line, ``cannot write <folder>: <why> (errno N); <what to do>``, as
+    ModelCheckpoint's and CSVLogger's writes say it, where the system said only
+    "[Errno 20] Not a directory: 'a/file/bk'": no permission or a read-only disk
+    (:class:`~dlcore.io.FolderNotWritableError`, a PermissionError, naming the folder it could
+    not write in), no room (:class:`~dlcore.io.NoRoomError`), a file where a folder was to be,
+    a name the system takes for none (:class:`~dlcore.io.UnwritableNameError`)."""
+    from dlcore.io.atomic import (
+        NO_ROOM_ERRNOS,
+        NOT_WRITABLE_ERRNOS,
+        FolderNotWritableError,
+        NoRoomError,
+        UnwritableNameError,
+        shown_path,
+    )
+    number = error.errno
+    if number in NOT_WRITABLE_ERRNOS:
+        return FolderNotWritableError(folder, _nearest_existing(folder), number)
+    if number in NO_ROOM_ERRNOS:
+        return NoRoomError(folder, number)
+    fix = "write it to a folder you may write to"
+    if number == errno.ENOTDIR or (number == errno.EEXIST and os.path.isfile(folder)):
+        reason = (f"{shown_path(_nearest_existing(folder))} on its way is a file, not a "
+                  f"folder" if number == errno.ENOTDIR else "it is a file, not a folder")
+        return UnwritableNameError(folder, number, f"{reason} (errno {number})", fix)
+    if number is None:   # no system error to word (an OSError raised by other code)
+        return error
+    reason = os.strerror(number)
+    return UnwritableNameError(folder, number,
+                               f"{reason[:1].lower() + reason[1:]} (errno {number})", fix)
+
+
+def _nearest_existing(folder):
+    """The nearest of ``folder`` and the folders above it that exists (a file, for a path
+    under a file)."""
+    folder = os.path.abspath(folder)
+    while not os.path.lexists(folder) and os.path.dirname(folder) != folder:
+        folder = os.path.dirname(folder)
+    return folder
 
 
 def _deepest_first(folders):

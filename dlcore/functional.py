@@ -49,6 +49,7 @@ from dlcore.layers.base import (
     computed_type,
     declared_float_type,
     layer_entry,
+    weight_values,
 )
 from dlcore.layers.core import Activation
 from dlcore.layers.geometry import stacklevel_outside_dlcore
@@ -1390,6 +1391,7 @@ class Model(TrainingLoop):
             chunk = weights[position:position + count]
             for name, value in zip(layer.array_names, chunk):
                 current = layer._array(name)
+                weight_values(layer.name, name, value)   # every type too, before any is set
                 if np.shape(value) != tuple(current.shape):
                     raise ValueError(f"layer {layer.name!r}: {name} has shape "
                                      f"{np.shape(value)}; expected {tuple(current.shape)}"

@@ -180,7 +180,7 @@ class LazyRows:
             if self.reader.dtype != np.bool_:
                 values /= np.float32(255.0)
         for what, unit_interval in self.checks:
-            _check_values(values, what, self.reader.name, unit_interval)
+            values = _check_values(values, what, self.reader.name, unit_interval)
         return values.reshape((len(indices),) + self.shape[1:])
 
     def _read(self, file_rows):
@@ -248,12 +248,20 @@ def _stripe(comm, n_rows):
 
 
 def _check_values(values, what, name, unit_interval):
+    """``values`` when finite (and, with ``unit_interval``, in [0, 1]: those within float32
+    rounding of it clipped into it, as :func:`dlcore.validation.check_data` takes them), else
+    ValueError naming ``what`` and the file ``name``."""
+    # imported here: dlcore.validation imports this module
+    from dlcore.validation import UNIT_INTERVAL_ROUNDING
     if not np.all(np.isfinite(values)):
         raise ValueError(f"{what}: {name} holds NaN or infinite values: clean the data first")
-    if unit_interval and values.size and (values.min() < 0 or values.max() > 1):
-        raise ValueError(f"{what}: the values of {name} must lie in [0, 1], got values in "
-                         f"[{float(values.min()):g}, {float(values.max()):g}]: scale the "
-                         "data first")
+    if not (unit_interval and values.size and (values.min() < 0 or values.max() > 1)):
+        return values
+    if values.min() >= -UNIT_INTERVAL_ROUNDING and values.max() <= 1 + UNIT_INTERVAL_ROUNDING:
+        return np.clip(values, 0, 1)   # rows read here: no caller's array to change
+    raise ValueError(f"{what}: the values of {name} must lie in [0, 1], got values in "
+                     f"[{float(values.min()):g}, {float(values.max()):g}]: scale the data "
+                     "first")
 
 
 def file_identity(path, size, header):

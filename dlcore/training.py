@@ -122,10 +122,18 @@ from dlcore.keras_options import (
     foreign_callback,
     refuse_steps_and_callbacks,
 )
-from dlcore.layers.base import EVALUATION_GRADIENT, MC_DROPOUT
+from dlcore.layers.base import EVALUATION_GRADIENT, MC_DROPOUT, declared_float_type
 from dlcore.lazy_rows import LazyRows
 from dlcore.records import record_fit
-from dlcore.validation import check_batch, check_float, check_int, check_verbose
+from dlcore.validation import (
+    FLOAT64_NETWORK,
+    as_finite,
+    check_batch,
+    check_float,
+    check_int,
+    check_verbose,
+    refuse_complex,
+)
 from dlcore.wording import as_typed, count
 
 __all__ = ["ACCURACY_NAMES", "LossRows", "LossScore", "Scores", "TrainingLoop",
@@ -717,12 +725,14 @@ def target_rows(y, n, width, dtype, name="y", shape=None, loss=None):
 
 
 def _numeric_targets(array, name):
-    """``array`` as numbers: strings (labels read from a CSV file) refused in one line."""
+    """``array`` as numbers: strings (labels read from a CSV file) and complex numbers refused
+    in one line."""
     if array.dtype.kind in "US" or (array.dtype.kind == "O" and any(
             isinstance(item, (str, bytes)) for item in array.reshape(-1)[:1000])):
         raise ValueError(f"{name} holds strings: a network takes integer class labels "
                          f"0..k-1 (encode them with sklearn.preprocessing.LabelEncoder), or use "
                          f"dlcore.wrappers.SKLearnClassifier, which takes any labels")
+    refuse_complex(array, name)
     if array.dtype.kind not in "biuf":
         try:
             return array.astype(np.float64)
@@ -806,10 +816,7 @@ def _target_rows(array, n, width, dtype, name, shape):
     if array.ndim != 2 or array.shape[1] != width:
         raise ValueError(f"{name} must be (n,) integer labels or (n, {width}) targets, got "
                          f"shape {array.shape}")
-    targets = np.ascontiguousarray(array, dtype=dtype)
-    if not np.all(np.isfinite(targets)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return targets
+    return as_finite(array, dtype, name, FLOAT64_NETWORK)
 
 
 def held_out(n, validation_split):
@@ -1018,8 +1025,10 @@ class TrainingLoop:
             x = x[0]
         if isinstance(x, dict):
             raise TypeError(f"{name} is a dict: a model with one input takes one array")
+        # an unbuilt model is checked in the type it will be built in: a float64 one takes
+        # values beyond float32's range
         array = check_batch(x, name, self.input_shape,
-                            self.dtype if self.built else np.float32)
+                            self.dtype if self.built else declared_float_type(self.layers))
         if not self.built:
             self.build(array.shape[1:])
         return array

@@ -7,7 +7,7 @@ import numpy as np
 from numba import njit, prange
 
 from dlcore.lazy_rows import LazyRows
-from dlcore.wording import as_typed
+from dlcore.wording import as_typed, count
 
 #: arrays from this many values (64 MB of float32) on are scanned by all of Numba's threads:
 #: measured on 2 cores (Intel Xeon), 60,000 MNIST digits (47 million values) in 5.5 ms
@@ -16,14 +16,25 @@ from dlcore.wording import as_typed
 #: ~1.3 s the first time
 PARALLEL_SCAN_FROM = 1 << 24
 
+#: How far beyond [0, 1] training data for units of [0, 1] may lie and still be taken, clipped
+#: into [0, 1]: float32 rounding, not a wrong scaling. scikit-learn's MinMaxScaler computes
+#: X * scale_ + min_ in the data's type, and on float32 data its extremes often come out a
+#: rounding step beyond (1.0000001: float32's spacing at 1 is 2**-23 = 1.2e-7; measured, 58 of
+#: 200 tables of normal values, each one step). 1e-6 is eight such steps. A wrong scaling
+#: (1.001, -0.01) lies far beyond and is refused with the fix, as is the larger rounding of
+#: data far from 0 (around 1000: up to 1.5e-5), which MinMaxScaler(clip=True) keeps inside.
+UNIT_INTERVAL_ROUNDING = 1e-6
+
 
 def check_data(X, name="X", n_columns=None, unit_interval=False, columns_meaning="features",
                unit_interval_reason="for binary (Bernoulli) units", held_out=False):
     """Return ``X`` as a C-contiguous float32 (n_samples, n_columns) array, or raise.
 
     Checks, in order: numeric, 2-D, not empty, the expected width, finite, and (for Bernoulli
-    visible units, or ``unit_interval_reason``) every value in [0, 1]. :class:`LazyRows` are
-    returned as the view that makes the value checks on every batch it reads.
+    visible units, or ``unit_interval_reason``) every value in [0, 1]; values at most
+    :data:`UNIT_INTERVAL_ROUNDING` beyond (float32 rounding in a scaler) are clipped into it,
+    in a copy (``X`` itself is never changed). :class:`LazyRows` are returned as the view that
+    makes the value checks on every batch it reads.
 
     ``held_out`` (with ``unit_interval``): rows a fitted model is only applied to, where values
     outside [0, 1] pass (a scaler fitted on other rows maps held-out ones a little beyond, and
@@ -43,15 +54,19 @@ def check_data(X, name="X", n_columns=None, unit_interval=False, columns_meaning
                          f"{n_columns} {columns_meaning}")
     if isinstance(array, LazyRows):
         return array.checked(name, unit_interval)
-    array = np.ascontiguousarray(array, dtype=np.float32)
+    given, array = array, _cast(array, np.float32)
     if not unit_interval:
-        return _finite(array, name)
+        return _finite(array, name, given)
     if _all_within(array, 1.0):
         return array
     # only to word the error (or to pass a -0.0, which the scan of the bits counts as < 0)
     low, high = array.min(), array.max()
     if not (np.isfinite(low) and np.isfinite(high)):
-        _finite(array, name)
+        _finite(array, name, given)
+    if -UNIT_INTERVAL_ROUNDING <= low and high <= 1.0 + UNIT_INTERVAL_ROUNDING:
+        if held_out or not (low < 0.0 or high > 1.0):
+            return array   # held-out rows pass as they are, a little outside or not
+        return np.clip(array, np.float32(0.0), np.float32(1.0))   # a copy, never X itself
     if low < 0.0 or high > 1.0:
         hint = ""
         eight_bit = (low >= 0.0 and high <= 255.0 and bool(np.all(array == np.round(array))))
@@ -70,9 +85,12 @@ def check_data(X, name="X", n_columns=None, unit_interval=False, columns_meaning
                     "StandardScaler, whose values are negative too)"
                     + (", or model real values with dlcore.GaussianBernoulliRBM"
                        if "Bernoulli" in unit_interval_reason else ""))
-        # float32's shortest round-trip text: 1.0000001 is never printed as a 1 that would
+        # scikit-learn's words for negative data (MultinomialNB's), which its check of the
+        # positive_only tag looks for
+        negative = "Negative values in data: " if low < 0.0 else ""
+        # float32's shortest round-trip text: 1.0000153 is never printed as a 1 that would
         # look inside [0, 1]
-        raise ValueError(f"{name} must lie in [0, 1] {unit_interval_reason}, got "
+        raise ValueError(f"{negative}{name} must lie in [0, 1] {unit_interval_reason}, got "
                          f"values in [{low!s}, {high!s}]{hint}")
     return array
 
@@ -237,7 +255,7 @@ def check_batch(x, name="x", sample_shape=None, dtype=np.float32):
                          f"expects {tuple(sample_shape)}{hint}")
     if isinstance(array, LazyRows):   # values checked as each batch is read
         return array.checked(name)
-    return _finite(np.ascontiguousarray(array, dtype=dtype), name)
+    return as_finite(array, dtype, name, FLOAT64_NETWORK)
 
 
 def _without_ones(shape):
@@ -260,7 +278,18 @@ def _numbers(X, name, shape):
     if array.dtype == object or not (np.issubdtype(array.dtype, np.number)
                                      or array.dtype == bool):
         raise ValueError(f"{name} must hold numbers, got dtype {array.dtype}")
+    refuse_complex(array, name)
     return array
+
+
+def refuse_complex(array, name):
+    """ValueError in one line when ``array`` holds complex numbers, in the words scikit-learn's
+    checks look for: cast to a real type, they lost their imaginary parts with only NumPy's
+    ComplexWarning."""
+    if array.dtype.kind == "c":
+        raise ValueError(f"Complex data not supported: {name} holds complex numbers and dlcore "
+                         f"computes with real ones: pass {name}.real or np.abs({name}), "
+                         f"whichever you mean")
 
 
 def as_array(X, name):
@@ -278,10 +307,42 @@ def as_array(X, name):
                          f"every row the same number of values") from None
 
 
-def _finite(array, name):
-    """``array`` when every value is finite, else ValueError with the count."""
+#: How a network takes values beyond float32's range, as a fix that ends a message.
+FLOAT64_NETWORK = "or compute in float64 (dtype='float64' on every layer)"
+
+
+def as_finite(array, dtype, name, wider_type_fix=""):
+    """``array`` as a C-contiguous array of ``dtype`` (itself when it is one) whose values are
+    all finite, else ValueError in one line: the count of NaN and infinite values, or of
+    finite values beyond ``dtype``'s range (1e39 in float64 data cast to float32), which the
+    cast made infinite; ``wider_type_fix`` ends the latter's fix ("or compute in float64")
+    where the caller can take a wider type."""
+    return _finite(_cast(array, dtype), name, array, wider_type_fix)
+
+
+def _cast(array, dtype):
+    """``array`` as a C-contiguous ``dtype`` array, without NumPy's overflow warning for
+    values beyond its range (they turn infinite, and :func:`_finite` names them)."""
+    with np.errstate(over="ignore"):
+        return np.ascontiguousarray(array, dtype=dtype)
+
+
+def _finite(array, name, given=None, wider_type_fix=""):
+    """``array`` when every value is finite, else ValueError with the count; ``given``: the
+    array ``array`` was cast from, whose finite values beyond ``array``'s type are named as
+    such, not as the infinities the cast made of them."""
     if _all_within(array):
         return array
+    if given is not None and given.dtype != array.dtype and given.dtype.kind == "f":
+        beyond = np.isfinite(given) & ~np.isfinite(array)
+        if beyond.any():
+            largest = float(np.abs(given[beyond]).max())
+            fix = f", {wider_type_fix}" if wider_type_fix and array.dtype != np.float64 else ""
+            raise ValueError(f"{name} holds {count(int(beyond.sum()), 'value')} beyond "
+                             f"{array.dtype.name}'s range (largest magnitude {largest:.3g}; "
+                             f"{array.dtype.name} reaches {np.finfo(array.dtype).max:.3g}), "
+                             f"which would be infinite: scale the data (standardise it, or "
+                             f"divide it by its largest magnitude){fix}")
     finite = np.isfinite(array)
     if not finite.all():
         raise ValueError(f"{name} contains {int((~finite).sum())} NaN or infinite values: "

@@ -5,6 +5,7 @@ Oracles: training is a pure function of the seed and the epoch counter, so a fit
 state and history of the uninterrupted fit, bit for bit on cpu; Keras's rules for what the
 resumed fit runs (the epochs from the backup's to ``epochs``) and for deleting the backup.
 """
+import errno
 import os
 import re
 
@@ -333,3 +334,32 @@ def test_after_falling_back_the_damaged_backup_never_becomes_the_previous_one(tm
     assert dlcore.load(backup / "backup.h5.bkp").epochs_done == 1
     (backup / "backup.h5").write_bytes(b"not a file")
     assert fit(network(), [BackupAndRestore(backup, double_checkpoint=True)]).epoch == [1, 2, 3]
+
+
+def test_a_backup_dir_under_a_file_is_refused_in_one_line_before_training(tmp_path):
+    (tmp_path / "notes").write_text("")
+    backup = tmp_path / "notes" / "backup"
+    model = network()
+    with pytest.raises(OSError, match=f"^cannot write {re.escape(str(backup))}: "
+                                      f"{re.escape(str(tmp_path / 'notes'))} on its way is a "
+                                      r"file, not a folder \(errno 20\); write it to a folder "
+                                      r"you may write to$") as caught:
+        fit(model, [BackupAndRestore(backup)])
+    assert caught.value.errno == errno.ENOTDIR and model.epochs_done == 0   # nothing trained
+
+
+@pytest.mark.parametrize("error_number", [errno.EACCES, errno.EROFS], ids=["EACCES", "EROFS"])
+def test_a_backup_dir_where_no_folder_may_be_made_is_refused_in_one_line(
+        tmp_path, monkeypatch, error_number):
+    # as root, no permission is ever missing: the system's refusal is given instead
+    def refuse(path, *arguments, **options):
+        raise OSError(error_number, os.strerror(error_number), os.fspath(path))
+    monkeypatch.setattr(os, "mkdir", refuse)
+    backup = tmp_path / "runs" / "backup"
+    reason = os.strerror(error_number)
+    with pytest.raises(PermissionError, match=f"^cannot write {re.escape(str(backup))}: "
+                                              f"{reason[:1].lower() + reason[1:]} in its folder "
+                                              f"{re.escape(str(tmp_path))} \\(errno "
+                                              f"{error_number}\\); write it to a folder you may "
+                                              f"write to$"):
+        fit(network(), [BackupAndRestore(backup)])

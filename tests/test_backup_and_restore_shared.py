@@ -10,6 +10,7 @@ settings).
 """
 import functools
 import os
+import re
 
 import numpy as np
 import pytest
@@ -125,6 +126,19 @@ def test_a_wrapper_s_fits_each_restore_their_own_backup(tmp_path):
         for weight, expected in zip(mine.model_.get_weights(), theirs):
             np.testing.assert_array_equal(weight, expected)
     assert os.listdir(tmp_path) == []        # each fit's folder deleted as it ended
+
+
+def test_a_wrapper_s_backup_dir_under_a_file_is_refused_in_one_line(tmp_path):
+    (tmp_path / "notes").write_text("")
+    wrapper = SKLearnClassifier(mlp, fit_kwargs={
+        "epochs": 1, "callbacks": [BackupAndRestore(tmp_path / "notes" / "backup")]})
+    # the folder of this fit's own backup inside it (BackupAndRestore.for_fit)
+    with pytest.raises(OSError, match=f"^cannot write "
+                                      f"{re.escape(str(tmp_path / 'notes' / 'backup'))}.*: "
+                                      f"{re.escape(str(tmp_path / 'notes'))} on its way is a "
+                                      r"file, not a folder \(errno 20\); write it to a folder "
+                                      r"you may write to$"):
+        wrapper.fit(X, Y)
 
 
 def test_a_grid_search_with_two_jobs_at_once_scores_as_without_a_backup(tmp_path):

@@ -10,6 +10,7 @@ sequence); the CSV rows are the history's numbers.
 import csv
 import io
 import os
+import re
 
 import numpy as np
 import pytest
@@ -140,6 +141,17 @@ def test_weights_only_checkpoints_and_bad_settings(tmp_path):
     with pytest.raises(ValueError, match="ModelCheckpoint monitors 'val_loss'"):
         network().fit(X, Y, epochs=1, verbose=0,
                       callbacks=[ModelCheckpoint(tmp_path / "b.h5", save_best_only=True)])
+
+
+def test_a_checkpoint_whose_folder_is_a_file_is_refused_in_one_line(tmp_path):
+    (tmp_path / "notes").write_text("")
+    for path, reason in ((tmp_path / "notes" / "m.h5", r"it is a file, not a folder \(errno 17\)"),
+                         (tmp_path / "notes" / "runs" / "m.h5",
+                          f"{re.escape(str(tmp_path / 'notes'))} on its way is a file, not a "
+                          r"folder \(errno 20\)")):
+        with pytest.raises(OSError, match=f"^cannot write {re.escape(str(path.parent))}: "
+                                          f"{reason}; write it to a folder you may write to$"):
+            fit(network(), 1, [ModelCheckpoint(path)])
 
 
 class _Optimizer:

@@ -1,6 +1,8 @@
 """Class selection, scaling, binarisation and hold-out splits. Oracles: hand-written cases,
 the definition (threshold), Bernoulli statistics (stochastic binarisation: mean and
 reproducibility), and set identities (splits)."""
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -96,6 +98,22 @@ def test_floats_already_in_the_unit_interval_are_only_flattened():
 def test_floats_outside_the_unit_interval_are_refused():
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         to_unit_interval(np.array([[0.5, 1.5]]))
+
+
+def test_nan_pixels_are_named_not_called_outside_the_unit_interval():
+    images = np.random.default_rng(0).random((4, 3, 3)).astype(np.float32)
+    images[0, 0, 0] = images[2, 1, 1] = np.nan
+    with pytest.raises(ValueError, match=r"^to_unit_interval: the images contain 2 NaN values: "
+                                         r"clean or impute them first"):
+        to_unit_interval(images)
+
+
+@pytest.mark.parametrize("shape, dtype", [((0, 28, 28), np.uint8), ((3, 0), np.float32),
+                                          ((0, 4), bool)])
+def test_empty_images_are_refused_as_empty(shape, dtype):
+    with pytest.raises(ValueError, match=r"^to_unit_interval: the images are empty \(shape "
+                                         + re.escape(str(shape))):
+        to_unit_interval(np.zeros(shape, dtype))
 
 
 def test_integer_pixels_of_unknown_scale_are_refused():

@@ -107,6 +107,61 @@ def test_y_left_out_as_keras_allows_is_refused_in_one_line(method):
         getattr(tiny_model(), method)(x)
 
 
+@pytest.mark.filterwarnings("error")   # not trained on the real part with a ComplexWarning
+@pytest.mark.parametrize("method", ["fit", "evaluate", "predict", "train_on_batch"])
+def test_complex_inputs_are_refused_in_one_line_as_the_estimators_refuse_them(method):
+    x, y = tiny_data()
+    arguments = (x + 1j,) if method == "predict" else (x + 1j, y)
+    with pytest.raises(ValueError, match=r"^Complex data not supported: x holds complex "
+                                         r"numbers and dlcore computes with real ones: pass "
+                                         r"x.real or np.abs\(x\), whichever you mean$"):
+        getattr(tiny_model(), method)(*arguments)
+    if method != "predict":
+        with pytest.raises(ValueError, match=r"^Complex data not supported: y holds complex"):
+            getattr(tiny_model(), method)(x, np.eye(3)[y] + 0.5j)
+
+
+BEYOND_FLOAT32 = (r"^{} holds 1 value beyond float32's range \(largest magnitude 1e\+39; "
+                  r"float32 reaches 3.4e\+38\), which would be infinite: scale the data .*"
+                  r"or compute in float64 \(dtype='float64' on every layer\)$")
+
+
+@pytest.mark.filterwarnings("error")   # and no NumPy overflow warning before it
+@pytest.mark.parametrize("method", ["fit", "evaluate", "predict", "train_on_batch"])
+def test_inputs_beyond_float32s_range_are_named_so_not_nan_or_infinite(method):
+    x, y = tiny_data()
+    x = x.astype(np.float64)
+    x[3, 1] = -1e39   # finite in float64
+    arguments = (x,) if method == "predict" else (x, y)
+    with pytest.raises(ValueError, match=BEYOND_FLOAT32.format("x")):
+        getattr(tiny_model(), method)(*arguments, **({} if "batch" in method else {"verbose": 0}))
+
+
+@pytest.mark.filterwarnings("error")
+def test_targets_beyond_float32s_range_are_named_so_not_nan_or_infinite():
+    x, _ = tiny_data()
+    model = dlcore.Sequential([Dense(2)], input_shape=(4,), backend="reference", seed=0)
+    model.compile("mse", "sgd")
+    y = np.zeros((12, 2))
+    y[5, 0] = 1e39
+    with pytest.raises(ValueError, match=BEYOND_FLOAT32.format("y")):
+        model.fit(x, y, verbose=0)
+
+
+def test_a_float64_network_trains_on_values_beyond_float32s_range():
+    x, _ = tiny_data()
+    x = x.astype(np.float64)
+    x[3, 1], y = 1e39, np.zeros((12, 2))
+    y[5, 0] = 1e39
+    # built by its first fit (it checks x in the type it is built in), and built already
+    for input_shape in (None, (4,)):
+        model = dlcore.Sequential([Dense(2, dtype="float64")], input_shape=input_shape,
+                                  backend="reference", seed=0)
+        model.compile("mse", "sgd")
+        model.fit(x, y, epochs=1, verbose=0)
+        assert model.dtype == np.float64 and model.predict(x, verbose=0).shape == (12, 2)
+
+
 def test_reset_metrics_between_batches_as_a_keras_loop_calls_it_changes_no_report():
     x, y = tiny_data()
     model, unreset = tiny_model(), tiny_model()

@@ -146,6 +146,17 @@ def test_values_outside_the_unit_interval_are_refused_when_their_batch_is_read(t
             open_hdf5(tmp_path / "x.h5", "x"))
 
 
+def test_stored_values_within_float32_rounding_of_the_unit_interval_train_clipped(tmp_path):
+    # a float32 MinMaxScaler's output saved to a file: its 1.0000001 was refused per batch
+    X = (binary_data(20, 4) * np.float32(0.5) + np.float32(0.25)).astype(np.float32)
+    X[3, 1], X[7, 2] = np.float32(1.0000001), np.float32(-6e-8)
+    with h5py.File(tmp_path / "x.h5", "w") as file:
+        file["x"] = X
+    lazy = dlcore.BernoulliRBM(**RBM).fit(open_hdf5(tmp_path / "x.h5", "x"))
+    eager = dlcore.BernoulliRBM(**RBM).fit(np.clip(X, 0, 1))
+    np.testing.assert_array_equal(lazy.W, eager.W)
+
+
 def test_an_hdf5_file_without_the_dataset_names_the_ones_it_has(tmp_path):
     with h5py.File(tmp_path / "x.h5", "w") as file:
         file["images"] = np.zeros((3, 2), np.float32)

@@ -121,6 +121,28 @@ def test_set_weights_checks_every_shape_first():
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.filterwarnings("error")   # no ComplexWarning: complex weights are refused
+@pytest.mark.parametrize("make_bad, error, said", [
+    (lambda w: w + 1j, ValueError, r"kernel holds complex numbers; weights are real: give its "
+                                   r"real part \(.real\)"),
+    (lambda w: np.full(w.shape, "a"), TypeError, r"kernel must hold real numbers, got dtype "
+                                                 r"<U1"),
+    (lambda w: w.astype(object), TypeError, r"kernel must hold real numbers, got dtype object")],
+    ids=["complex", "strings", "objects"])
+def test_set_weights_refuses_arrays_of_no_real_numbers_naming_the_layer_and_array(
+        make_bad, error, said):
+    model = dlcore.models.mlp(input_shape=(4,), hidden=(3,), n_classes=2, backend="reference")
+    weights = model.get_weights()
+    last = model.layers[-1]
+    bad = weights[:-2] + [make_bad(weights[-2]), weights[-1]]   # the last layer's kernel
+    with pytest.raises(error, match=f"^layer {last.name!r}: {said}"):
+        model.set_weights(bad)
+    for a, b in zip(model.get_weights(), weights):   # checked before any array is assigned
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(error, match=f"^layer {last.name!r}: {said}"):
+        last.set_weights(bad[-2:])
+
+
 def test_networks_pickle_through_their_file_state():
     # issue 10: networks pickle (was: refused); more in tests/test_pickling.py
     import pickle

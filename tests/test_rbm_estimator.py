@@ -142,12 +142,39 @@ def test_bad_training_data_is_refused_with_a_clear_message(data, message):
         BernoulliRBM(epochs=1, backend="cpu").fit(data)
 
 
-def test_a_float32_overshoot_is_printed_beyond_one_not_rounded_into_the_interval(digits_like):
-    # a float32 MinMaxScaler leaves 1.0000001; "[0, 1]" printed to 5 digits looked inside
+def test_an_overshoot_is_printed_beyond_one_not_rounded_into_the_interval(digits_like):
+    # "[0, 1]" printed to 5 digits looked inside
     X = digits_like.copy()
-    X[0, 0] = np.float32(1.0000001)
-    with pytest.raises(ValueError, match=r"got values in \[0.0, 1.0000001\]"):
+    X[0, 0] = np.float32(1.0000153)
+    with pytest.raises(ValueError, match=r"got values in \[0.0, 1.0000153\]"):
         BernoulliRBM(epochs=1, backend="cpu").fit(X)
+
+
+def test_a_float32_scalers_rounding_beyond_one_trains_as_the_clipped_data(digits_like):
+    # a float32 MinMaxScaler leaves 1.0000001 (one rounding step), which fit refused
+    X = digits_like.copy()
+    X[0, 0], X[1, 1] = np.float32(1.0000001), np.float32(-6e-8)
+    given = X.copy()
+    rbm = BernoulliRBM(n_hidden=3, epochs=2, seed=1, backend="cpu").fit(X)
+    clipped = BernoulliRBM(n_hidden=3, epochs=2, seed=1, backend="cpu").fit(np.clip(X, 0, 1))
+    np.testing.assert_array_equal(rbm.W, clipped.W)
+    np.testing.assert_array_equal(X, given)
+
+
+def test_readmes_pipeline_scores_float32_data_scaled_by_a_minmax_scaler():
+    pytest.importorskip("sklearn")
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler
+    # seed 4: the scaler fitted on two of the three training folds gives them a 1.0000001
+    X = np.random.default_rng(4).normal(size=(90, 6)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    assert sum(MinMaxScaler().fit_transform(X[train]).max() > 1
+               for train, _ in StratifiedKFold(3).split(X, y)) == 2
+    pipeline = make_pipeline(MinMaxScaler(), BernoulliRBM(n_hidden=4, epochs=1, backend="cpu"),
+                             LogisticRegression())
+    assert len(cross_val_score(pipeline, X, y, cv=3, error_score="raise")) == 3
 
 
 def test_held_out_rows_outside_the_unit_interval_go_through_the_up_pass(digits_like):

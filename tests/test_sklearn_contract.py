@@ -4,7 +4,9 @@ installed scikit-learn.
 
 A Bernoulli RBM's data lies in [0, 1] (binary units, Lecture "Deep Neural Networks" (DBN/RBM),
 slide "Restricted Boltzmann Machine"); the checks feed it arbitrary real numbers (positive ones,
-once the estimator's ``positive_only`` tag says so, but above 1), which it refuses with one line.
+once the estimator's ``positive_only`` tag says so, but above 1), which it refuses with one line;
+negative data in scikit-learn's words ("Negative values in data"), so that
+``check_positive_only_tag_during_fit`` passes.
 Those checks are declared as expected failures for that reason only: the second test runs each
 of them on a BernoulliRBM whose inputs are squashed elementwise into (0, 1) and they pass. An
 Autoencoder with the cross-entropy loss has the same domain (its reconstructions are sigmoid
@@ -60,9 +62,8 @@ BERNOULLI_DOMAIN_CHECKS = (
     "check_fit_idempotent", "check_methods_sample_order_invariance",
     "check_methods_subset_invariance", "check_n_features_in",
     "check_n_features_in_after_fitting", "check_pipeline_consistency",
-    "check_positive_only_tag_during_fit", "check_readonly_memmap_input",
-    "check_transformer_data_not_an_array", "check_transformer_general",
-    "check_transformer_preserve_dtypes")
+    "check_readonly_memmap_input", "check_transformer_data_not_an_array",
+    "check_transformer_general", "check_transformer_preserve_dtypes")
 
 #: The checks that feed a DBNClassifier (whose bottom RBM is a Bernoulli one) data above 1.
 CLASSIFIER_DOMAIN_CHECKS = (
@@ -74,7 +75,7 @@ CLASSIFIER_DOMAIN_CHECKS = (
     "check_fit2d_predict1d", "check_fit_check_is_fitted", "check_fit_idempotent",
     "check_methods_sample_order_invariance", "check_methods_subset_invariance",
     "check_n_features_in", "check_n_features_in_after_fitting", "check_pipeline_consistency",
-    "check_positive_only_tag_during_fit", "check_readonly_memmap_input")
+    "check_readonly_memmap_input")
 #: Those of a DBNClassifier's fit with sample_weight (a DBN's fit takes none).
 SAMPLE_WEIGHT_DOMAIN_CHECKS = (
     "check_sample_weights_pandas_series", "check_sample_weights_not_an_array",
@@ -228,18 +229,14 @@ class SquashedStackedAutoencoder(dlcore.StackedAutoencoder):
         return super()._check_rows(squashed_rows(X, name, "StackedAutoencoder"), name, fitting)
 
 
-# check_positive_only_tag_during_fit feeds negative data on purpose: squashing it proves nothing
 IN_DOMAIN = {
-    SquashedBernoulliRBM: set(BERNOULLI_DOMAIN_CHECKS) - {"check_positive_only_tag_during_fit"},
-    SquashedDBNClassifier: {*CLASSIFIER_DOMAIN_CHECKS, *SAMPLE_WEIGHT_DOMAIN_CHECKS}
-    - {"check_positive_only_tag_during_fit"},
-    SquashedAutoencoder: set(BERNOULLI_DOMAIN_CHECKS) - {"check_positive_only_tag_during_fit"},
-    SquashedDBN: set(BERNOULLI_DOMAIN_CHECKS) - {"check_positive_only_tag_during_fit"},
+    SquashedBernoulliRBM: set(BERNOULLI_DOMAIN_CHECKS),
+    SquashedDBNClassifier: {*CLASSIFIER_DOMAIN_CHECKS, *SAMPLE_WEIGHT_DOMAIN_CHECKS},
+    SquashedAutoencoder: set(BERNOULLI_DOMAIN_CHECKS),
+    SquashedDBN: set(BERNOULLI_DOMAIN_CHECKS),
     # with label units: its expected failures are run here too, to show they fail in [0, 1]
-    "labelled": {*BERNOULLI_DOMAIN_CHECKS, *CLASSIFIER_DOMAIN_CHECKS, *LABELLED_DOMAIN_CHECKS}
-    - {"check_positive_only_tag_during_fit"},
-    SquashedStackedAutoencoder: set(BERNOULLI_DOMAIN_CHECKS)
-    - {"check_positive_only_tag_during_fit"}}
+    "labelled": {*BERNOULLI_DOMAIN_CHECKS, *CLASSIFIER_DOMAIN_CHECKS, *LABELLED_DOMAIN_CHECKS},
+    SquashedStackedAutoencoder: set(BERNOULLI_DOMAIN_CHECKS)}
 
 
 def in_domain_checks():
@@ -870,3 +867,20 @@ def test_label_units_on_a_single_gaussian_rbm_are_refused_with_the_fix():
         dlcore.DBN(hidden=[4], visible="gaussian", n_labels=2).fit(X, y)
     two = dlcore.DBN(hidden=[4, 3], visible="gaussian", n_labels=2, epochs=1, batch_size=10)
     assert two.fit(X, y).predict(X).shape == (20,)
+
+
+@pytest.mark.parametrize("estimator", [
+    dlcore.BernoulliRBM(n_hidden=3, epochs=1), dlcore.DBN(hidden=[3], epochs=1),
+    dlcore.DBN(hidden=[3], epochs=1, n_labels=2),
+    dlcore.DBNClassifier(hidden=(3,), pretrain_epochs=1, epochs=1, validation_split=0.0),
+    dlcore.Autoencoder(n_hidden=3, epochs=1), dlcore.StackedAutoencoder(hidden=[3], epochs=1)],
+    ids=lambda estimator: type(estimator).__name__)
+def test_every_estimator_of_unit_interval_data_fits_a_float32_minmax_scalers_output(estimator):
+    """MinMaxScaler's float32 arithmetic leaves a maximum of 1.0000001, which each refused."""
+    from sklearn.preprocessing import MinMaxScaler
+    X = np.random.default_rng(1).normal(size=(150, 6)).astype(np.float32)
+    scaled = MinMaxScaler().fit_transform(X)
+    assert scaled.max() > 1 and scaled.dtype == np.float32
+    labels = (X[:, 0] > 0).astype(int)
+    wants_labels = isinstance(estimator, dlcore.DBNClassifier) or getattr(estimator, "n_labels", 0)
+    assert estimator.fit(scaled, labels if wants_labels else None) is estimator

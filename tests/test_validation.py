@@ -33,9 +33,14 @@ def test_the_scan_of_the_bits_answers_as_numpy_does(scan, dtype, value):
     # -0.0 is in [0, 1] but carries the sign bit: the scan says no and check_data looks closer
     assert validation._all_within(array, 1.0) == (in_unit_interval and not
                                                   np.signbit(array).any())
+    within_rounding = finite and bool(array.min() >= -validation.UNIT_INTERVAL_ROUNDING
+                                      and array.max() <= 1 + validation.UNIT_INTERVAL_ROUNDING)
     if dtype is np.float32:
         if in_unit_interval:
             assert check_data(array, unit_interval=True) is array
+        elif within_rounding:   # 1.0000001, -1e-45: float32 rounding, clipped into [0, 1]
+            np.testing.assert_array_equal(check_data(array, unit_interval=True),
+                                          np.clip(array, 0, 1))
         else:
             with pytest.raises(ValueError, match="NaN or infinite|must lie in"):
                 check_data(array, unit_interval=True)
@@ -53,6 +58,52 @@ def test_every_chunk_of_the_parallel_scan_is_read(monkeypatch):
         array[position] = 1.5
         assert not validation._all_within(array, 1.0), position
         assert validation._all_within(array[:position]) and validation._all_within(array[:0])
+
+
+def test_training_data_within_float32_rounding_of_the_unit_interval_is_clipped_in_a_copy():
+    # scikit-learn's MinMaxScaler on float32 data leaves its extremes a rounding step outside
+    X = np.full((4, 3), 0.5, np.float32)
+    X[0, 0], X[1, 1] = np.nextafter(np.float32(1), np.float32(2)), np.float32(-6e-8)
+    given = X.copy()
+    checked = check_data(X, unit_interval=True)
+    assert checked.dtype == np.float32 and checked.flags.c_contiguous
+    assert checked[0, 0] == 1 and checked[1, 1] == 0 and checked.min() >= 0 and checked.max() <= 1
+    np.testing.assert_array_equal(X, given)   # the caller's array is left as it was
+    assert check_data(X, unit_interval=True, held_out=True) is X   # held-out rows pass as given
+
+
+@pytest.mark.parametrize("value, shown", [(1.0000153, "1.0000153"), (-2e-6, "-2e-06")])
+def test_training_data_beyond_the_rounding_allowance_is_still_refused(value, shown):
+    X = np.full((4, 3), 0.5, np.float32)
+    X[2, 2] = value
+    with pytest.raises(ValueError, match=f"must lie in .*, got values in .*{shown}"):
+        check_data(X, unit_interval=True)
+
+
+def test_negative_training_data_is_refused_in_scikit_learns_words_and_other_data_not():
+    # scikit-learn's check_positive_only_tag_during_fit looks for MultinomialNB's words
+    with pytest.raises(ValueError, match=r"^Negative values in data: X must lie in \[0, 1\] "
+                                         r"for binary \(Bernoulli\) units, got values in "
+                                         r"\[-0.5, 0.5\]: scale it into \[0, 1\]"):
+        check_data(np.array([[-0.5, 0.5]]), unit_interval=True)
+    with pytest.raises(ValueError, match=r"^X must lie in \[0, 1\]") as above_one:
+        check_data(np.array([[0.5, 1.5]]), unit_interval=True)
+    assert "Negative" not in str(above_one.value)
+
+
+@pytest.mark.filterwarnings("error")   # and no NumPy overflow warning before it
+@pytest.mark.parametrize("unit_interval", [False, True])
+def test_training_data_beyond_float32s_range_is_named_so_not_nan_or_infinite(unit_interval):
+    X = np.full((3, 4), 0.5)
+    X[1, 2], X[2, 0] = 1e39, -3e40   # finite in float64; an estimator computes in float32
+    with pytest.raises(ValueError, match=r"^X holds 2 values beyond float32's range \(largest "
+                                         r"magnitude 3e\+40; float32 reaches 3.4e\+38\), which "
+                                         r"would be infinite: scale the data \(standardise it, "
+                                         r"or divide it by its largest magnitude\)$"):
+        check_data(X, unit_interval=unit_interval)
+    X[0, 0] = np.nan   # NaN and infinities are still counted as such
+    with pytest.raises(ValueError, match="contains 1 NaN or infinite values"):
+        check_data(np.where(np.abs(X) > 1, 0.5, X), unit_interval=unit_interval)
 
 
 def test_other_dtypes_are_checked_by_numpy():

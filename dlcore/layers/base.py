@@ -267,6 +267,22 @@ def declared_float_type(layers):
         else np.dtype(np.float32)
 
 
+def weight_values(layer, name, value):
+    """``value``, given for the array ``name`` of the layer named ``layer``, as a NumPy array of
+    real numbers, else one line naming both: a TypeError for strings and other objects
+    (NumPy's isfinite said "ufunc 'isfinite' not supported for the input types"), a
+    ValueError for complex numbers (whose imaginary parts the cast dropped with only NumPy's
+    ComplexWarning)."""
+    array = np.asarray(value)
+    if array.dtype.kind == "c":
+        raise ValueError(f"layer {layer!r}: {name} holds complex numbers; weights are real: "
+                         f"give its real part (.real), if that is what you mean")
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"layer {layer!r}: {name} must hold real numbers, got dtype "
+                        f"{array.dtype}")
+    return array
+
+
 class Layer:
     """Base class of the layers (see the module docstring).
 
@@ -532,7 +548,7 @@ class Layer:
                              f"({', '.join(names) or 'none'}); got {len(weights)}")
         arrays = []
         for name, value in zip(names, weights):
-            value = np.asarray(value)
+            value = weight_values(self.name, name, value)
             expected = tuple(self._array(name).shape)
             if value.shape != expected:
                 from dlcore.functional import keras_layout_hint
