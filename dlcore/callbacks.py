@@ -6,17 +6,25 @@ epochs' numbers in a CSV file (:class:`CSVLogger`), the training state backed up
 restored when the script runs again (:class:`BackupAndRestore`) and functions as callbacks
 (:class:`LambdaCallback`).
 
-A callback is told when training starts and ends, and when each epoch and each batch starts
-and ends (Keras's hooks)::
+A callback is told when training starts and ends, when each epoch and each batch starts and
+ends, and when the validation of an epoch starts and ends (Keras's hooks, each given its logs
+by position, as Keras gives them)::
 
     class Callback:
-        def on_train_begin(self, logs): ...
-        def on_epoch_begin(self, epoch, logs): ...
-        def on_train_batch_begin(self, batch, logs): ... # calls on_batch_begin (Keras 2's name)
+        def on_train_begin(self, logs): ...               # logs: {}
+        def on_epoch_begin(self, epoch, logs): ...        # {}
+        def on_train_batch_begin(self, batch, logs): ... # {}; calls on_batch_begin (Keras 2's)
         def on_train_batch_end(self, batch, logs): ...   # calls on_batch_end; logs: the running
                                                           # means of the epoch so far
+        def on_test_begin(self, logs): ...                # the epoch's validation: {}
+        def on_test_batch_begin(self, batch, logs): ...  # {}
+        def on_test_batch_end(self, batch, logs): ...    # the running means, without val_
+        def on_test_end(self, logs): ...                  # loss, accuracy, ... (without val_)
         def on_epoch_end(self, epoch, logs): ...          # logs: loss, accuracy, val_loss, ...
-        def on_train_end(self, logs): ...
+        def on_train_end(self, logs): ...                 # the last epoch's logs
+
+``evaluate`` and ``predict`` take no callbacks (they are refused in one line), so the test hooks
+run in ``fit``'s validation only, and there are no predict hooks.
 
 A callback that overrides a batch hook gets the logs of every batch, as in Keras; computing them
 reads the running sums back from the backend, so the fit does so only for such a callback (the
@@ -52,6 +60,8 @@ from dlcore.wording import count, duration
 
 #: The hooks called for every batch of ``fit``
 BATCH_HOOKS = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end")
+#: The hooks called for every batch of ``fit``'s validation
+TEST_BATCH_HOOKS = ("on_test_batch_begin", "on_test_batch_end")
 
 
 class Callback:
@@ -104,8 +114,16 @@ class Callback:
         per-batch losses expects them)."""
         if self.every_batch_logs is not None:
             return bool(self.every_batch_logs)
-        return any(getattr(type(self), hook) is not getattr(Callback, hook)
-                   for hook in BATCH_HOOKS)
+        return self.overrides(*BATCH_HOOKS)
+
+    def overrides(self, *hooks):
+        """Whether this callback's class overrides any of ``hooks`` (names of Callback's)."""
+        return any(getattr(type(self), hook) is not getattr(Callback, hook) for hook in hooks)
+
+    def wants_test_batch_hooks(self):
+        """Whether ``fit``'s validation calls this callback's test batch hooks, with the
+        running logs each reads off the device: when its class overrides one."""
+        return self.overrides(*TEST_BATCH_HOOKS)
 
     def on_train_begin(self, logs=None):
         pass
@@ -127,6 +145,18 @@ class Callback:
         pass
 
     def on_batch_end(self, batch, logs=None):
+        pass
+
+    def on_test_begin(self, logs=None):
+        pass
+
+    def on_test_batch_begin(self, batch, logs=None):
+        pass
+
+    def on_test_batch_end(self, batch, logs=None):
+        pass
+
+    def on_test_end(self, logs=None):
         pass
 
     def on_epoch_end(self, epoch, logs=None):
@@ -1495,19 +1525,24 @@ class LambdaCallback(Callback):
     on_epoch_begin, on_epoch_end : f(epoch, logs)
     on_train_begin, on_train_end : f(logs)
     on_train_batch_begin, on_train_batch_end : f(batch, logs); ``logs`` holds the running loss
-        and metrics of the epoch at every batch's end (None at its beginning)
+        and metrics of the epoch at every batch's end ({} at its beginning)
     on_batch_begin, on_batch_end : Keras 2's names of the same two hooks (give one of each
         pair)
+    on_test_begin, on_test_end : f(logs), around the validation of an epoch (Keras's keyword
+        arguments beyond the six above)
+    on_test_batch_begin, on_test_batch_end : f(batch, logs), for each batch of the validation
 
     ``epoch`` is Keras's index: counted from 0 (over the model's life).
     """
 
     HOOKS = ("on_epoch_begin", "on_epoch_end", "on_train_begin", "on_train_end",
-             "on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end")
+             "on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end",
+             "on_test_begin", "on_test_end", "on_test_batch_begin", "on_test_batch_end")
 
     def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None,
                  on_train_end=None, on_train_batch_begin=None, on_train_batch_end=None,
-                 on_batch_begin=None, on_batch_end=None, **others):
+                 on_batch_begin=None, on_batch_end=None, *, on_test_begin=None,
+                 on_test_end=None, on_test_batch_begin=None, on_test_batch_end=None, **others):
         if others:
             raise ValueError(f"LambdaCallback takes {', '.join(self.HOOKS)}; dlcore calls no "
                              f"{', '.join(sorted(others))}")
@@ -1519,7 +1554,10 @@ class LambdaCallback(Callback):
         self.functions = {"on_epoch_begin": on_epoch_begin, "on_epoch_end": on_epoch_end,
                           "on_batch_begin": on_batch_begin or on_train_batch_begin,
                           "on_batch_end": on_batch_end or on_train_batch_end,
-                          "on_train_begin": on_train_begin, "on_train_end": on_train_end}
+                          "on_train_begin": on_train_begin, "on_train_end": on_train_end,
+                          "on_test_begin": on_test_begin, "on_test_end": on_test_end,
+                          "on_test_batch_begin": on_test_batch_begin,
+                          "on_test_batch_end": on_test_batch_end}
         for name, function in self.functions.items():
             if function is not None and not callable(function):
                 raise ValueError(f"{name} must be a function, got {function!r}")
@@ -1548,6 +1586,21 @@ class LambdaCallback(Callback):
 
     def on_batch_end(self, batch, logs=None):
         self._call("on_batch_end", batch, logs)
+
+    def on_test_begin(self, logs=None):
+        self._call("on_test_begin", logs or {})
+
+    def on_test_end(self, logs=None):
+        self._call("on_test_end", logs or {})
+
+    def on_test_batch_begin(self, batch, logs=None):
+        self._call("on_test_batch_begin", batch, logs or {})
+
+    def on_test_batch_end(self, batch, logs=None):
+        self._call("on_test_batch_end", batch, logs or {})
+
+    def wants_test_batch_hooks(self):
+        return any(self.functions[name] is not None for name in TEST_BATCH_HOOKS)
 
 
 #: The fits whose progress a stream shows now (by the stream's id: the ProgressBars in

@@ -1234,7 +1234,7 @@ class TrainingLoop:
             data, targets, weights, buffers = self._batch_arrays(x, y, weights, batch_size)
             try:
                 for callback in callbacks:
-                    callback.on_train_begin()
+                    callback.on_train_begin({})   # Keras's: an empty dict, given by position
             except BaseException:   # one begun before the one that failed holds its stream
                 _close_progress_bars(callbacks)
                 raise
@@ -1251,6 +1251,7 @@ class TrainingLoop:
             self._data_parallel = data_parallel
             self._batch_penalty = BatchPenalty.of(self)
             ending_epoch = False
+            logs = {}
             try:
                 with backend.compute(small_products=True):
                     for _ in range(epochs):
@@ -1285,7 +1286,7 @@ class TrainingLoop:
                 # Keras's fit ends so: with use_ema the weights take their moving averages
                 self.optimizer.finalize_variable_values(self.trainable_parameters)
             for callback in callbacks:
-                callback.on_train_end()
+                callback.on_train_end(dict(logs))   # the last epoch's, as Keras's
             started = vars(self).get("_backup_fit_started")
             if started is not None:
                 # ended, its backup deleted: a fit run again is another. A backup kept
@@ -1436,7 +1437,7 @@ class TrainingLoop:
         # Keras's index of the epoch: from initial_epoch when given, else over the model's life
         epoch = self.epochs_done + self._epoch_offset
         for callback in callbacks:
-            callback.on_epoch_begin(epoch)
+            callback.on_epoch_begin(epoch, {})
         started = time.perf_counter()
         rate = self.optimizer.current_learning_rate()
         logs = self._train_epoch(data, targets, weights, sample_shape, buffers, batch_size,
@@ -1453,7 +1454,7 @@ class TrainingLoop:
             found = self._evaluate_arrays(
                 x_valid, y_valid,
                 self._validation_batch_size or max(batch_size, 256),
-                weights_valid)
+                weights_valid, callbacks)
             logs.update({f"val_{name}": value for name, value in found.items()})
         self.epochs_done += 1
         # the model's own record keeps dlcore's rate and duration of the epoch too; the logs
@@ -1499,7 +1500,7 @@ class TrainingLoop:
                                   (buffers.x, buffers.y, buffers.w), order, batch_size,
                                   shard=data_parallel and data_parallel.comm.shard):
             for callback in callbacks:
-                callback.on_train_batch_begin(batch.index)
+                callback.on_train_batch_begin(batch.index, {})
             x, y, w = batch.arrays
             data_parallel = getattr(self, "_data_parallel", None)
             if data_parallel is not None:   # this rank's rows of the global batch
@@ -1833,15 +1834,24 @@ class TrainingLoop:
                                 outputs=self._output_count())
         return data, targets, weights, buffers
 
-    def _evaluate_arrays(self, x, targets, batch_size, weights=None):
+    def _evaluate_arrays(self, x, targets, batch_size, weights=None, callbacks=()):
         """The logs of (x, targets) (NumPy, checked) in evaluation mode, penalty included; each
-        sample's loss weighted by ``weights`` (n,) when given."""
+        sample's loss weighted by ``weights`` (n,) when given. ``callbacks``: fit's, told of
+        its validation as Keras's fit tells them (``on_test_begin``, ``on_test_batch_begin``
+        and ``_end`` with the running logs, ``on_test_end`` with the logs, without ``val_``)."""
         backend = self.backend
         data, targets, weights, buffers = self._batch_arrays(x, targets, weights, batch_size)
         totals = self._new_totals()
+        # the running logs read the sums off the device: only for a callback that wants them
+        batch_logs = [callback.wants_test_batch_hooks() for callback in callbacks]
+        for callback in callbacks:
+            callback.on_test_begin({})
         for batch in mini_batches(backend, (data, targets, weights),
                                   (buffers.x, buffers.y, buffers.w),
                                   epoch_order(len(x), self.seed, 0, shuffle=False), batch_size):
+            for callback, wanted in zip(callbacks, batch_logs):
+                if wanted:
+                    callback.on_test_batch_begin(batch.index, {})
             x_batch, y_batch, w_batch = batch.arrays
             rows = buffers.loss_rows(x_batch.shape[0])
             # weighed inside, as fit's: a layer's activity penalty, added there after the
@@ -1850,8 +1860,16 @@ class TrainingLoop:
             self.loss_rows(x_batch.reshape((x_batch.shape[0],) + x.shape[1:]), y_batch, rows,
                            **({} if w_batch is None else {"weights": w_batch}))
             self._accumulate(rows, totals)
+            if any(batch_logs):
+                running = self._logs(totals)
+                running["loss"] += float(self.penalty())
+                for callback, wanted in zip(callbacks, batch_logs):
+                    if wanted:
+                        callback.on_test_batch_end(batch.index, dict(running))
         logs = self._logs(totals)
         logs["loss"] += float(self.penalty())
+        for callback in callbacks:
+            callback.on_test_end(dict(logs))
         return logs
 
     @one_call_at_a_time

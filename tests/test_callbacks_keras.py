@@ -28,6 +28,7 @@ from dlcore.callbacks import (
 )
 from dlcore.layers import Dense
 from dlcore.optimizers import SGD, StepDecay
+from dlcore.training import held_out
 
 X = np.random.default_rng(0).random((120, 8)).astype(np.float32)
 Y = np.random.default_rng(1).integers(0, 3, 120)
@@ -399,13 +400,15 @@ def test_lambda_callback_calls_each_function_with_its_arguments():
         on_train_end=lambda logs: events.append(("train_end", logs)))
     model = network()
     fit(model, 2, [callback])
-    assert events[0] == ("train_begin", {}) and events[-1] == ("train_end", {})
+    # Keras's: {} at the beginning, the last epoch's logs at the end
+    assert events[0] == ("train_begin", {}) and events[-1][0] == "train_end"
+    assert sorted(events[-1][1]) == sorted(["loss", "accuracy", "val_loss", "val_accuracy"])
     assert [e[1] for e in events if e[0] == "epoch_begin"] == [0, 1]   # Keras's: from 0
     assert [e for e in events if e[0] == "epoch_end"][0][2] == sorted(
         ["loss", "accuracy", "val_loss", "val_accuracy"])
     assert [e[1] for e in events if e[0] == "batch"] == list(range(6)) * 2
-    with pytest.raises(ValueError, match="dlcore calls no on_test_batch_end"):
-        LambdaCallback(on_test_batch_end=print)
+    with pytest.raises(ValueError, match="dlcore calls no on_predict_batch_end"):
+        LambdaCallback(on_predict_batch_end=print)
     with pytest.raises(ValueError, match="give on_batch_end or on_train_batch_end"):
         LambdaCallback(on_batch_end=print, on_train_batch_end=print)
     with pytest.raises(ValueError, match="on_epoch_end must be a function"):
@@ -795,3 +798,79 @@ def test_a_history_pickled_before_its_epoch_lists_existed_works_in_a_new_fit():
     fit(network(), 2, [history])
     assert history.epoch == [0, 1] and len(history.history["loss"]) == 2
     assert history.epochs_of("val_loss") == [0, 1] and len(history.seconds) == 2
+
+
+class EveryHook(Callback):
+    """Keras's guide "Writing your own callbacks": every hook, its logs taken by position and
+    used as the dict Keras gives (its ``logs.keys()`` failed on dlcore's None)."""
+
+    def __init__(self):
+        super().__init__()
+        self.events = []
+
+    def on_train_begin(self, logs):
+        self.events.append(("train_begin", sorted(logs.keys())))
+
+    def on_epoch_begin(self, epoch, logs):
+        self.events.append(("epoch_begin", epoch, sorted(logs.keys())))
+
+    def on_train_batch_begin(self, batch, logs):
+        self.events.append(("train_batch_begin", batch, sorted(logs.keys())))
+
+    def on_test_begin(self, logs):
+        self.events.append(("test_begin", sorted(logs.keys())))
+
+    def on_test_batch_begin(self, batch, logs):
+        self.events.append(("test_batch_begin", batch, sorted(logs.keys())))
+
+    def on_test_batch_end(self, batch, logs):
+        self.events.append(("test_batch_end", batch, dict(logs)))
+
+    def on_test_end(self, logs):
+        self.events.append(("test_end", dict(logs)))
+
+    def on_epoch_end(self, epoch, logs):
+        self.events.append(("epoch_end", epoch, dict(logs)))
+
+    def on_train_end(self, logs):
+        self.events.append(("train_end", dict(logs)))
+
+
+def test_every_hook_gets_keras_logs_and_fits_validation_calls_the_test_hooks():
+    # Keras 3's order and logs: {} at every beginning; the validation of each epoch runs the
+    # test hooks (logs without val_); on_train_end gets the last epoch's logs
+    recorder = EveryHook()
+    model = network()
+    model.fit(X, Y, epochs=2, batch_size=16, validation_split=0.25, validation_batch_size=10,
+              verbose=0, callbacks=[recorder])
+    kinds = [event[0] for event in recorder.events]
+    n_train, n_valid = -(-(len(X) - held_out(len(X), 0.25)) // 16), -(-held_out(len(X), 0.25)
+                                                                       // 10)
+    epoch_kinds = (["epoch_begin"] + ["train_batch_begin"] * n_train + ["test_begin"]
+                   + ["test_batch_begin", "test_batch_end"] * n_valid + ["test_end",
+                                                                         "epoch_end"])
+    assert kinds == ["train_begin", *epoch_kinds, *epoch_kinds, "train_end"]
+    assert all(event[-1] == [] for event in recorder.events if event[0].endswith("begin"))
+    test_ends = [event[1] for event in recorder.events if event[0] == "test_end"]
+    epoch_ends = [event[2] for event in recorder.events if event[0] == "epoch_end"]
+    for test_logs, epoch_logs in zip(test_ends, epoch_ends, strict=True):
+        assert test_logs == {name[4:]: value for name, value in epoch_logs.items()
+                             if name.startswith("val_")}
+    last_batch = [event[2] for event in recorder.events if event[0] == "test_batch_end"][-1]
+    assert last_batch == test_ends[-1]       # running means: the last one is the whole set
+    assert recorder.events[-1] == ("train_end", epoch_ends[-1])
+
+
+def test_a_recorder_whose_hooks_take_logs_without_a_default_runs():
+    # Keras's guide "Training & evaluation with the built-in methods": its LossHistory
+    class LossHistory(Callback):
+        def on_train_begin(self, logs):
+            self.per_batch_losses = []
+
+        def on_batch_end(self, batch, logs):
+            self.per_batch_losses.append(logs.get("loss"))
+
+    history = LossHistory()
+    fit(network(), 1, [history])
+    assert len(history.per_batch_losses) == 6 and all(
+        isinstance(loss, float) for loss in history.per_batch_losses)
