@@ -19,6 +19,7 @@ from dlcore import (
     ensemble,
     layers,
     losses,
+    metrics,
     models,
     optimizers,
     pretraining,
@@ -41,5 +42,5 @@ __all__ = ["Autoencoder", "BernoulliRBM", "DBN", "DBNClassifier", "GaussianBerno
            "Model", "ModelFileError", "NotFittedError", "Sequential", "StackedAutoencoder",
            "Terminated", "TrainingDiverged", "__version__", "adversarial", "callbacks",
            "datasets", "ensemble", "get_backend", "gradcheck", "interrupt_on_termination",
-           "layers", "load", "losses", "models", "optimizers", "pretraining",
+           "layers", "load", "losses", "metrics", "models", "optimizers", "pretraining",
            "receptive_fields", "regularizers", "save"]

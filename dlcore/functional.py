@@ -1008,6 +1008,12 @@ class Model(TrainingLoop):
             weights = [check_float(weight, "a loss weight", low=0.0)
                        for weight in self._per_output(loss_weights, "loss weights")]
             self.loss_weights = None if all(w == 1.0 for w in weights) else weights
+        untrained = [name for name, item in zip(self.output_names, losses) if item is None]
+        if untrained and len(losses) > 1:
+            raise ValueError(f"no loss for the output(s) {', '.join(untrained)}: Keras 3 leaves "
+                             f"an output with the loss None untrained, dlcore trains every "
+                             f"output of the model it compiles; compile Model(inputs, [the "
+                             f"outputs with a loss]), which shares the layers and weights")
         self.losses = [get_loss(item) for item in losses]
         for index, item in enumerate(self.losses):
             self._checked_loss(item, index)
@@ -1059,6 +1065,8 @@ class Model(TrainingLoop):
         from dlcore.training import target_rows
         if not self._several_outputs:
             return TrainingLoop._target_rows(self, y, n, name)
+        if len(self.outputs) == 1 and isinstance(y, np.ndarray):
+            y = [y]   # Model(inputs, [output]) takes its one target array alone, as Keras 3
         if not isinstance(y, (list, tuple)) or len(y) != len(self.outputs):
             raise ValueError(f"{name} must be a list of {len(self.outputs)} target arrays, one "
                              f"per output")
@@ -1110,9 +1118,10 @@ class Model(TrainingLoop):
     def predict(self, x, batch_size=256, verbose=0, steps=None, callbacks=None, *,
                 mc_dropout=0):
         """The outputs for x (a list of arrays for several inputs): an array, or a list of
-        arrays for several outputs, or, for a model imported from a Keras model whose outputs
-        were a dict (``keras_output_keys_``), a dict of them by those keys, as Keras's predict
-        gives them (``verbose``, ``steps``, ``callbacks``, ``mc_dropout``: as
+        arrays for several outputs (an array for a list of one, ``Model(inputs, [output])``,
+        as Keras 3's predict gives it), or, for a model imported from a Keras model whose
+        outputs were a dict (``keras_output_keys_``), a dict of them by those keys, as Keras's
+        predict gives them (``verbose``, ``steps``, ``callbacks``, ``mc_dropout``: as
         :meth:`TrainingLoop.predict`)."""
         out = TrainingLoop.predict(self, x, batch_size, verbose, steps, callbacks,
                                    mc_dropout=mc_dropout)
@@ -1124,7 +1133,9 @@ class Model(TrainingLoop):
             width = int(np.prod(tensor.shape))
             parts.append(out[:, offset:offset + width].reshape((len(out),) + tensor.shape))
             offset += width
-        return dict(zip(keys, parts)) if keys and len(keys) == len(parts) else parts
+        if keys and len(keys) == len(parts):
+            return dict(zip(keys, parts))
+        return parts if len(parts) > 1 else parts[0]
 
     # -- computing ----------------------------------------------------------------------
     def _buffer(self, key, shape):

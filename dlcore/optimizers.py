@@ -97,6 +97,7 @@ product added into Delta, then theta <- theta - eta Delta, the gradient never st
 import inspect
 import math
 import re
+import types
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -188,6 +189,9 @@ class InverseTimeDecay(Schedule):
 
 
 SCHEDULES = {cls.__name__: cls for cls in (ExponentialDecay, StepDecay, InverseTimeDecay)}
+#: The schedules where Keras keeps them, ``keras.optimizers.schedules.ExponentialDecay``:
+#: ``dlcore.optimizers.schedules.ExponentialDecay`` is ``dlcore.optimizers.ExponentialDecay``
+schedules = types.SimpleNamespace(**SCHEDULES)
 
 
 def _check_learning_rate(value):
@@ -195,6 +199,17 @@ def _check_learning_rate(value):
         return value
     if isinstance(value, dict) and value.get("class_name") in SCHEDULES:
         return SCHEDULES[value["class_name"]](**value.get("config", {}))
+    if type(value).__module__.split(".")[0] == "keras" and callable(
+            getattr(value, "get_config", None)):
+        # keras.optimizers.schedules.ExponentialDecay(...) given to a dlcore optimiser, as a
+        # Keras user writes it: the same schedule, from its settings
+        name = type(value).__name__
+        if name not in SCHEDULES:
+            raise ValueError(f"learning_rate is Keras's {name}, which dlcore has not: give one "
+                             f"of dlcore.optimizers' schedules ({', '.join(sorted(SCHEDULES))})"
+                             f" or a number")
+        settings = {key: item for key, item in value.get_config().items() if key != "name"}
+        return SCHEDULES[name](**settings)
     return check_float(value, "learning_rate", low=0.0, low_open=True)
 
 

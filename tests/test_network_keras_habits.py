@@ -753,3 +753,67 @@ def test_an_optimiser_that_trained_another_network_starts_its_count_again_with_i
             np.testing.assert_array_equal(weight, expected)
     again.compile("categorical_crossentropy", shared)   # its own again: the count goes on
     assert shared.iterations == 8
+
+
+def test_keras_guides_names_stand_in_dlcore():
+    # keras.io's guides, ported by swapping keras for dlcore: metric objects, the schedules'
+    # namespace, layer.weights; each failed with a bare AttributeError
+    model = dlcore.models.mlp(input_shape=(4,), hidden=(5,), n_classes=3, backend="reference")
+    model.compile(optimizer=dlcore.optimizers.SGD(
+        dlcore.optimizers.schedules.ExponentialDecay(0.1, decay_steps=10, decay_rate=0.9)),
+        loss="sparse_categorical_crossentropy",
+        metrics=[dlcore.metrics.SparseCategoricalAccuracy()])
+    history = model.fit(rows(20, 4), np.arange(20) % 3, epochs=1, verbose=0,
+                        validation_split=0.2)
+    assert sorted(history.history) == ["loss", "sparse_categorical_accuracy", "val_loss",
+                                       "val_sparse_categorical_accuracy"]
+    assert dlcore.optimizers.schedules.ExponentialDecay is dlcore.optimizers.ExponentialDecay
+    with pytest.raises(ValueError, match="leave threshold out"):
+        dlcore.metrics.BinaryAccuracy(threshold=0.7)
+    with pytest.raises(ValueError, match="reports this accuracy as 'categorical_accuracy'"):
+        dlcore.metrics.CategoricalAccuracy(name="acc")
+    dense = model.layers[0]
+    assert [w.shape for w in dense.weights] == [(4, 5), (5,)]
+    assert Dense(3).weights == []                                  # not built yet
+    dense.trainable = False
+    assert len(dense.weights) == 2 and dense.trainable_weights == []
+
+
+def keras_schedule(name, **config):
+    """An object as Keras's schedules are to dlcore (Keras is no test dependency): of a class
+    of that name in Keras's module, with Keras's get_config (its settings and a name)."""
+    cls = type(name, (), {"__module__": "keras.src.optimizers.schedules.learning_rate_schedule",
+                          "get_config": lambda self: {**config, "name": name}})
+    return cls()
+
+
+def test_keras_schedules_given_to_a_dlcore_optimizer_become_dlcores():
+    rate = dlcore.optimizers.SGD(keras_schedule(
+        "ExponentialDecay", initial_learning_rate=0.1, decay_steps=100, decay_rate=0.9,
+        staircase=True)).learning_rate
+    assert isinstance(rate, dlcore.optimizers.ExponentialDecay)
+    assert rate(250) == pytest.approx(0.1 * 0.9 ** 2)
+    with pytest.raises(ValueError, match="Keras's CosineDecay, which dlcore has not"):
+        dlcore.optimizers.SGD(keras_schedule("CosineDecay", initial_learning_rate=0.1,
+                                             decay_steps=100))
+
+
+def test_a_model_of_a_list_of_one_output_predicts_and_fits_as_keras_3s():
+    inputs = dlcore.Input((3,))
+    model = dlcore.Model(inputs, [Dense(2)(inputs)], backend="reference")
+    x = rows(6, 3)
+    assert isinstance(model.predict(x), np.ndarray) and model.predict(x).shape == (6, 2)
+    model.compile("mse", "sgd")
+    bare = model.fit(x, rows(6, 2, seed=1), epochs=1, verbose=0).history["loss"]
+    assert np.isfinite(bare).all()
+    assert model.outputs == [model.output[0]]                     # the list, as given
+
+
+def test_a_keras_habit_of_a_batch_axis_or_an_untrained_output_is_named_with_the_fix():
+    with pytest.raises(ValueError, match=r"leaves out Keras's batch axis: give \(784,\)"):
+        Dense(4).build((None, 784))
+    inputs = dlcore.Input((3,))
+    model = dlcore.Model(inputs, [Dense(2, name="aux")(inputs),
+                                  Dense(2, activation="softmax", name="main")(inputs)])
+    with pytest.raises(ValueError, match=r"no loss for the output\(s\) aux: Keras 3 leaves"):
+        model.compile(loss=[None, "categorical_crossentropy"], optimizer="sgd")

@@ -442,6 +442,9 @@ def _metric_names(metrics, depth=0):
                 for key, item in metrics.items()}
     if _from_keras(metrics):
         return _metrics([_keras_serialized(metrics)])[0]
+    from dlcore.metrics import Metric
+    if isinstance(metrics, Metric):   # dlcore.metrics' objects, as Keras's guides write them
+        return metrics.name
     return metrics
 
 

@@ -93,7 +93,16 @@ def check_shape(shape, name="input_shape"):
         raise ValueError(f"{name} must be a tuple of positive integers, got {shape!r}") from None
     if not shape or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
                             and v >= 1 for v in shape):
-        raise ValueError(f"{name} must be a tuple of positive integers, got {shape!r}")
+        batch = ""
+        if len(shape) > 1 and shape[0] is None:   # Keras's (batch, ...) with its None
+            sample = tuple(shape[1:])
+            if len(sample) == 3:   # Keras's images are (height, width, channels)
+                sample = (sample[2], sample[0], sample[1])
+            batch = (f" (one sample's shape: dlcore leaves out Keras's batch axis and puts an "
+                     f"image's channels first: give {sample!r})" if len(shape) == 4 else
+                     f" (one sample's shape: dlcore leaves out Keras's batch axis: give "
+                     f"{sample!r})")
+        raise ValueError(f"{name} must be a tuple of positive integers{batch}, got {shape!r}")
     return tuple(int(v) for v in shape)
 
 
@@ -435,6 +444,13 @@ class Layer:
         """What training does not step: a frozen layer's parameters, and every state array."""
         weights = self.get_weights()
         return weights[len(self.weight_names):] if self.trainable else weights
+
+    @property
+    def weights(self):
+        """Every array of the layer, the trainable ones first (Keras's ``layer.weights``: the
+        ``trainable_weights`` then the ``non_trainable_weights``), as NumPy arrays; none
+        before the layer is built."""
+        return self.trainable_weights + self.non_trainable_weights if self.built else []
 
     def __repr__(self):
         settings = {**self._config(), **({} if self.trainable else {"trainable": False})}
