@@ -113,8 +113,19 @@ class SymbolicTensor:
     def is_input(self):
         return self.node.layer is None
 
+    @property
+    def dtype(self):
+        """The type of its values, Keras's ``tensor.dtype`` ("float32"; a layer that
+        computes in float64 gives "float64")."""
+        layer = self.node.layer
+        declared = getattr(layer, "dtype", None) if getattr(layer, "built", False) else \
+            getattr(layer, "float_type", None)
+        return str(np.dtype(declared or np.float32))
+
     def __repr__(self):
-        return f"<SymbolicTensor {self.name!r} shape=(None, {', '.join(map(str, self.shape))})>"
+        # the shape as .shape gives it, per sample: Keras's (None, ...) batch axis is not
+        # dlcore's, and a repr that showed it contradicted the attribute
+        return f"<SymbolicTensor {self.name!r} shape={self.shape} (per sample)>"
 
 
 def Input(shape=None, name=None, *, batch_size=None, dtype=None, sparse=None, ragged=None,

@@ -276,6 +276,13 @@ class Loss:
     #: how a call reduces the samples' losses (Keras's ``reduction``); training takes the mean
     reduction = "sum_over_batch_size"
 
+    def __init_subclass__(cls, **options):
+        super().__init_subclass__(**options)
+        if not cls.__module__.startswith("dlcore."):
+            # a Keras-style subclass (its call(y_true, y_pred)) failed only when made, with
+            # object.__init__'s TypeError
+            raise TypeError(f"{cls.__name__}: {OWN_LOSSES}")
+
     def reference(self, outputs, targets, fused, channels=None):
         """NumPy: ``(per-sample losses (n,), dL/doutputs (n, k) of the batch mean)``.
         ``fused``: the outputs are the pre-activations of the activation ``fuses_with``;
@@ -960,5 +967,15 @@ def get_loss(identifier):
         return LOSSES[identifier.lower()]()
     if callable(identifier) and identifier in LOSS_FUNCTIONS:
         return LOSS_FUNCTIONS[identifier]()
+    if callable(identifier) and not isinstance(identifier, type):
+        raise ValueError(f"the loss {identifier!r:.80} is a function of your own: "
+                         f"{OWN_LOSSES}")
     raise ValueError(f"unknown loss {identifier!r:.200}: choose cross_entropy, "
                      f"binary_cross_entropy, mse or distillation")
+
+
+#: Why a loss of one's own (a function, a Loss subclass) is refused, and what to take
+OWN_LOSSES = ("dlcore trains on its own losses only, each fused with its gradient in the "
+              "kernels (a cross-entropy's p - y): give 'cross_entropy', "
+              "'binary_cross_entropy', 'mse' or 'distillation' (Keras's names too), or train "
+              "your loss in Keras and load the model")

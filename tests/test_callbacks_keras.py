@@ -844,11 +844,11 @@ def test_every_hook_gets_keras_logs_and_fits_validation_calls_the_test_hooks():
     model.fit(X, Y, epochs=2, batch_size=16, validation_split=0.25, validation_batch_size=10,
               verbose=0, callbacks=[recorder])
     kinds = [event[0] for event in recorder.events]
-    n_train, n_valid = -(-(len(X) - held_out(len(X), 0.25)) // 16), -(-held_out(len(X), 0.25)
-                                                                       // 10)
-    epoch_kinds = (["epoch_begin"] + ["train_batch_begin"] * n_train + ["test_begin"]
-                   + ["test_batch_begin", "test_batch_end"] * n_valid + ["test_end",
-                                                                         "epoch_end"])
+    n_valid = held_out(len(X), 0.25)
+    train_batches, valid_batches = -(-(len(X) - n_valid) // 16), -(-n_valid // 10)
+    epoch_kinds = (["epoch_begin"] + ["train_batch_begin"] * train_batches + ["test_begin"]
+                   + ["test_batch_begin", "test_batch_end"] * valid_batches
+                   + ["test_end", "epoch_end"])
     assert kinds == ["train_begin", *epoch_kinds, *epoch_kinds, "train_end"]
     assert all(event[-1] == [] for event in recorder.events if event[0].endswith("begin"))
     test_ends = [event[1] for event in recorder.events if event[0] == "test_end"]

@@ -817,3 +817,26 @@ def test_a_keras_habit_of_a_batch_axis_or_an_untrained_output_is_named_with_the_
                                   Dense(2, activation="softmax", name="main")(inputs)])
     with pytest.raises(ValueError, match=r"no loss for the output\(s\) aux: Keras 3 leaves"):
         model.compile(loss=[None, "categorical_crossentropy"], optimizer="sgd")
+
+
+def test_a_tensor_shows_the_shape_it_has_and_its_type():
+    # its repr showed Keras's (None, 784) beside a .shape of (784,)
+    inputs = dlcore.Input((784,))
+    doubled = Dense(3, dtype="float64")(inputs)
+    assert inputs.shape == (784,) and "shape=(784,)" in repr(inputs) and "None" not in \
+        repr(inputs).split("shape=")[1]
+    assert (inputs.dtype, Dense(3)(inputs).dtype, doubled.dtype) == \
+        ("float32", "float32", "float64")
+
+
+def test_a_loss_of_ones_own_is_refused_in_one_line_when_written():
+    # Keras's guide subclasses keras.losses.Loss; dlcore's failed only when made, with
+    # object.__init__'s TypeError, and a function got "unknown loss <function ...>"
+    with pytest.raises(TypeError, match="dlcore trains on its own losses only") as refused:
+        class MeanError(dlcore.losses.Loss):
+            def call(self, y_true, y_pred):
+                return y_pred - y_true
+    assert "\n" not in str(refused.value)
+    model = dlcore.Sequential([Dense(2)], input_shape=(3,), backend="reference")
+    with pytest.raises(ValueError, match="is a function of your own: dlcore trains on its own"):
+        model.compile(lambda y_true, y_pred: y_pred - y_true, "sgd")
