@@ -9,6 +9,7 @@ import operator
 import os
 import re
 import shlex
+import shutil
 import signal
 import sys
 import tempfile
@@ -1650,41 +1651,116 @@ def warn_if_other_dataset(model, model_file, dataset):
                    f"{dataset_identity(dataset)}", err=True)
 
 
+def terminal_columns(stream):
+    """How many columns a line on ``stream`` may fill: $COLUMNS where set (as
+    ``shutil.get_terminal_size`` reads it), else the width of the terminal ``stream`` is on,
+    else the terminal of standard output's, else 80."""
+    if not os.environ.get("COLUMNS"):
+        try:
+            return os.get_terminal_size(stream.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            pass
+    return shutil.get_terminal_size().columns
+
+
+def _time_left(seconds):
+    seconds = int(round(seconds))
+    return f"{seconds} s left" if seconds < 120 else f"{seconds // 60} min left"
+
+
 class EpochProgress:
     """A progress bar over all mini-batches of a fit, showing the running monitor, on stderr;
     when stderr is not a terminal (a log file, a pipe, a notebook), where a bar would print
     nothing, one line per finished epoch instead.
+
+    On a terminal the running line is redrawn in place (``\\r``) and always fits the
+    terminal's width: the bar, then the unit, then more are left out until it does (a line
+    that wraps is redrawn from its last row only, leaving every earlier row on the screen).
+    Each finished epoch ends its line, so every epoch's error stays on the screen; where the
+    unit does not fit beside the numbers, it is said once in a line of its own.
 
     Use as ``progress=`` callback of a model's ``fit`` (signature
     ``(epoch, epochs, batches_done, n_batches, value)``); ``unit`` follows the figure (an
     RBM's "per pixel on the training batches").
     """
 
+    #: the widest bar drawn, and the narrowest worth drawing
+    BAR_WIDTH = (36, 10)
+    #: seconds between two redraws of the running line
+    REDRAW_EVERY = 0.1
+
     def __init__(self, label, monitor="reconstruction error", unit=None):
         self.label, self.monitor = label, monitor
         self.unit = f" {unit}" if unit else ""
-        self.bar = None
-        self.position = 0
         self.interactive = sys.stderr.isatty()
+        self.started = self.drawn_at = None
+        self.drawn = 0            # the length of the running line on the screen, 0: none
+        self.unit_said = False
 
     def __call__(self, epoch, epochs, batches_done, n_batches, value):
+        finished = batches_done == n_batches
         if not self.interactive:
-            if batches_done == n_batches:
-                click.echo(f"{self.label}: epoch {epoch}/{epochs}  {self.monitor} {value:.4f}"
-                           f"{self.unit}", err=True)
+            if finished:
+                click.echo(self._finished(epoch, epochs, value, self.unit), err=True)
             return
-        if self.bar is None:
-            # width 0: the bar takes what the terminal leaves beside the figures and their unit
-            self.bar = click.progressbar(length=epochs * n_batches, label=self.label, width=0,
-                                         file=sys.stderr, show_eta=True,
-                                         item_show_func=lambda text: text)
-            self.bar.__enter__()
-        target = (epoch - 1) * n_batches + batches_done
-        self.bar.update(target - self.position,
-                        f"epoch {epoch}/{epochs}  {self.monitor} {value:.4f}{self.unit}")
-        self.position = target
+        now = time.monotonic()
+        if self.started is None:
+            self.started = now
+        if not finished and self.drawn_at is not None \
+                and now - self.drawn_at < self.REDRAW_EVERY:
+            return
+        self.drawn_at = now
+        width = terminal_columns(sys.stderr) - 1   # the last column would wrap some terminals
+        if self.unit and not self.unit_said \
+                and len(self._finished(epochs, epochs, value, self.unit)) > width:
+            # the unit in a line of its own, once, before the numbers without it (a line that
+            # is not redrawn may wrap, but the label is left out before it does)
+            key = f"{self.label}: {self.monitor}{self.unit}"
+            self._write(key if len(key) <= width else f"{self.monitor}{self.unit}", None,
+                        end="\n")
+            self.unit_said = True
+        if finished:
+            line = self._finished(epoch, epochs, value, self.unit)
+            if len(line) > width:
+                line = self._finished(epoch, epochs, value, "")
+            self._write(line, width, end="\n")
+            return
+        done = ((epoch - 1) * n_batches + batches_done) / (epochs * n_batches)
+        elapsed = now - self.started
+        left = f"  {_time_left(elapsed * (1 - done) / done)}" if done > 0 and elapsed > 0 else ""
+        numbers = f"epoch {epoch}/{epochs}  {self.monitor} {value:.4f}"
+        percent = f"{int(100 * done):3d}%"
+        candidates = [self._running(percent, numbers + unit + left, width, done)
+                      for unit in (self.unit, "")]
+        candidates += [f"{self.label}  {percent}  {numbers}{left}",
+                       f"{self.label} {percent.strip()} epoch {epoch}/{epochs} {value:.4f}"]
+        self._write(next((line for line in candidates if line and len(line) <= width),
+                         candidates[-1]), width)
+
+    def _finished(self, epoch, epochs, value, unit):
+        return f"{self.label}: epoch {epoch}/{epochs}  {self.monitor} {value:.4f}{unit}"
+
+    def _running(self, percent, text, width, done):
+        """The running line with a bar as wide as ``width`` leaves beside ``text`` (up to
+        ``BAR_WIDTH``), or None where not even the narrowest bar fits."""
+        room = min(width - len(f"{self.label}  []  {percent}  {text}"), self.BAR_WIDTH[0])
+        if room < self.BAR_WIDTH[1]:
+            return None
+        filled = int(round(room * done))
+        return f"{self.label}  [{'#' * filled}{'-' * (room - filled)}]  {percent}  {text}"
+
+    def _write(self, line, width, end=""):
+        """``line``, cut to ``width`` (None: whole), over the running line (``\\r``, then
+        spaces over what is left of a longer one)."""
+        line = line if width is None else line[:width]
+        stream = sys.stderr
+        stream.write("\r" + line + " " * max(0, self.drawn - len(line)) + end)
+        stream.flush()
+        self.drawn = 0 if end else len(line)
 
     def close(self):
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-            self.bar = None
+        """Ends a running line left by a fit stopped inside an epoch (Ctrl-C, an error)."""
+        if self.drawn:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+            self.drawn = 0

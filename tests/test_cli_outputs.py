@@ -357,6 +357,80 @@ def test_a_dbns_upper_rbms_error_is_per_visible_unit_not_per_pixel(capsys):
                      "on the training batches"]
 
 
+class _Terminal:
+    """A stream that says it is a terminal, and the screen it would show: a line longer than
+    ``columns`` wraps, ``\\r`` goes back to the start of the row the cursor is on."""
+
+    def __init__(self, columns):
+        self.columns, self.written = columns, []
+
+    def isatty(self):
+        return True
+
+    def write(self, text):
+        self.written.append(text)
+
+    def flush(self):
+        pass
+
+    def screen(self):
+        rows, row, column = [[]], 0, 0
+        for char in "".join(self.written):
+            if char in "\r\n":
+                column = 0
+                if char == "\n":
+                    row += 1
+                    rows.append([])
+                continue
+            if column == self.columns:
+                row, column = row + 1, 0
+                rows.append([])
+            rows[row][column:column + 1] = [char]
+            column += 1
+        return ["".join(chars).rstrip() for chars in rows if "".join(chars).strip()]
+
+
+@pytest.mark.parametrize("label, unit", [
+    ("training", "per standardised pixel on the training batches"),
+    ("RBM 2/3 (500-500)", "per visible unit on the training batches")])
+def test_the_progress_line_fits_an_80_column_terminal_and_keeps_each_epochs_line(
+        monkeypatch, label, unit):
+    from dlcore.cli._common import EpochProgress
+    terminal = _Terminal(80)
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setattr(EpochProgress, "REDRAW_EVERY", 0)
+    progress = EpochProgress(label, "reconstruction error", unit)
+    for epoch in (1, 2, 3):
+        for batch in range(1, 51):
+            progress(epoch, 3, batch, 50, 0.05 / epoch)
+    progress.close()
+    screen = terminal.screen()
+    assert all(len(piece) < 80 for text in terminal.written
+               for piece in text.replace("\n", "\r").split("\r")), "a line wraps"
+    key = f"{label}: reconstruction error {unit}"
+    assert screen == [key if len(key) < 80 else f"reconstruction error {unit}",
+                      f"{label}: epoch 1/3  reconstruction error 0.0500",
+                      f"{label}: epoch 2/3  reconstruction error 0.0250",
+                      f"{label}: epoch 3/3  reconstruction error 0.0167"]
+
+
+def test_a_running_progress_line_draws_a_bar_and_the_unit_where_they_fit(monkeypatch):
+    from dlcore.cli._common import EpochProgress
+    terminal = _Terminal(200)
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setenv("COLUMNS", "200")
+    progress = EpochProgress("training", "loss", "per image")
+    progress(1, 2, 5, 10, 0.5)
+    assert terminal.screen()[-1].startswith("training  [#########---------")
+    assert "25%  epoch 1/2  loss 0.5000 per image" in terminal.screen()[-1]
+    progress(1, 2, 10, 10, 0.25)
+    progress(2, 2, 3, 10, 0.2)
+    progress.close()   # as after Ctrl-C: the cursor on a new line
+    assert terminal.screen()[0] == "training: epoch 1/2  loss 0.2500 per image"
+    assert "".join(terminal.written).endswith("\n")
+
+
 def test_the_filters_figure_says_what_it_shows_and_that_mid_grey_is_zero(tmp_path,
                                                                          monkeypatch):
     from types import SimpleNamespace
