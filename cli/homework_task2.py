@@ -214,10 +214,16 @@ def reconstruction_rows(rbm, photographs, patch_size, per_patch):
     return rows
 
 
-def print_error_table(rows):
+def print_error_table(rows, patch_size):
     """Mean squared error per pixel (grey levels in [0, 1]) and the same divided by the
     image's variance: the fraction of its contrast the reconstruction misses, comparable
-    between a contrasty and a soft photograph."""
+    between a contrasty and a soft photograph. Two lines above the table say so (the
+    bare column names left a reader to guess what was measured, and which column to read)."""
+    click.echo(f"each photograph cut into all its {patch_size}x{patch_size} patches, each "
+               "reconstructed from a binary sample of h or from the means Q(h = 1 | v), put "
+               "back together: mean squared error per pixel, grey levels in [0, 1]")
+    click.echo("mse / variance (the error divided by the photograph's variance) is the one to "
+               "compare: a flatter photograph has a smaller error however well it is rebuilt")
     click.echo(f"{'image':<24}  {'role':<8}  {'features':<8}  {'mse per pixel':>13}  "
                f"{'mse / variance':>14}")
     for role, name, image, _, errors in rows:
@@ -334,7 +340,7 @@ def task2(train_image, test_image, patch_size, hidden, epochs, learning_rate, ba
                                          ("unseen", test_name, test)], patch_size, per_patch)
         feature_maps = rbm_feature_maps(rbm, test, patch_size, per_patch, backend)
         write_outputs(folder, rbm, rows, feature_maps, patch_size)
-    print_error_table(rows)
+    print_error_table(rows, patch_size)
     click.echo(f"wrote model.h5, filters.png, reconstructions.png, feature_maps.png "
                f"({feature_maps.shape[0]} x {feature_maps.shape[1]}x{feature_maps.shape[2]}) and "
                f"reconstruction_error.csv to {folder}")

@@ -67,6 +67,19 @@ def test_task2_prints_and_writes_the_error_of_both_images_and_both_feature_kinds
     assert result.stdout.count("training  ") == 2 and result.stdout.count("unseen  ") == 2
 
 
+def test_task2_says_above_its_table_what_is_measured_and_which_column_to_compare(task2_run):
+    # the table began with its bare column names: "mse per pixel" of what, and why a second
+    # column divided by the variance (the flatter cat's error is smaller, however rebuilt)
+    result, _ = task2_run
+    lines = result.stdout.splitlines()
+    header = next(number for number, line in enumerate(lines) if line.startswith("image "))
+    above = " ".join(lines[:header])
+    assert "4x4 patches" in above and "mean squared error per pixel" in above
+    assert "grey levels in [0, 1]" in above
+    assert "mse / variance (the error divided by the photograph's variance) is the one to " \
+           "compare" in above
+
+
 def test_a_batch_size_above_the_patches_is_said_of_patches(photographs, tmp_path):
     # task2 trains on the photograph's patches (21 x 21 = 441 of 4 x 4 in 24 x 24): the line
     # of a --batch-size above them said "more than the 441 training images"
