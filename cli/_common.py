@@ -914,21 +914,30 @@ def interrupted_after_training(model_path, left=FIGURES_LEFT, held=()):
         f"but {left} with: {resume_command(model_path)}")
 
 
-def resume_option(function=None, *, has_epochs=True):
+def resume_option(function=None, *, has_epochs=True, by_rows=False):
     """``--resume FILE``; ``@resume_option(has_epochs=False)`` for a command without an
-    --epochs option (its help then offers no new total)."""
+    --epochs option (its help then offers no new total); ``by_rows=True`` for a command that
+    saves its checkpoint as the rows of its table finish (``homework regularisation``): it has
+    no --checkpoint-every, and resumes at the next row, not at the epochs left."""
     if function is None:
-        return functools.partial(resume_option, has_epochs=has_epochs)
+        return functools.partial(resume_option, has_epochs=has_epochs, by_rows=by_rows)
     may_change = "--epochs (the new total), --backend" if has_epochs else "--backend"
     total = " Without --epochs it trains on to that run's total." if has_epochs else ""
+    if by_rows:
+        saved = ("(the checkpoint.h5 of an interrupted run of this command, which saves it as "
+                 "each row of its table finishes), with the options of that run, from its "
+                 "next row: on the cpu backend the result is bit for bit that of an "
+                 f"uninterrupted run. {may_change} and --out may change")
+    else:
+        saved = ("(the checkpoint.h5 of an interrupted or checkpointing run of this command), "
+                 "with the options of that run, for the epochs it had left: on the cpu "
+                 "backend the result is bit for bit that of an uninterrupted run. "
+                 f"{may_change}, --out and --checkpoint-every may change")
     return click.option(
         "--resume", type=ModelFile(), default=None,
-        help=f"Continue the training saved in this file (the {CHECKPOINT_FILE} of an "
-             "interrupted or checkpointing run of this command), with the options of that "
-             "run, for the epochs it had left: on the cpu backend the result is bit for bit "
-             f"that of an uninterrupted run. {may_change}, --out and --checkpoint-every may "
-             f"change; any other option given must have the value that run had.{total} "
-             "Without --out it goes on in the file's folder."
+        help=f"Continue the training saved in this file {saved}; any other option given must "
+             f"have the value that run had.{total} Without --out it goes on in the file's "
+             "folder."
     )(function)
 
 
