@@ -357,6 +357,48 @@ def test_a_dbns_upper_rbms_error_is_per_visible_unit_not_per_pixel(capsys):
                      "on the training batches"]
 
 
+@pytest.fixture
+def auto_picks_the_cpu_afresh(monkeypatch):
+    """auto not yet resolved in this process, and no GPU: what a laptop's command meets."""
+    import dlcore.backend as backend_module
+    monkeypatch.setattr(backend_module, "_fallback_reported", False)
+    monkeypatch.setattr(backend_module, "cuda_status",
+                        lambda: (False, backend_module.NO_DRIVER_REASON))
+    pending = getattr(backend_module, "_auto_note", [])
+    pending.clear()
+    yield
+    pending.clear()
+
+
+NOTE_OF_THE_CPU = "dlcore: note: running on the CPU: no NVIDIA GPU driver was found."
+
+
+def test_convert_and_a_refused_input_say_no_backend_note(tmp_path, auto_picks_the_cpu_afresh):
+    # "dlcore: backend 'auto' uses the cpu: ..." came before convert's output and before the
+    # error line of a refused input, where it read as one more error
+    from dlcore.layers import Dense
+    model_file = tmp_path / "model.h5"
+    dlcore.save(dlcore.models.Sequential([Dense(2, input_shape=(3,))]).build(), model_file)
+    import dlcore.backend as backend_module
+    backend_module._fallback_reported = False   # the build above resolved auto
+    getattr(backend_module, "_auto_note", []).clear()
+    converted = CliRunner().invoke(main, ["convert", str(model_file),
+                                          str(tmp_path / "out.keras")])
+    refused = CliRunner().invoke(main, ["rbm", "evaluate", str(model_file), "--digits", "x"])
+    assert converted.exit_code == 0, converted.output
+    assert "note" not in converted.stderr and "cpu" not in converted.stderr.lower()
+    assert refused.exit_code != 0 and refused.stderr.startswith("dlcore: error:"), \
+        refused.stderr
+
+
+def test_a_command_that_trains_on_the_cpu_auto_chose_says_so_as_a_note(
+        tmp_path, auto_picks_the_cpu_afresh):
+    result = CliRunner().invoke(main, ["rbm", "train", "--digits", "1", "--epochs", "1",
+                                       "--hidden", "4", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines().count(NOTE_OF_THE_CPU) == 1, result.stderr
+
+
 class _Terminal:
     """A stream that says it is a terminal, and the screen it would show: a line longer than
     ``columns`` wraps, ``\\r`` goes back to the start of the row the cursor is on."""
