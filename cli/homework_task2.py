@@ -249,8 +249,15 @@ def write_outputs(folder, rbm, rows, feature_maps, patch_size):
         labels.append(f"{role}: {name}")
     viz.save_image_rows(picture_rows, folder / "reconstructions.png", row_labels=labels,
                         column_labels=["original", "from binary features",
-                                       "from mean features"], zoom=2)
-    viz.save_tiles(feature_maps, folder / "feature_maps.png", scale=None, padding=2, zoom=1)
+                                       "from mean features"], zoom=2,
+                        title=f"each photograph rebuilt from its {patch_size}x{patch_size} "
+                              "patches' reconstructions")
+    unseen = next(name for role, name, _, _, _ in rows if role == "unseen")
+    viz.save_tiles(feature_maps, folder / "feature_maps.png", scale=None, padding=2, zoom=1,
+                   title=f"feature maps: each hidden unit's Q(h = 1 | patch) at every "
+                         f"position of the unseen {unseen} ({len(feature_maps)} maps of "
+                         f"{feature_maps.shape[1]}x{feature_maps.shape[2]})",
+                   key="hidden-unit probability Q(h = 1 | the patch at that position)")
     with atomic_open(folder / "reconstruction_error.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["image", "role", "features", "mse", "mse_over_variance"])

@@ -500,6 +500,28 @@ def test_the_filters_figure_says_what_it_shows_and_that_mid_grey_is_zero(tmp_pat
     assert "weight" in key_axes.get_xlabel() and "0.6 to 2" in key_axes.get_xlabel()
 
 
+@pytest.mark.parametrize("sample_hidden, up", [(False, "Q(h = 1 | x)"), (True, "h ~ Q(h | x)")])
+def test_the_reconstructions_figure_says_they_are_held_out_images_after_one_up_down_pass(
+        tmp_path, monkeypatch, sample_hidden, up):
+    # task1's reconstructions.png had row labels and no title: of which images, made how?
+    from types import SimpleNamespace
+
+    from dlcore import viz
+    from dlcore.cli._digits import save_reconstruction_grid
+    figures = []
+    save = viz._save_figure
+    monkeypatch.setattr(viz, "_save_figure",
+                        lambda figure, path, **options: (figures.append(figure),
+                                                         save(figure, path, **options)))
+    images, labels = np.zeros((4, 16)), np.array([1, 1, 2, 2])
+    rbm = SimpleNamespace(reconstruct=lambda rows, sample_hidden: rows)
+    save_reconstruction_grid(rbm, images, labels, [(1, True, 0, 2), (2, False, 0, 2)],
+                             tmp_path / "reconstructions.png", sample_hidden=sample_hidden)
+    figure, = figures
+    assert figure.texts[0].get_text() == ("held-out images above their reconstructions: one "
+                                          f"up-down pass x -> {up} -> P(x' = 1 | h)")
+
+
 # --------------------------------------------------------------------------------------------
 # Outputs the user may not write
 # --------------------------------------------------------------------------------------------
