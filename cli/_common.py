@@ -83,8 +83,7 @@ def one_line(text):
 #: x>=1]" with neither the unit (images? batches?) nor the meaning. An option's own help wins.
 SHARED_OPTION_HELP = {
     "--epochs": "Passes over the training data.",
-    "--batch-size": "Training examples (images, or patches) per mini-batch: one update of "
-                    "the weights each.",
+    "--batch-size": "Training images per mini-batch: one update of the weights each.",
     "--learning-rate": "Step size of each update (epsilon in the lectures' update rules).",
     "--hidden": "Hidden units.",
     "--momentum": "Fraction of the previous update added to each update (0: none).",
@@ -93,7 +92,8 @@ SHARED_OPTION_HELP = {
     "--seed": "Seed of the Philox generator.",
     "--n": "Fantasies drawn: the images of the PNG's grid.",
     "--out": "The PNG image written.",
-    "--per-digit": "Held-out images reconstructed of each class.",
+    "--per-digit": "Held-out images of each class the PNG shows (the printed errors are of "
+                   "every held-out image of the class).",
     "--optimizer": "The update rule of the gradient steps.",
     "--validation-split": "Fraction of the training images held out to validate on after "
                           "each epoch (never trained on).",

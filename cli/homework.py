@@ -46,7 +46,9 @@ HELD_OUT_ERROR_COLUMN = "mse"
 @main.group()
 def homework():
     """The lectures' homework: Task 1 and Task 2 of lecture "Deep Neural Networks", LeNet's
-    parameters of lecture "Convolutional Neural Networks" (2019)."""
+    parameters of lecture "Convolutional Neural Networks" (2019), the pretraining table
+    (Bengio et al. 2007), the regularisation lecture's table, and the RBM samplers
+    compared."""
 
 
 #: What :func:`write_task1_outputs` writes in --out beside model.h5.

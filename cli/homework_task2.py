@@ -281,7 +281,8 @@ def write_outputs(folder, rbm, rows, feature_maps, patch_size):
 @click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=0.01,
               show_default=True, help="Gaussian visible units need 0.001-0.01.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Training patches per mini-batch: one update of the weights each.")
 @click.option("--sparsity-target", type=click.FloatRange(0, 1, min_open=True, max_open=True),
               default=0.05, show_default=True,
               help="Mean activation the hidden units are pulled towards: sparse units learn "
