@@ -159,6 +159,28 @@ def test_task1_on_fashion_mnist_names_garments_never_digits(fake_fashion, tmp_pa
     assert record["class_names"] == ["T-shirt/top", "Trouser"]
 
 
+def test_task1_on_fashion_mnist_echoes_the_class_names_and_writes_them_in_the_csv(
+        fake_fashion, tmp_path, monkeypatch):
+    # "--train-digits Sandal,Sneaker" was echoed "classes 5,7", and the CSV had class numbers
+    # where the printed table has names
+    monkeypatch.setenv("DLCORE_DATA", str(fake_fashion))
+    result = CliRunner().invoke(main, ["homework", "task1", "--dataset", "fashion-mnist",
+                                       "--train-digits", "Sandal,Sneaker", "--test-digits",
+                                       "5-7", *TINY_RBM, "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "images of classes Sandal (5), Sneaker (7) (fashion-mnist)" in result.stderr
+    with open(tmp_path / "reconstruction_error.csv") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["class", "seen_in_training", "mse", "n_images", "class_name"]
+    assert [(row[0], row[-1]) for row in rows[1:]] == [("5", "Sandal"), ("6", "Shirt"),
+                                                       ("7", "Sneaker")]
+
+
+def test_task1_on_digits_echoes_the_digits_alone(tmp_path):
+    from dlcore.cli.homework import named_classes
+    assert named_classes([1, 2, 3], "mnist-5k") == "1,2,3"
+
+
 def test_task1_on_fashion_mnist_reconstructs_every_class_by_default(fake_fashion, tmp_path,
                                                                     monkeypatch):
     # the digits' homework leaves 0 out ("reconstruction on digits from 1 to 9"); a garment
