@@ -46,7 +46,7 @@ from dlcore.termination import (
     take_dropped_interruption,
     terminating_signal,
 )
-from dlcore.wording import count, with_article
+from dlcore.wording import count, listed, with_article
 
 # Errors the library raises on bad input or missing resources, and training that diverged:
 # shown as one line, exit code 1.
@@ -819,6 +819,39 @@ def output_folder(path, exclusive=True, for_file=None):
     return folder
 
 
+#: Files that only a dlcore command writes in its --out (model files by their names: an .h5
+#: of the user's own is no output of a run).
+RUN_OUTPUTS = frozenset({
+    "model.h5", "dbn.h5", "metrics.json", "training_curve.png", "filters.png",
+    "reconstructions.png", "feature_maps.png", "confusion_matrix.png", "samples.png",
+    "reconstruction_error.csv", "samplers.csv", "regularisation.csv", "regularisation_curves.png",
+    "adversarial_examples.png", "pretraining.csv", "pretraining_curves.png"})
+
+
+def say_replacing(folder, writes):
+    """One line when ``folder`` holds the outputs of an earlier dlcore run, which this run
+    (writing the files ``writes``) replaces: it did so silently, and an earlier command's other
+    files stayed mixed in with this run's, unnamed. Not on --resume, which goes on in its
+    folder (an interrupted run's checkpoint was refused before: what is left is finished)."""
+    context = click.get_current_context(silent=True)
+    if context is None or context.params.get("resume") or context.meta.get(_SAID_REPLACING):
+        return
+    try:
+        found = set(os.listdir(folder)) & RUN_OUTPUTS
+    except OSError:
+        return
+    if found:
+        context.meta[_SAID_REPLACING] = True
+        others = sorted(found - set(writes))
+        stay = (f"; {listed(others)} of another run {'stays' if len(others) == 1 else 'stay'}"
+                if others else "")
+        click.echo(f"dlcore: replacing the outputs of an earlier run in {shown_path(folder)}"
+                   f"{stay}", err=True)
+
+
+_SAID_REPLACING = "dlcore.said_replacing"
+
+
 def _why_unwritable(folder):
     """The system's reason that ``folder`` takes no new file ("Permission denied", "Read-only
     file system"), from trying to create one that leaves no name behind."""
@@ -993,6 +1026,7 @@ def refuse_protected_outputs(folder, names):
                 f"{os.fspath(path)!r}, which this command writes, is write-protected: "
                 f"choose another --out, or let it be replaced (chmod u+w "
                 f"{shell_word(os.fspath(path))})", param_hint="--out") from None
+    say_replacing(folder, names)
 
 
 class Checkpoints:

@@ -421,6 +421,18 @@ def test_a_command_that_trains_on_the_cpu_auto_chose_says_so_as_a_note(
     assert result.stderr.splitlines().count(NOTE_OF_THE_CPU) == 1, result.stderr
 
 
+def test_a_run_into_a_folder_of_an_earlier_runs_outputs_says_it_replaces_them(tmp_path):
+    # the outputs were replaced silently, and another command's files stayed mixed in
+    run = ["rbm", "train", "--digits", "1", *TINY_RBM, "--out", str(tmp_path / "run")]
+    first, second = (CliRunner().invoke(main, run) for _ in range(2))
+    assert first.exit_code == second.exit_code == 0, second.output
+    line = f"dlcore: replacing the outputs of an earlier run in {tmp_path / 'run'}"
+    assert line not in first.stderr and f"{line}\n" in second.stderr
+    (tmp_path / "run" / "reconstruction_error.csv").write_text("task1's table")
+    third = CliRunner().invoke(main, run)
+    assert f"{line}; reconstruction_error.csv of another run stays" in third.stderr
+
+
 class _Terminal:
     """A stream that says it is a terminal, and the screen it would show: a line longer than
     ``columns`` wraps, ``\\r`` goes back to the start of the row the cursor is on."""
