@@ -9,6 +9,7 @@ import operator
 import os
 import re
 import shlex
+import shutil
 import signal
 import sys
 import tempfile
@@ -45,7 +46,7 @@ from dlcore.termination import (
     take_dropped_interruption,
     terminating_signal,
 )
-from dlcore.wording import count, with_article
+from dlcore.wording import count, listed, with_article
 
 # Errors the library raises on bad input or missing resources, and training that diverged:
 # shown as one line, exit code 1.
@@ -82,8 +83,7 @@ def one_line(text):
 #: x>=1]" with neither the unit (images? batches?) nor the meaning. An option's own help wins.
 SHARED_OPTION_HELP = {
     "--epochs": "Passes over the training data.",
-    "--batch-size": "Training examples (images, or patches) per mini-batch: one update of "
-                    "the weights each.",
+    "--batch-size": "Training images per mini-batch: one update of the weights each.",
     "--learning-rate": "Step size of each update (epsilon in the lectures' update rules).",
     "--hidden": "Hidden units.",
     "--momentum": "Fraction of the previous update added to each update (0: none).",
@@ -92,7 +92,8 @@ SHARED_OPTION_HELP = {
     "--seed": "Seed of the Philox generator.",
     "--n": "Fantasies drawn: the images of the PNG's grid.",
     "--out": "The PNG image written.",
-    "--per-digit": "Held-out images reconstructed of each class.",
+    "--per-digit": "Held-out images of each class the PNG shows (the printed errors are of "
+                   "every held-out image of the class).",
     "--optimizer": "The update rule of the gradient steps.",
     "--validation-split": "Fraction of the training images held out to validate on after "
                           "each epoch (never trained on).",
@@ -818,6 +819,39 @@ def output_folder(path, exclusive=True, for_file=None):
     return folder
 
 
+#: Files that only a dlcore command writes in its --out (model files by their names: an .h5
+#: of the user's own is no output of a run).
+RUN_OUTPUTS = frozenset({
+    "model.h5", "dbn.h5", "metrics.json", "training_curve.png", "filters.png",
+    "reconstructions.png", "feature_maps.png", "confusion_matrix.png", "samples.png",
+    "reconstruction_error.csv", "samplers.csv", "regularisation.csv", "regularisation_curves.png",
+    "adversarial_examples.png", "pretraining.csv", "pretraining_curves.png"})
+
+
+def say_replacing(folder, writes):
+    """One line when ``folder`` holds the outputs of an earlier dlcore run, which this run
+    (writing the files ``writes``) replaces: it did so silently, and an earlier command's other
+    files stayed mixed in with this run's, unnamed. Not on --resume, which goes on in its
+    folder (an interrupted run's checkpoint was refused before: what is left is finished)."""
+    context = click.get_current_context(silent=True)
+    if context is None or context.params.get("resume") or context.meta.get(_SAID_REPLACING):
+        return
+    try:
+        found = set(os.listdir(folder)) & RUN_OUTPUTS
+    except OSError:
+        return
+    if found:
+        context.meta[_SAID_REPLACING] = True
+        others = sorted(found - set(writes))
+        stay = (f"; {listed(others)} of another run {'stays' if len(others) == 1 else 'stay'}"
+                if others else "")
+        click.echo(f"dlcore: replacing the outputs of an earlier run in {shown_path(folder)}"
+                   f"{stay}", err=True)
+
+
+_SAID_REPLACING = "dlcore.said_replacing"
+
+
 def _why_unwritable(folder):
     """The system's reason that ``folder`` takes no new file ("Permission denied", "Read-only
     file system"), from trying to create one that leaves no name behind."""
@@ -913,21 +947,30 @@ def interrupted_after_training(model_path, left=FIGURES_LEFT, held=()):
         f"but {left} with: {resume_command(model_path)}")
 
 
-def resume_option(function=None, *, has_epochs=True):
+def resume_option(function=None, *, has_epochs=True, by_rows=False):
     """``--resume FILE``; ``@resume_option(has_epochs=False)`` for a command without an
-    --epochs option (its help then offers no new total)."""
+    --epochs option (its help then offers no new total); ``by_rows=True`` for a command that
+    saves its checkpoint as the rows of its table finish (``homework regularisation``): it has
+    no --checkpoint-every, and resumes at the next row, not at the epochs left."""
     if function is None:
-        return functools.partial(resume_option, has_epochs=has_epochs)
+        return functools.partial(resume_option, has_epochs=has_epochs, by_rows=by_rows)
     may_change = "--epochs (the new total), --backend" if has_epochs else "--backend"
     total = " Without --epochs it trains on to that run's total." if has_epochs else ""
+    if by_rows:
+        saved = ("(the checkpoint.h5 of an interrupted run of this command, which saves it as "
+                 "each row of its table finishes), with the options of that run, from its "
+                 "next row: on the cpu backend the result is bit for bit that of an "
+                 f"uninterrupted run. {may_change} and --out may change")
+    else:
+        saved = ("(the checkpoint.h5 of an interrupted or checkpointing run of this command), "
+                 "with the options of that run, for the epochs it had left: on the cpu "
+                 "backend the result is bit for bit that of an uninterrupted run. "
+                 f"{may_change}, --out and --checkpoint-every may change")
     return click.option(
         "--resume", type=ModelFile(), default=None,
-        help=f"Continue the training saved in this file (the {CHECKPOINT_FILE} of an "
-             "interrupted or checkpointing run of this command), with the options of that "
-             "run, for the epochs it had left: on the cpu backend the result is bit for bit "
-             f"that of an uninterrupted run. {may_change}, --out and --checkpoint-every may "
-             f"change; any other option given must have the value that run had.{total} "
-             "Without --out it goes on in the file's folder."
+        help=f"Continue the training saved in this file {saved}; any other option given must "
+             f"have the value that run had.{total} Without --out it goes on in the file's "
+             "folder."
     )(function)
 
 
@@ -983,6 +1026,7 @@ def refuse_protected_outputs(folder, names):
                 f"{os.fspath(path)!r}, which this command writes, is write-protected: "
                 f"choose another --out, or let it be replaced (chmod u+w "
                 f"{shell_word(os.fspath(path))})", param_hint="--out") from None
+    say_replacing(folder, names)
 
 
 class Checkpoints:
@@ -1650,41 +1694,116 @@ def warn_if_other_dataset(model, model_file, dataset):
                    f"{dataset_identity(dataset)}", err=True)
 
 
+def terminal_columns(stream):
+    """How many columns a line on ``stream`` may fill: $COLUMNS where set (as
+    ``shutil.get_terminal_size`` reads it), else the width of the terminal ``stream`` is on,
+    else the terminal of standard output's, else 80."""
+    if not os.environ.get("COLUMNS"):
+        try:
+            return os.get_terminal_size(stream.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            pass
+    return shutil.get_terminal_size().columns
+
+
+def _time_left(seconds):
+    seconds = int(round(seconds))
+    return f"{seconds} s left" if seconds < 120 else f"{seconds // 60} min left"
+
+
 class EpochProgress:
     """A progress bar over all mini-batches of a fit, showing the running monitor, on stderr;
     when stderr is not a terminal (a log file, a pipe, a notebook), where a bar would print
     nothing, one line per finished epoch instead.
+
+    On a terminal the running line is redrawn in place (``\\r``) and always fits the
+    terminal's width: the bar, then the unit, then more are left out until it does (a line
+    that wraps is redrawn from its last row only, leaving every earlier row on the screen).
+    Each finished epoch ends its line, so every epoch's error stays on the screen; where the
+    unit does not fit beside the numbers, it is said once in a line of its own.
 
     Use as ``progress=`` callback of a model's ``fit`` (signature
     ``(epoch, epochs, batches_done, n_batches, value)``); ``unit`` follows the figure (an
     RBM's "per pixel on the training batches").
     """
 
+    #: the widest bar drawn, and the narrowest worth drawing
+    BAR_WIDTH = (36, 10)
+    #: seconds between two redraws of the running line
+    REDRAW_EVERY = 0.1
+
     def __init__(self, label, monitor="reconstruction error", unit=None):
         self.label, self.monitor = label, monitor
         self.unit = f" {unit}" if unit else ""
-        self.bar = None
-        self.position = 0
         self.interactive = sys.stderr.isatty()
+        self.started = self.drawn_at = None
+        self.drawn = 0            # the length of the running line on the screen, 0: none
+        self.unit_said = False
 
     def __call__(self, epoch, epochs, batches_done, n_batches, value):
+        finished = batches_done == n_batches
         if not self.interactive:
-            if batches_done == n_batches:
-                click.echo(f"{self.label}: epoch {epoch}/{epochs}  {self.monitor} {value:.4f}"
-                           f"{self.unit}", err=True)
+            if finished:
+                click.echo(self._finished(epoch, epochs, value, self.unit), err=True)
             return
-        if self.bar is None:
-            # width 0: the bar takes what the terminal leaves beside the figures and their unit
-            self.bar = click.progressbar(length=epochs * n_batches, label=self.label, width=0,
-                                         file=sys.stderr, show_eta=True,
-                                         item_show_func=lambda text: text)
-            self.bar.__enter__()
-        target = (epoch - 1) * n_batches + batches_done
-        self.bar.update(target - self.position,
-                        f"epoch {epoch}/{epochs}  {self.monitor} {value:.4f}{self.unit}")
-        self.position = target
+        now = time.monotonic()
+        if self.started is None:
+            self.started = now
+        if not finished and self.drawn_at is not None \
+                and now - self.drawn_at < self.REDRAW_EVERY:
+            return
+        self.drawn_at = now
+        width = terminal_columns(sys.stderr) - 1   # the last column would wrap some terminals
+        if self.unit and not self.unit_said \
+                and len(self._finished(epochs, epochs, value, self.unit)) > width:
+            # the unit in a line of its own, once, before the numbers without it (a line that
+            # is not redrawn may wrap, but the label is left out before it does)
+            key = f"{self.label}: {self.monitor}{self.unit}"
+            self._write(key if len(key) <= width else f"{self.monitor}{self.unit}", None,
+                        end="\n")
+            self.unit_said = True
+        if finished:
+            line = self._finished(epoch, epochs, value, self.unit)
+            if len(line) > width:
+                line = self._finished(epoch, epochs, value, "")
+            self._write(line, width, end="\n")
+            return
+        done = ((epoch - 1) * n_batches + batches_done) / (epochs * n_batches)
+        elapsed = now - self.started
+        left = f"  {_time_left(elapsed * (1 - done) / done)}" if done > 0 and elapsed > 0 else ""
+        numbers = f"epoch {epoch}/{epochs}  {self.monitor} {value:.4f}"
+        percent = f"{int(100 * done):3d}%"
+        candidates = [self._running(percent, numbers + unit + left, width, done)
+                      for unit in (self.unit, "")]
+        candidates += [f"{self.label}  {percent}  {numbers}{left}",
+                       f"{self.label} {percent.strip()} epoch {epoch}/{epochs} {value:.4f}"]
+        self._write(next((line for line in candidates if line and len(line) <= width),
+                         candidates[-1]), width)
+
+    def _finished(self, epoch, epochs, value, unit):
+        return f"{self.label}: epoch {epoch}/{epochs}  {self.monitor} {value:.4f}{unit}"
+
+    def _running(self, percent, text, width, done):
+        """The running line with a bar as wide as ``width`` leaves beside ``text`` (up to
+        ``BAR_WIDTH``), or None where not even the narrowest bar fits."""
+        room = min(width - len(f"{self.label}  []  {percent}  {text}"), self.BAR_WIDTH[0])
+        if room < self.BAR_WIDTH[1]:
+            return None
+        filled = int(round(room * done))
+        return f"{self.label}  [{'#' * filled}{'-' * (room - filled)}]  {percent}  {text}"
+
+    def _write(self, line, width, end=""):
+        """``line``, cut to ``width`` (None: whole), over the running line (``\\r``, then
+        spaces over what is left of a longer one)."""
+        line = line if width is None else line[:width]
+        stream = sys.stderr
+        stream.write("\r" + line + " " * max(0, self.drawn - len(line)) + end)
+        stream.flush()
+        self.drawn = 0 if end else len(line)
 
     def close(self):
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-            self.bar = None
+        """Ends a running line left by a fit stopped inside an epoch (Ctrl-C, an error)."""
+        if self.drawn:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+            self.drawn = 0

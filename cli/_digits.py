@@ -167,7 +167,11 @@ def save_reconstruction_grid(rbm, images, labels, table, path, per_digit=10,
         name = names[digit] if names else str(digit)
         row_labels += [f"{name} original", f"{name} reconstruction"
                        + {True: "", False: ", unseen", None: ""}[seen]]
-    viz.save_image_rows(rows, path, row_labels=row_labels)
+    # what the rows are, in the printed table's words (--sample-hidden: through a sampled h)
+    up = "h ~ Q(h | x)" if sample_hidden else "Q(h = 1 | x)"
+    viz.save_image_rows(rows, path, row_labels=row_labels,
+                        title=f"held-out images above their reconstructions: one up-down pass "
+                              f"x -> {up} -> P(x' = 1 | h)")
 
 
 def save_training_curve(rbm, path):

@@ -176,7 +176,11 @@ def write_training_outputs(folder, model, test_labels, predicted, metrics, class
     save_first_layer_filters(model, folder / "filters.png")
     n_classes = int(np.prod(model.output_shape))
     viz.save_confusion_matrix(confusion_matrix(test_labels, predicted, n_classes),
-                              folder / "confusion_matrix.png", class_names=class_names)
+                              folder / "confusion_matrix.png", class_names=class_names,
+                              title=f"{'LeNet-5' if model.name == 'lenet5' else model.name}: "
+                                    f"accuracy {metrics['test_accuracy']:.4f}",
+                              counts_of=f"held-out test images (of {len(test_labels)}, "
+                                        "none trained on)")
     with atomic_open(folder / "metrics.json") as stream:
         stream.write(json.dumps(metrics, indent=2) + "\n")
 

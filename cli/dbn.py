@@ -341,8 +341,11 @@ def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, moment
         n_classes = network.output_shape[0]
         confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
         np.add.at(confusion, (y_test, predicted), 1)
-        viz.save_confusion_matrix(confusion, folder / "confusion_matrix.png",
-                                  class_names=dlcore.datasets.class_names(dataset, n_classes))
+        viz.save_confusion_matrix(
+            confusion, folder / "confusion_matrix.png",
+            class_names=dlcore.datasets.class_names(dataset, n_classes),
+            title=f"fine-tuned DBN: accuracy {np.mean(predicted == y_test):.4f}",
+            counts_of=f"held-out test images (of {len(y_test)}, none trained on)")
         test_accuracy = float(np.mean(predicted == y_test))
     # best_epoch counts from 0 (Keras's index); people count epochs from 1
     best_epoch = None if stopper.best_epoch is None else stopper.best_epoch + 1

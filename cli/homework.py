@@ -46,7 +46,9 @@ HELD_OUT_ERROR_COLUMN = "mse"
 @main.group()
 def homework():
     """The lectures' homework: Task 1 and Task 2 of lecture "Deep Neural Networks", LeNet's
-    parameters of lecture "Convolutional Neural Networks" (2019)."""
+    parameters of lecture "Convolutional Neural Networks" (2019), the pretraining table
+    (Bengio et al. 2007), the regularisation lecture's table, and the RBM samplers
+    compared."""
 
 
 #: What :func:`write_task1_outputs` writes in --out beside model.h5.
@@ -62,10 +64,20 @@ def write_task1_outputs(folder, rbm, images, labels, table, dataset):
     save_training_curve(rbm, folder / "training_curve.png")
     with atomic_open(folder / "reconstruction_error.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
+        # class_name last: the columns before it are read by teachers' scripts as they were
         writer.writerow([dlcore.datasets.class_noun(dataset), "seen_in_training",
-                         HELD_OUT_ERROR_COLUMN, "n_images"])
+                         HELD_OUT_ERROR_COLUMN, "n_images", "class_name"])
         for digit, seen, mse, n in table:
-            writer.writerow([digit, str(seen).lower(), f"{mse:.6f}", n])
+            writer.writerow([digit, str(seen).lower(), f"{mse:.6f}", n, names[digit]])
+
+
+def named_classes(classes, dataset):
+    """``"1,2,3"`` for digits; ``"Sandal (5), Sneaker (7)"`` for a data set whose classes have
+    names (the table and the option take the names; "classes 5,7" left them to look up)."""
+    names = dlcore.datasets.class_names(dataset, max(classes) + 1)
+    if all(names[k] == str(k) for k in classes):
+        return ",".join(map(str, classes))
+    return ", ".join(f"{names[k]} ({k})" for k in classes)
 
 
 @homework.command("task1")
@@ -128,7 +140,7 @@ def task1(train_digits, test_digits, hidden, epochs, cd_k, persistent, batch_siz
     # its files are checked first: a refusal follows no "training ..." line
     checkpoints = Checkpoints(folder, checkpoint_every, outputs=["model.h5", *TASK1_OUTPUTS])
     click.echo(f"training a {train_images.shape[1]}-{rbm.n_hidden} RBM on {len(train_images)} "
-               f"images of classes {','.join(map(str, train_digits))} ({dataset}): "
+               f"images of classes {named_classes(train_digits, dataset)} ({dataset}): "
                f"{'PCD' if rbm.persistent else 'CD'}-{rbm.cd_k}, learning rate "
                f"{rbm.learning_rate:g}, momentum {rbm.momentum:g}, weight decay "
                f"{rbm.weight_decay:g}", err=True)

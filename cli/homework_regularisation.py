@@ -438,7 +438,7 @@ def save_adversarial_examples(plain, hardened, test, epsilon, path):
               help="K dropout masks averaged for the Monte Carlo row (0: no such row).")
 @backend_option
 @out_folder_option("runs/regularisation")
-@resume_option(has_epochs=False)
+@resume_option(has_epochs=False, by_rows=True)
 # every option shapes the rows finished (--epochs too): only where they compute and write
 @resumed_options(may_change=RESUME_MAY_CHANGE - {"epochs"})
 def regularisation(model_kind, dataset, train_size, methods_text, epochs, batch_size,

@@ -53,7 +53,7 @@ from dlcore.cli.homework import homework
 from dlcore.io import atomic_open
 from dlcore.io.atomic import shell_word
 from dlcore.validation import MAX_TEMPERATURES
-from dlcore.wording import count
+from dlcore.wording import count, duration
 
 ROWS = {
     "cd1": ("CD-1", {"sampler": "cd", "cd_k": 1}),
@@ -101,7 +101,7 @@ def table_row(name, rbm, result, updates, seconds, options):
     swaps = rbm.history.get("swap_acceptance", [float("nan")])[-1]
     swap_text = "" if np.isnan(swaps) else f", swap acceptance {swaps:.2f}"
     click.echo(f"{ROWS[name][0]:>5}: {result.mean:8.2f} nats per held-out image (95% "
-               f"interval {low:.2f} to {high:.2f}), trained in {seconds:.0f} s{swap_text}")
+               f"interval {low:.2f} to {high:.2f}), trained in {duration(seconds)}{swap_text}")
     return {"sampler": ROWS[name][0], "updates": updates,
             "train_seconds": f"{seconds:.1f}", "ais_log_likelihood": f"{result.mean:.2f}",
             "interval_low": f"{low:.2f}", "interval_high": f"{high:.2f}",

@@ -214,10 +214,16 @@ def reconstruction_rows(rbm, photographs, patch_size, per_patch):
     return rows
 
 
-def print_error_table(rows):
+def print_error_table(rows, patch_size):
     """Mean squared error per pixel (grey levels in [0, 1]) and the same divided by the
     image's variance: the fraction of its contrast the reconstruction misses, comparable
-    between a contrasty and a soft photograph."""
+    between a contrasty and a soft photograph. Two lines above the table say so (the
+    bare column names left a reader to guess what was measured, and which column to read)."""
+    click.echo(f"each photograph cut into all its {patch_size}x{patch_size} patches, each "
+               "reconstructed from a binary sample of h or from the means Q(h = 1 | v), put "
+               "back together: mean squared error per pixel, grey levels in [0, 1]")
+    click.echo("mse / variance (the error divided by the photograph's variance) is the one to "
+               "compare: a flatter photograph has a smaller error however well it is rebuilt")
     click.echo(f"{'image':<24}  {'role':<8}  {'features':<8}  {'mse per pixel':>13}  "
                f"{'mse / variance':>14}")
     for role, name, image, _, errors in rows:
@@ -243,8 +249,15 @@ def write_outputs(folder, rbm, rows, feature_maps, patch_size):
         labels.append(f"{role}: {name}")
     viz.save_image_rows(picture_rows, folder / "reconstructions.png", row_labels=labels,
                         column_labels=["original", "from binary features",
-                                       "from mean features"], zoom=2)
-    viz.save_tiles(feature_maps, folder / "feature_maps.png", scale=None, padding=2, zoom=1)
+                                       "from mean features"], zoom=2,
+                        title=f"each photograph rebuilt from its {patch_size}x{patch_size} "
+                              "patches' reconstructions")
+    unseen = next(name for role, name, _, _, _ in rows if role == "unseen")
+    viz.save_tiles(feature_maps, folder / "feature_maps.png", scale=None, padding=2, zoom=1,
+                   title=f"feature maps: each hidden unit's Q(h = 1 | patch) at every "
+                         f"position of the unseen {unseen} ({len(feature_maps)} maps of "
+                         f"{feature_maps.shape[1]}x{feature_maps.shape[2]})",
+                   key="hidden-unit probability Q(h = 1 | the patch at that position)")
     with atomic_open(folder / "reconstruction_error.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["image", "role", "features", "mse", "mse_over_variance"])
@@ -268,7 +281,8 @@ def write_outputs(folder, rbm, rows, feature_maps, patch_size):
 @click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=0.01,
               show_default=True, help="Gaussian visible units need 0.001-0.01.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Training patches per mini-batch: one update of the weights each.")
 @click.option("--sparsity-target", type=click.FloatRange(0, 1, min_open=True, max_open=True),
               default=0.05, show_default=True,
               help="Mean activation the hidden units are pulled towards: sparse units learn "
@@ -334,7 +348,7 @@ def task2(train_image, test_image, patch_size, hidden, epochs, learning_rate, ba
                                          ("unseen", test_name, test)], patch_size, per_patch)
         feature_maps = rbm_feature_maps(rbm, test, patch_size, per_patch, backend)
         write_outputs(folder, rbm, rows, feature_maps, patch_size)
-    print_error_table(rows)
+    print_error_table(rows, patch_size)
     click.echo(f"wrote model.h5, filters.png, reconstructions.png, feature_maps.png "
                f"({feature_maps.shape[0]} x {feature_maps.shape[1]}x{feature_maps.shape[2]}) and "
                f"reconstruction_error.csv to {folder}")

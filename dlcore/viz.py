@@ -136,7 +136,8 @@ def save_tiles(images, path: str | os.PathLike, n_columns: int | None = None, pa
 
 def save_image_rows(rows: Sequence, path: str | os.PathLike,
                     row_labels: Sequence[str] | None = None, scale: str | None = None,
-                    zoom: int = 2, column_labels: Sequence[str] | None = None) -> None:
+                    zoom: int = 2, column_labels: Sequence[str] | None = None,
+                    title: str | None = None) -> None:
     """Write rows of images as one PNG grid: e.g. digits above their reconstructions.
 
     Row ``i`` shows the images of ``rows[i]`` from left to right; rows may hold different numbers
@@ -154,6 +155,7 @@ def save_image_rows(rows: Sequence, path: str | os.PathLike,
     zoom : int >= 1, pixel magnification (nearest neighbour)
     column_labels : one string per column (as many as the longest row), drawn above the grid,
         e.g. "original", "reconstruction"
+    title : what the figure shows, drawn above everything (with matplotlib)
 
     Raises
     ------
@@ -174,12 +176,13 @@ def save_image_rows(rows: Sequence, path: str | os.PathLike,
                          "columns")
     _check_zoom(zoom)
     grid = _rows_grid(stacks, scale)
-    if row_labels is None and column_labels is None:
+    if row_labels is None and column_labels is None and title is None:
         _write_png(_zoomed(grid, zoom), path)
     else:
         _write_labelled_rows(grid, [str(label) for label in row_labels or [""] * len(stacks)],
                              [str(label) for label in column_labels or []],
-                             tile_shape=stacks[0].shape[1:], zoom=zoom, path=path)
+                             tile_shape=stacks[0].shape[1:], zoom=zoom, path=path,
+                             title=None if title is None else str(title))
 
 
 def _rows_grid(stacks: list[np.ndarray], scale: str | None) -> np.ndarray:
@@ -307,12 +310,15 @@ def _save_figure(figure, path: str | os.PathLike, **savefig_options) -> None:
 
 
 def _write_labelled_rows(grid: np.ndarray, labels: list[str], column_labels: list[str],
-                         tile_shape: tuple, zoom: int, path: str | os.PathLike) -> None:
+                         tile_shape: tuple, zoom: int, path: str | os.PathLike,
+                         title: str | None = None) -> None:
     height, width = grid.shape
     tile_height, tile_width = tile_shape
     label_margin = 0.12 * max(len(label) for label in labels) + 0.3  # inches, roughly
-    title_margin = 0.3 if column_labels else 0.0
-    figure = _new_figure(width * zoom / PLOT_DPI + label_margin,
+    heading = 0.35 if title else 0.0
+    title_margin = (0.3 if column_labels else 0.0) + heading
+    figure = _new_figure(max(width * zoom / PLOT_DPI + label_margin,
+                             0.09 * len(title or "") + 0.3),
                          height * zoom / PLOT_DPI + title_margin)
     axes = figure.add_axes((label_margin / figure.get_figwidth(), 0.0,
                             1.0 - label_margin / figure.get_figwidth(),
@@ -327,6 +333,8 @@ def _write_labelled_rows(grid: np.ndarray, labels: list[str], column_labels: lis
     axes.tick_params(length=0)
     for spine in axes.spines.values():
         spine.set_visible(False)
+    if title:
+        figure.suptitle(title, y=1.0 - 0.05 / figure.get_figheight(), va="top")
     _save_figure(figure, path, facecolor="white")
 
 
@@ -582,7 +590,8 @@ def _curve_values(name, values) -> np.ndarray:
 
 
 def save_confusion_matrix(matrix, path: str | os.PathLike,
-                          class_names: Sequence[str] | None = None) -> None:
+                          class_names: Sequence[str] | None = None, title: str | None = None,
+                          counts_of: str | None = None) -> None:
     """Draw a confusion matrix as a PNG image with the count written in every cell.
 
     Rows are the true classes and columns the predicted ones (as in scikit-learn), so the
@@ -595,6 +604,8 @@ def save_confusion_matrix(matrix, path: str | os.PathLike,
         values with two decimals, e.g. a row-normalised matrix)
     path : str or os.PathLike, the PNG file
     class_names : k strings, default ``"0" .. "k-1"``
+    title : what the matrix is of, drawn above it (e.g. "DBN fine-tuned on mnist-5k")
+    counts_of : what the cells count, the colour bar's label (e.g. "held-out test images")
 
     Raises
     ------
@@ -611,7 +622,11 @@ def save_confusion_matrix(matrix, path: str | os.PathLike,
     figure = _new_figure(side + 1.0, side)
     axes = figure.add_subplot()
     image = axes.imshow(counts, cmap="Blues", vmin=0, interpolation="nearest")
-    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
+    bar = figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
+    if counts_of is not None:
+        bar.set_label(str(counts_of))
+    if title:
+        axes.set_title(str(title))
     long_names = max(len(name) for name in names) > 3  # would overlap unless slanted
     axes.set_xticks(range(k), names, rotation=45 if long_names else 0,
                     ha="right" if long_names else "center")

@@ -16,6 +16,16 @@ def fresh_selection(monkeypatch):
     monkeypatch.setattr(backend_module, "_fallback_reported", False)
     monkeypatch.setattr(backend_module, "_instances", {})
     monkeypatch.delenv("DLCORE_BACKEND", raising=False)
+    backend_module._auto_note.clear()   # one list, which the cpu backend holds too
+    yield
+    backend_module._auto_note.clear()
+
+
+def auto_note():
+    """Resolve ``auto`` and say its note, as the cpu's first kernel does."""
+    name = resolve_backend_name("auto")
+    backend_module.say_auto_note()
+    return name
 
 
 @pytest.fixture
@@ -57,10 +67,35 @@ def test_bad_dlcore_backend_environment_variable_is_named(monkeypatch, fresh_sel
 
 def test_auto_falls_back_to_cpu_and_says_so_once(monkeypatch, capsys, fresh_selection):
     monkeypatch.setattr(backend_module, "cuda_status", lambda: (False, "no driver here"))
-    assert resolve_backend_name("auto") == "cpu"
-    assert resolve_backend_name("auto") == "cpu"
+    assert auto_note() == "cpu"
+    assert auto_note() == "cpu"
     message = capsys.readouterr().err
-    assert message.count("no driver here") == 1 and "cpu" in message
+    assert message.count("no driver here") == 1 and "CPU" in message
+
+
+def test_autos_note_waits_for_the_first_stretch_of_work_on_the_cpu(monkeypatch, capsys,
+                                                                   fresh_selection):
+    # it was printed as auto was resolved: by every command that loaded a model, `dlcore
+    # convert` too, and before the error line of a command refusing its input
+    monkeypatch.setattr(backend_module, "cuda_status",
+                        lambda: (False, backend_module.NO_DRIVER_REASON))
+    cpu = get_backend("auto")
+    assert cpu.name == "cpu" and capsys.readouterr().err == ""
+    with cpu.compute():
+        pass
+    with cpu.compute():
+        pass
+    assert capsys.readouterr().err == \
+        "dlcore: note: running on the CPU: no NVIDIA GPU driver was found.\n"
+
+
+def test_the_cpus_first_kernel_says_autos_note(monkeypatch, capsys, fresh_selection):
+    import numpy as np
+    monkeypatch.setattr(backend_module, "cuda_status", lambda: (False, "no driver here"))
+    cpu = get_backend("auto")
+    values = np.zeros((2, 3), dtype=np.float32)
+    cpu.sigmoid_bernoulli(values, np.zeros(3, dtype=np.float32), None, 0, 0, 0)
+    assert capsys.readouterr().err == "dlcore: note: running on the CPU: no driver here.\n"
 
 
 def notice_of_auto(_=None):
@@ -71,7 +106,7 @@ def notice_of_auto(_=None):
     backend_module._fallback_reported = False
     printed = io.StringIO()
     with contextlib.redirect_stderr(printed):
-        assert resolve_backend_name("auto") == "cpu"
+        assert auto_note() == "cpu"
     return printed.getvalue()
 
 
@@ -80,7 +115,7 @@ def test_the_workers_of_joblib_leave_autos_notice_to_their_program(monkeypatch,
     # GridSearchCV(n_jobs=2)'s workers each printed it, through the same terminal
     joblib = pytest.importorskip("joblib")
     monkeypatch.setattr(backend_module, "cuda_status", backend_module.cuda_status)
-    assert "uses the cpu: no driver here" in notice_of_auto()
+    assert "running on the CPU: no driver here" in notice_of_auto()
     assert joblib.Parallel(n_jobs=2)(joblib.delayed(notice_of_auto)(i) for i in range(2)) \
         == ["", ""]
 
@@ -93,7 +128,7 @@ def test_the_ranks_of_an_mpi_job_leave_autos_notice_to_rank_0(
     for name in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv(variable, "0")
-    assert "uses the cpu: no driver here" in notice_of_auto()
+    assert "running on the CPU: no driver here" in notice_of_auto()
     monkeypatch.setenv(variable, "3")
     assert notice_of_auto() == ""
 
@@ -120,7 +155,7 @@ def test_auto_never_picks_the_cuda_simulator(fresh_selection, capsys):
     from numba import config
     if not config.ENABLE_CUDASIM:
         pytest.skip("this test is about the simulator; a real GPU may be picked here")
-    assert resolve_backend_name("auto") == "cpu"
+    assert auto_note() == "cpu"
     assert "simulator" in capsys.readouterr().err
 
 
@@ -198,11 +233,9 @@ def test_numba_cudas_driver_error_is_told_in_a_students_words(
     monkeypatch.setattr(os.path, "exists",
                         lambda path: path != "/proc/driver/nvidia/version" and _real_exists(path))
     monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
-    assert resolve_backend_name("auto") == "cpu"
+    assert auto_note() == "cpu"
     line = capsys.readouterr().err
-    assert line.startswith("dlcore: backend 'auto' uses the cpu: no NVIDIA GPU driver was found")
-    assert "Error at driver init" not in line and "driver library" not in line
-    assert "CPU runs everything" in line and line.count("\n") == 1
+    assert line == "dlcore: note: running on the CPU: no NVIDIA GPU driver was found.\n"
 
 
 def _blas_threads():
@@ -277,8 +310,9 @@ def test_asking_for_a_gpu_that_refuses_a_context_says_so_in_one_line(
 def test_auto_takes_the_cpu_when_the_gpu_refuses_a_context(gpu_that_refuses_a_context, capsys):
     assert resolve_backend_name("auto") == "cuda"
     assert get_backend("auto").name == "cpu"
+    backend_module.say_auto_note()
     notice = capsys.readouterr().err
-    assert "backend 'auto' uses the cpu: CUDA device 0" in notice
+    assert "dlcore: note: running on the CPU: CUDA device 0" in notice
     assert "CUDA_ERROR_DEVICE_UNAVAILABLE" in notice and notice.count("\n") == 1
     assert resolve_backend_name("auto") == "cpu"
 
@@ -309,9 +343,9 @@ def test_a_kernel_driver_without_its_cuda_library_is_not_called_a_driver_found(
     monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
     monkeypatch.setattr(ctypes, "CDLL", loader)
     monkeypatch.delenv("NUMBA_CUDA_DRIVER", raising=False)
-    assert resolve_backend_name("auto") == "cpu"
+    assert auto_note() == "cpu"
     line = capsys.readouterr().err
-    assert line.startswith("dlcore: backend 'auto' uses the cpu: NVIDIA's kernel driver is "
+    assert line.startswith("dlcore: note: running on the CPU: NVIDIA's kernel driver is "
                            "loaded but its CUDA library (libcuda.so) was not found")
     assert "was found but failed" not in line and "docker run --gpus all" in line
     assert line.count("\n") == 1
@@ -336,8 +370,8 @@ def test_cuda_visible_devices_hiding_every_gpu_is_named_not_called_a_driver_fail
     monkeypatch.setattr(backend_module, "nvidia_driver_present", lambda: True)
     monkeypatch.setattr(backend_module, "_cuda_library_loads", lambda: True)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
-    assert resolve_backend_name("auto") == "cpu"
+    assert auto_note() == "cpu"
     line = capsys.readouterr().err
-    assert line.startswith("dlcore: backend 'auto' uses the cpu: the NVIDIA driver is present "
+    assert line.startswith("dlcore: note: running on the CPU: the NVIDIA driver is present "
                            f"but no CUDA device is visible: CUDA_VISIBLE_DEVICES='{visible}'")
     assert "failed to start" not in line and line.count("\n") == 1

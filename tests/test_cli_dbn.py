@@ -49,6 +49,23 @@ def finetuned(pretrained, digits, tmp_path_factory):
     return result, out
 
 
+def test_finetunes_confusion_matrix_has_a_title_and_says_its_cells_count_test_images(
+        pretrained, digits, tmp_path, monkeypatch):
+    # it had no title and an unlabelled colour bar: counts of what?
+    drawn = []
+    monkeypatch.setattr(dlcore.viz, "save_confusion_matrix",
+                        lambda matrix, path, **options: drawn.append((matrix, options)))
+    result = CliRunner().invoke(main, ["dbn", "finetune", str(pretrained / "dbn.h5"),
+                                       "--dataset", digits, "--epochs", "1", "--backend", "cpu",
+                                       "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    (matrix, options), = drawn
+    accuracy = result.output.split("test accuracy ")[1].split()[0]
+    assert options["title"] == f"fine-tuned DBN: accuracy {accuracy}"
+    assert options["counts_of"] == "held-out test images (of 100, none trained on)"
+    assert matrix.sum() == 100
+
+
 def test_finetune_takes_a_weight_decay_checked_in_one_line(pretrained, finetuned, tmp_path):
     """dbn finetune's optimisers (adamw's fixed 0.004, none for the others) now take
     --weight-decay, as cnn train's: recorded with the model, refused where it would zero the

@@ -89,6 +89,17 @@ def test_bad_options_are_one_line_usage_errors(arguments, words, tmp_path):
     assert words in result.output and len(result.output.strip().splitlines()) == 1
 
 
+def test_the_resume_help_offers_no_checkpoint_every_and_resumes_by_rows():
+    # it named --checkpoint-every, an option this command does not have, and "the epochs it
+    # had left" where the command goes on at the next row of its table
+    result = CliRunner().invoke(main, ["homework", "regularisation", "--help"],
+                                terminal_width=1000)
+    assert result.exit_code == 0, result.output
+    resume, = [line for line in result.output.splitlines() if "--resume FILE" in line]
+    assert "--checkpoint-every" not in resume and "epochs" not in resume, resume
+    assert "next row" in resume
+
+
 @pytest.mark.parametrize("builder", [dlcore.models.mlp, dlcore.models.lenet5])
 def test_the_model_builders_take_the_regularisers_of_each_method(builder):
     model = builder(backend="reference", noise=0.3, augment={"max_shift": 2},

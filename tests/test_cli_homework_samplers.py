@@ -49,6 +49,17 @@ def test_homework_samplers_trains_on_a_seeded_subset_of_train_size(tmp_path):
     assert rows[0]["updates"] == "3"   # ceil(2,500 / 1,000), one epoch
 
 
+def test_a_rows_training_time_is_printed_as_the_csv_has_it(capsys):
+    # a row trained in 0.3 s (samplers.csv's train_seconds) was printed "trained in 0 s"
+    from types import SimpleNamespace
+
+    from dlcore.cli.homework_samplers import table_row
+    result = SimpleNamespace(mean=-150.0, interval=(-151.0, -149.0), bracket=None)
+    row = table_row("cd1", SimpleNamespace(history={}), result, 4, 0.3, {})
+    assert "trained in 0.3 s" in capsys.readouterr().out
+    assert row["train_seconds"] == "0.3"
+
+
 def test_homework_samplers_refuses_a_train_size_above_the_training_images():
     result = CliRunner().invoke(main, ["homework", "samplers", "--train-size", "4001"])
     assert result.exit_code == 2

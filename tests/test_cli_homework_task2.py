@@ -67,6 +67,46 @@ def test_task2_prints_and_writes_the_error_of_both_images_and_both_feature_kinds
     assert result.stdout.count("training  ") == 2 and result.stdout.count("unseen  ") == 2
 
 
+def test_task2_says_above_its_table_what_is_measured_and_which_column_to_compare(task2_run):
+    # the table began with its bare column names: "mse per pixel" of what, and why a second
+    # column divided by the variance (the flatter cat's error is smaller, however rebuilt)
+    result, _ = task2_run
+    lines = result.stdout.splitlines()
+    header = next(number for number, line in enumerate(lines) if line.startswith("image "))
+    above = " ".join(lines[:header])
+    assert "4x4 patches" in above and "mean squared error per pixel" in above
+    assert "grey levels in [0, 1]" in above
+    assert "mse / variance (the error divided by the photograph's variance) is the one to " \
+           "compare" in above
+
+
+def test_task2s_figures_say_what_they_show_and_the_feature_maps_have_a_key(
+        tmp_path, monkeypatch):
+    # feature_maps.png had no title and no key (the probabilities: black 0, white 1), and
+    # reconstructions.png no title
+    from types import SimpleNamespace
+
+    from dlcore import viz
+    from dlcore.cli.homework_task2 import write_outputs
+    figures = []
+    save = viz._save_figure
+    monkeypatch.setattr(viz, "_save_figure",
+                        lambda figure, path, **options: (figures.append((path, figure)),
+                                                         save(figure, path, **options)))
+    image = np.linspace(0, 1, 36).reshape(6, 6)
+    rows = [(role, name, image, {"binary": image, "mean": image}, {"binary": 0.1, "mean": 0.1})
+            for role, name in (("training", "coffee"), ("unseen", "chelsea"))]
+    write_outputs(tmp_path, SimpleNamespace(W=np.zeros((4, 3))), rows,
+                  np.random.default_rng(0).random((3, 5, 5)), 2)
+    figure = {path.name: figure for path, figure in figures}
+    title = figure["feature_maps.png"].texts[0].get_text()
+    assert "Q(h = 1 | patch)" in title and "unseen chelsea" in title and "3 maps of 5x5" in title
+    key = figure["feature_maps.png"].axes[1]
+    assert [label.get_text() for label in key.get_xticklabels()] == ["0", "0.5", "1"]
+    assert "hidden-unit probability" in key.get_xlabel()
+    assert "rebuilt from its 2x2 patches" in figure["reconstructions.png"].texts[0].get_text()
+
+
 def test_a_batch_size_above_the_patches_is_said_of_patches(photographs, tmp_path):
     # task2 trains on the photograph's patches (21 x 21 = 441 of 4 x 4 in 24 x 24): the line
     # of a --batch-size above them said "more than the 441 training images"

@@ -349,9 +349,36 @@ def test_a_shared_options_help_says_its_unit_on_the_help_page():
     result = CliRunner().invoke(main, ["rbm", "train", "--help"], terminal_width=200)
     assert result.exit_code == 0
     page = " ".join(result.output.split())
-    assert ("--batch-size INTEGER RANGE Training examples (images, or patches) per mini-batch: "
+    assert ("--batch-size INTEGER RANGE Training images per mini-batch: "
             "one update of the weights each. [default: 20; x>=1]") in page
     assert "--hidden INTEGER RANGE Hidden units. [default: 100; x>=1]" in page
+
+
+def _help_page(*words):
+    result = CliRunner().invoke(main, [*words, "--help"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    return " ".join(result.output.split())
+
+
+def test_only_task2_speaks_of_patches_in_its_batch_size_help():
+    # every --batch-size said "Training examples (images, or patches)": only task2 has patches
+    assert "--batch-size INTEGER RANGE Training patches per mini-batch" in \
+        _help_page("homework", "task2")
+    for command in (("rbm", "train"), ("homework", "task1"), ("ae", "train")):
+        page = _help_page(*command)
+        assert "--batch-size INTEGER RANGE Training images per mini-batch" in page, command
+
+
+def test_per_digit_says_it_sets_the_png_only_not_the_table():
+    assert ("--per-digit INTEGER RANGE Held-out images of each class the PNG shows (the "
+            "printed errors are of every held-out image of the class).") in \
+        _help_page("rbm", "reconstruct")
+
+
+def test_the_homework_groups_help_names_every_homework():
+    summary = _help_page("homework").split("Options:")[0]
+    for homework in ("Task 1", "Task 2", "LeNet", "pretraining", "regularisation", "samplers"):
+        assert homework in summary, homework
 
 
 def test_a_size_too_large_for_the_gpus_memory_is_one_line_naming_the_fix(tmp_path, monkeypatch):

@@ -159,6 +159,28 @@ def test_task1_on_fashion_mnist_names_garments_never_digits(fake_fashion, tmp_pa
     assert record["class_names"] == ["T-shirt/top", "Trouser"]
 
 
+def test_task1_on_fashion_mnist_echoes_the_class_names_and_writes_them_in_the_csv(
+        fake_fashion, tmp_path, monkeypatch):
+    # "--train-digits Sandal,Sneaker" was echoed "classes 5,7", and the CSV had class numbers
+    # where the printed table has names
+    monkeypatch.setenv("DLCORE_DATA", str(fake_fashion))
+    result = CliRunner().invoke(main, ["homework", "task1", "--dataset", "fashion-mnist",
+                                       "--train-digits", "Sandal,Sneaker", "--test-digits",
+                                       "5-7", *TINY_RBM, "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "images of classes Sandal (5), Sneaker (7) (fashion-mnist)" in result.stderr
+    with open(tmp_path / "reconstruction_error.csv") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["class", "seen_in_training", "mse", "n_images", "class_name"]
+    assert [(row[0], row[-1]) for row in rows[1:]] == [("5", "Sandal"), ("6", "Shirt"),
+                                                       ("7", "Sneaker")]
+
+
+def test_task1_on_digits_echoes_the_digits_alone(tmp_path):
+    from dlcore.cli.homework import named_classes
+    assert named_classes([1, 2, 3], "mnist-5k") == "1,2,3"
+
+
 def test_task1_on_fashion_mnist_reconstructs_every_class_by_default(fake_fashion, tmp_path,
                                                                     monkeypatch):
     # the digits' homework leaves 0 out ("reconstruction on digits from 1 to 9"); a garment
@@ -357,6 +379,134 @@ def test_a_dbns_upper_rbms_error_is_per_visible_unit_not_per_pixel(capsys):
                      "on the training batches"]
 
 
+@pytest.fixture
+def auto_picks_the_cpu_afresh(monkeypatch):
+    """auto not yet resolved in this process, and no GPU: what a laptop's command meets."""
+    import dlcore.backend as backend_module
+    monkeypatch.setattr(backend_module, "_fallback_reported", False)
+    monkeypatch.setattr(backend_module, "cuda_status",
+                        lambda: (False, backend_module.NO_DRIVER_REASON))
+    pending = getattr(backend_module, "_auto_note", [])
+    pending.clear()
+    yield
+    pending.clear()
+
+
+NOTE_OF_THE_CPU = "dlcore: note: running on the CPU: no NVIDIA GPU driver was found."
+
+
+def test_convert_and_a_refused_input_say_no_backend_note(tmp_path, auto_picks_the_cpu_afresh):
+    # "dlcore: backend 'auto' uses the cpu: ..." came before convert's output and before the
+    # error line of a refused input, where it read as one more error
+    from dlcore.layers import Dense
+    model_file = tmp_path / "model.h5"
+    dlcore.save(dlcore.models.Sequential([Dense(2, input_shape=(3,))]).build(), model_file)
+    import dlcore.backend as backend_module
+    backend_module._fallback_reported = False   # the build above resolved auto
+    getattr(backend_module, "_auto_note", []).clear()
+    converted = CliRunner().invoke(main, ["convert", str(model_file),
+                                          str(tmp_path / "out.keras")])
+    refused = CliRunner().invoke(main, ["rbm", "evaluate", str(model_file), "--digits", "x"])
+    assert converted.exit_code == 0, converted.output
+    assert "note" not in converted.stderr and "cpu" not in converted.stderr.lower()
+    assert refused.exit_code != 0 and refused.stderr.startswith("dlcore: error:"), \
+        refused.stderr
+
+
+def test_a_command_that_trains_on_the_cpu_auto_chose_says_so_as_a_note(
+        tmp_path, auto_picks_the_cpu_afresh):
+    result = CliRunner().invoke(main, ["rbm", "train", "--digits", "1", "--epochs", "1",
+                                       "--hidden", "4", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines().count(NOTE_OF_THE_CPU) == 1, result.stderr
+
+
+def test_a_run_into_a_folder_of_an_earlier_runs_outputs_says_it_replaces_them(tmp_path):
+    # the outputs were replaced silently, and another command's files stayed mixed in
+    run = ["rbm", "train", "--digits", "1", *TINY_RBM, "--out", str(tmp_path / "run")]
+    first, second = (CliRunner().invoke(main, run) for _ in range(2))
+    assert first.exit_code == second.exit_code == 0, second.output
+    line = f"dlcore: replacing the outputs of an earlier run in {tmp_path / 'run'}"
+    assert line not in first.stderr and f"{line}\n" in second.stderr
+    (tmp_path / "run" / "reconstruction_error.csv").write_text("task1's table")
+    third = CliRunner().invoke(main, run)
+    assert f"{line}; reconstruction_error.csv of another run stays" in third.stderr
+
+
+class _Terminal:
+    """A stream that says it is a terminal, and the screen it would show: a line longer than
+    ``columns`` wraps, ``\\r`` goes back to the start of the row the cursor is on."""
+
+    def __init__(self, columns):
+        self.columns, self.written = columns, []
+
+    def isatty(self):
+        return True
+
+    def write(self, text):
+        self.written.append(text)
+
+    def flush(self):
+        pass
+
+    def screen(self):
+        rows, row, column = [[]], 0, 0
+        for char in "".join(self.written):
+            if char in "\r\n":
+                column = 0
+                if char == "\n":
+                    row += 1
+                    rows.append([])
+                continue
+            if column == self.columns:
+                row, column = row + 1, 0
+                rows.append([])
+            rows[row][column:column + 1] = [char]
+            column += 1
+        return ["".join(chars).rstrip() for chars in rows if "".join(chars).strip()]
+
+
+@pytest.mark.parametrize("label, unit", [
+    ("training", "per standardised pixel on the training batches"),
+    ("RBM 2/3 (500-500)", "per visible unit on the training batches")])
+def test_the_progress_line_fits_an_80_column_terminal_and_keeps_each_epochs_line(
+        monkeypatch, label, unit):
+    from dlcore.cli._common import EpochProgress
+    terminal = _Terminal(80)
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setattr(EpochProgress, "REDRAW_EVERY", 0)
+    progress = EpochProgress(label, "reconstruction error", unit)
+    for epoch in (1, 2, 3):
+        for batch in range(1, 51):
+            progress(epoch, 3, batch, 50, 0.05 / epoch)
+    progress.close()
+    screen = terminal.screen()
+    assert all(len(piece) < 80 for text in terminal.written
+               for piece in text.replace("\n", "\r").split("\r")), "a line wraps"
+    key = f"{label}: reconstruction error {unit}"
+    assert screen == [key if len(key) < 80 else f"reconstruction error {unit}",
+                      f"{label}: epoch 1/3  reconstruction error 0.0500",
+                      f"{label}: epoch 2/3  reconstruction error 0.0250",
+                      f"{label}: epoch 3/3  reconstruction error 0.0167"]
+
+
+def test_a_running_progress_line_draws_a_bar_and_the_unit_where_they_fit(monkeypatch):
+    from dlcore.cli._common import EpochProgress
+    terminal = _Terminal(200)
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setenv("COLUMNS", "200")
+    progress = EpochProgress("training", "loss", "per image")
+    progress(1, 2, 5, 10, 0.5)
+    assert terminal.screen()[-1].startswith("training  [#########---------")
+    assert "25%  epoch 1/2  loss 0.5000 per image" in terminal.screen()[-1]
+    progress(1, 2, 10, 10, 0.25)
+    progress(2, 2, 3, 10, 0.2)
+    progress.close()   # as after Ctrl-C: the cursor on a new line
+    assert terminal.screen()[0] == "training: epoch 1/2  loss 0.2500 per image"
+    assert "".join(terminal.written).endswith("\n")
+
+
 def test_the_filters_figure_says_what_it_shows_and_that_mid_grey_is_zero(tmp_path,
                                                                          monkeypatch):
     from types import SimpleNamespace
@@ -382,6 +532,28 @@ def test_the_filters_figure_says_what_it_shows_and_that_mid_grey_is_zero(tmp_pat
     assert grid[2, 0] == 255 and grid[2, 3 * zoom] == 0
     assert [label.get_text() for label in key_axes.get_xticklabels()] == ["-m", "0", "+m"]
     assert "weight" in key_axes.get_xlabel() and "0.6 to 2" in key_axes.get_xlabel()
+
+
+@pytest.mark.parametrize("sample_hidden, up", [(False, "Q(h = 1 | x)"), (True, "h ~ Q(h | x)")])
+def test_the_reconstructions_figure_says_they_are_held_out_images_after_one_up_down_pass(
+        tmp_path, monkeypatch, sample_hidden, up):
+    # task1's reconstructions.png had row labels and no title: of which images, made how?
+    from types import SimpleNamespace
+
+    from dlcore import viz
+    from dlcore.cli._digits import save_reconstruction_grid
+    figures = []
+    save = viz._save_figure
+    monkeypatch.setattr(viz, "_save_figure",
+                        lambda figure, path, **options: (figures.append(figure),
+                                                         save(figure, path, **options)))
+    images, labels = np.zeros((4, 16)), np.array([1, 1, 2, 2])
+    rbm = SimpleNamespace(reconstruct=lambda rows, sample_hidden: rows)
+    save_reconstruction_grid(rbm, images, labels, [(1, True, 0, 2), (2, False, 0, 2)],
+                             tmp_path / "reconstructions.png", sample_hidden=sample_hidden)
+    figure, = figures
+    assert figure.texts[0].get_text() == ("held-out images above their reconstructions: one "
+                                          f"up-down pass x -> {up} -> P(x' = 1 | h)")
 
 
 # --------------------------------------------------------------------------------------------

@@ -39,6 +39,14 @@ def test_annealing_schedule_rises_from_zero_to_one_densest_near_one():
     assert np.diff(betas)[-1] < np.diff(betas)[0]
 
 
+@pytest.mark.parametrize("n", [1, 2, 3, 10, 50, 100, 1000, 3000, 14_499])
+def test_annealing_schedule_takes_exactly_the_steps_asked_for(n):
+    # each share rounded alone gave 3,001 steps for 3,000 and 101 for 100
+    betas = annealing_schedule(n)
+    assert len(betas) == n + 1 and betas[0] == 0.0 and betas[-1] == 1.0
+    assert np.all(np.diff(betas) > 0)
+
+
 def test_ais_refuses_an_unfitted_model_and_a_lone_weight_matrix():
     with pytest.raises(dlcore.NotFittedError, match="not fitted"):   # issue 10: was RuntimeError
         ais_log_partition(BernoulliRBM())

@@ -318,6 +318,19 @@ def test_confusion_matrix_makes_a_png(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["cm.png", "norm.png"]
 
 
+def test_a_confusion_matrix_says_what_it_is_of_and_what_its_colours_count(tmp_path,
+                                                                          monkeypatch):
+    figures = []
+    save = viz._save_figure
+    monkeypatch.setattr(viz, "_save_figure", lambda figure, path, **options: (
+        figures.append(figure), save(figure, path, **options)))
+    viz.save_confusion_matrix(np.eye(3, dtype=int) * 5, tmp_path / "cm.png",
+                              title="fine-tuned DBN", counts_of="held-out test images")
+    axes, bar = figures[0].axes
+    assert axes.get_title() == "fine-tuned DBN"
+    assert bar.get_ylabel() == "held-out test images"
+
+
 @pytest.mark.parametrize("matrix, names, message", [
     (np.ones((2, 3)), None, r"square \(k, k\) with k >= 1; got shape \(2, 3\)"),
     (np.ones((0, 0)), None, "k >= 1"),

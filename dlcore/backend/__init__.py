@@ -7,7 +7,8 @@
 * ``"cuda"``: ``numba.cuda`` kernels with cuBLAS (via CuPy) or a tiled GEMM; asking for it
   without a usable GPU raises an error that says what is missing;
 * ``"auto"`` (the default everywhere): ``$DLCORE_BACKEND`` when it is set, else ``cuda`` when a
-  GPU is usable, else ``cpu``, saying once why the GPU is not used. ``auto`` never picks the
+  GPU is usable, else ``cpu``, noting once why the GPU is not used as the cpu's kernels first
+  run (a program that only loads or converts a model does not say it). ``auto`` never picks the
   CUDA simulator.
 """
 import contextlib
@@ -335,8 +336,23 @@ def resolve_backend_name(name="auto"):
         if usable:  # only the simulator is "usable" without being picked
             reason = "the CUDA simulator is active and auto never picks it"
         if not (started_by_multiprocessing() or started_as_another_rank()):
-            print(f"dlcore: backend 'auto' uses the cpu: {reason}.", file=sys.stderr)
+            # the parenthesis of no driver ("the CPU runs everything") is what the note says
+            reason = "no NVIDIA GPU driver was found" if reason == NO_DRIVER_REASON else reason
+            _auto_note[:] = [f"dlcore: note: running on the CPU: {reason}."]
     return "cpu"
+
+
+#: The note auto's choice of the cpu leaves for the cpu's first kernel (empty: none left).
+#: Said at the choice, it was printed by every command that loaded a model, ``dlcore convert``
+#: too, and before the error line of a command refusing its input, where it read as an error.
+_auto_note = []
+
+
+def say_auto_note():
+    """Print the note of auto's choice of the cpu, if it is left to say (once per process):
+    the cpu backend calls this as a kernel of it runs, or a stretch of work begins."""
+    while _auto_note:
+        print(_auto_note.pop(), file=sys.stderr)
 
 
 def started_by_multiprocessing():

@@ -37,7 +37,7 @@ from numba import carray, njit, prange
 from numba.core import types as numba_types
 from numba.extending import intrinsic
 
-from . import registry
+from . import _auto_note, registry, say_auto_note
 from .base import HostMemory
 from .blas import choose_blas, function_address, one_blas_thread
 from .flush_to_zero import flush_to_zero_on, restore_float_modes
@@ -66,6 +66,8 @@ _KERNELS = {}
 
 def _kernel(kind, body):
     """The compiled loop of ``kind`` around ``body`` (one per body, compiled on first use)."""
+    if _auto_note:   # auto chose this backend: the first kernel it runs says why
+        say_auto_note()
     kernel = _KERNELS.get((kind, body))
     if kernel is None:
         kernel = _KERNELS[(kind, body)] = _LOOPS[kind](body, fingerprint(body))
@@ -618,6 +620,8 @@ class CPUBackend(HostMemory, KernelBackend):
 
     @contextlib.contextmanager
     def compute(self, small_products=False):
+        if _auto_note:   # a stretch of work (a fit, AIS) on the backend auto chose
+            say_auto_note()
         with one_blas_thread():
             self._compute_depth += 1
             try:

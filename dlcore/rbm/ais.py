@@ -120,8 +120,15 @@ class LogLikelihood:
 def annealing_schedule(n_temperatures=14_500):
     """Inverse temperatures 0 = beta_0 < ... < beta_K = 1, denser near 1 where the
     distributions change fastest: Salakhutdinov & Murray's 0-0.5 (1,000 steps), 0.5-0.9 (4,000)
-    and 0.9-1 (10,000), scaled to ``n_temperatures`` in all."""
-    counts = np.maximum(1, np.round(np.array([1_000, 4_000, 9_500]) * n_temperatures / 14_500))
+    and 0.9-1 (10,000), scaled to K = ``n_temperatures`` steps in all: K + 1 values.
+
+    The three shares are rounded down and the steps left go to the largest remainders, so the
+    total is always K (each share rounded alone gave 3,001 steps for 3,000, 101 for 100)."""
+    shares = np.array([1_000, 4_000, 9_500]) * n_temperatures / 14_500
+    counts = np.floor(shares).astype(np.int64)
+    counts[0] = max(counts[0], 1)   # the first share holds beta_0 = 0
+    left = n_temperatures - int(counts.sum())
+    counts[np.argsort(np.floor(shares) - shares, kind="stable")[:max(left, 0)]] += 1
     edges = [0.0, 0.5, 0.9, 1.0]
     pieces = [np.linspace(edges[i], edges[i + 1], int(counts[i]), endpoint=False)
               for i in range(3)]
