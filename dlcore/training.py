@@ -1208,7 +1208,10 @@ class TrainingLoop:
             data_parallel = None
             if comm is not None:
                 from dlcore.distributed.network import data_parallel as data_parallel_of
-                data_parallel = data_parallel_of(self, comm, x, y)
+                data_parallel = data_parallel_of(
+                    self, comm, x, y, {"batch_size": batch_size, "epochs": epochs,
+                                       "shuffle": shuffle, "initial_epoch": initial_epoch},
+                    validation)
             record_fit(self, x, keep_command_record=True, epochs=epochs, batch_size=batch_size,
                        validation_split=validation_split,
                        validation_data=validation_data is not None, shuffle=bool(shuffle),

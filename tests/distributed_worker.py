@@ -492,6 +492,16 @@ def main(cases):
         elif case == "other-data":
             X = binary_data(10, 4, seed=comm.rank)
             dlcore.BernoulliRBM(n_hidden=2, epochs=1, backend="cpu").fit(X, comm=comm)
+        elif case == "other-sizes":   # the same data, another RBM on rank 1
+            dlcore.BernoulliRBM(n_hidden=2 + comm.rank, epochs=1, backend="cpu").fit(
+                binary_data(10, 4), comm=comm)
+        elif case in ("other-optimizer", "other-epochs"):   # the same data and network
+            network = dlcore.models.mlp(input_shape=(4,), hidden=(3,), n_classes=2,
+                                        backend="cpu")
+            rate = 0.1 * (1 + comm.rank) if case == "other-optimizer" else 0.1
+            network.compile("cross_entropy", dlcore.optimizers.SGD(rate))
+            network.fit(binary_data(10, 4), np.arange(10) % 2, batch_size=5, verbose=0,
+                        epochs=1 + comm.rank if case == "other-epochs" else 1, comm=comm)
         elif case == "node-local-rank":
             node_local_rank_case(comm)
         elif case == "no-timeout":

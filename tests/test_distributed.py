@@ -1079,6 +1079,24 @@ def test_ranks_that_train_on_different_data_are_refused():
         completed.stderr
 
 
+@pytest.mark.slow
+@requires_mpi4py
+@pytest.mark.parametrize("case, named", [
+    ("other-sizes", "the starting model (the seed, sizes and weights, as the shapes and "
+                    "CRC-32 of its parameters) or the epochs of rank 1 differ from rank 0's "
+                    "(parameter W: ((4, 3), "),
+    ("other-optimizer", "the network (its layers, starting weights, loss and optimiser) of rank "
+                        "1 differ from rank 0's (optimizer: "),
+    ("other-epochs", "the fit settings of rank 1 differ from rank 0's (epochs: 2 != 1)")])
+def test_ranks_with_another_model_or_fit_are_refused_naming_what_differs(case, named):
+    # only the data were compared: another size, seed or optimiser trained on to the end,
+    # every rank with other weights (exit 0), or read as a divergence; other epochs waited
+    # for the collectives' timeout
+    completed = run_ranks(2, case)
+    assert completed.returncode != 0
+    assert named in completed.stderr, completed.stderr[-2000:]
+
+
 # -- the commands ----------------------------------------------------------------------------
 def test_distributed_without_mpi4py_is_one_line_naming_the_extra(monkeypatch, tmp_path):
     from click.testing import CliRunner

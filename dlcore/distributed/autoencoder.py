@@ -24,14 +24,16 @@ from dlcore.batches import mini_batches
 
 from .communicator import Periodic
 from .network import sum_weighted_gradients
-from .rbm import data_fingerprint
+from .rbm import check_same_model, data_fingerprint
 
 
-def data_parallel(trainer, comm, X):
+def data_parallel(trainer, comm, X, model=None):
     """``trainer`` (an :class:`dlcore.autoencoder.trainer.AutoencoderTrainer`) over the ranks
-    of ``comm``, after checking that they agree on the data and the settings."""
+    of ``comm``, after checking that they agree on the data, the settings and the starting
+    ``model`` (:func:`dlcore.distributed.rbm.model_fingerprint`)."""
     comm.check_same("the training data (shape and CRC-32)", data_fingerprint(X))
     comm.check_same("the autoencoder settings", dataclasses.asdict(trainer.settings))
+    check_same_model(comm, model)
     comm.check_same_backend(trainer.backend)
     if isinstance(comm, Periodic):   # sync_every > 1 (periodic() gives comm for 1)
         from .local_sgd import PeriodicAutoencoder

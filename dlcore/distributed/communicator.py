@@ -316,9 +316,15 @@ class Communicator:
         from rank 0's: the ranks of a data-parallel run must agree on ``what``."""
         reference = self.broadcast(value, f"checking {what}")
         if reference != value:
-            raise ValueError(f"{what} of rank {self.rank} differ from rank 0's ({value!r} != "
-                             f"{reference!r}): every rank must call fit with the same data "
-                             "and settings")
+            if isinstance(value, dict) and isinstance(reference, dict):
+                # the settings that differ, not two whole dicts (a PT ladder's temperatures)
+                shown = "; ".join(f"{key}: {value.get(key)!r:.60} != {reference.get(key)!r:.60}"
+                                  for key in sorted(set(value) | set(reference), key=str)
+                                  if value.get(key) != reference.get(key))
+            else:
+                shown = f"{value!r:.200} != {reference!r:.200}"
+            raise ValueError(f"{what} of rank {self.rank} differ from rank 0's ({shown}): "
+                             f"every rank must call fit with the same data and settings")
 
     def check_same_backend(self, backend):
         """ValueError on the ranks whose backend (a :class:`dlcore.backend.Backend`) is not

@@ -175,9 +175,11 @@ def sum_weighted_arrays(comm, backend, arrays, weight, has_rows, dtype, flat=Non
     return flat
 
 
-def data_parallel(model, comm, x, y):
+def data_parallel(model, comm, x, y, fit_settings=None, validation=None):
     """A :class:`DataParallelNetwork` for ``model.fit(x, y, comm=comm)``, after checking that
-    the ranks agree on the data (ValueError naming what differs)."""
+    the ranks agree on the data, the validation data, the network (:func:`network_fingerprint`)
+    and ``fit_settings`` (a dict: ``batch_size``, ``epochs``...); ValueError naming what
+    differs."""
     from .rbm import data_fingerprint
     normalising = [layer.name for layer in model.flat_layers if layer.state_names]
     if normalising:
@@ -187,11 +189,39 @@ def data_parallel(model, comm, x, y):
                          f"ranks: train it in one process")
     comm.check_same("the training data (shape and CRC-32)",
                     (data_fingerprint(x), data_fingerprint(y)))
+    comm.check_same("the validation data (shape and CRC-32)",
+                    None if validation is None else
+                    tuple(None if part is None else data_fingerprint(part)
+                          for part in validation))
+    comm.check_same("the fit settings", dict(fit_settings or {}))
+    comm.check_same("the network (its layers, starting weights, loss and optimiser)",
+                    network_fingerprint(model))
     comm.check_same_backend(model.backend)
     if isinstance(comm, Periodic):   # sync_every > 1 (periodic() gives comm for 1)
         from .local_sgd import PeriodicNetwork
         return PeriodicNetwork(model, comm)
     return DataParallelNetwork(model, comm)
+
+
+def network_fingerprint(model):
+    """What the ranks' networks must agree on, by name: each layer's class and settings (its
+    name left out: an automatic name counts the layers a process made before), the shape and
+    CRC-32 of each starting weight (another seed or starting point differs there), the loss
+    and the optimiser's settings."""
+    from dlcore.optimizers import serialize
+
+    from .rbm import data_fingerprint
+    fingerprint = {}
+    for index, layer in enumerate(model.flat_layers):
+        settings = {key: value for key, value in layer._config().items() if key != "name"}
+        fingerprint[f"layer {index}"] = (type(layer).__name__, repr(settings))
+        for number, weight in enumerate(layer.get_weights() if layer.built else ()):
+            fingerprint[f"layer {index} weight {number}"] = data_fingerprint(weight)
+    losses = getattr(model, "losses", None) or [model.loss]
+    fingerprint["loss"] = repr([None if loss is None else loss.get_config() for loss in losses])
+    fingerprint["optimizer"] = repr(None if model.optimizer is None
+                                    else serialize(model.optimizer))
+    return fingerprint
 
 
 def restore_backup(model, backup, comm, owner=None):

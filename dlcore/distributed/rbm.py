@@ -45,17 +45,36 @@ from dlcore.rbm.units import CDBatch
 from .communicator import Periodic
 
 
-def data_parallel(trainer, comm, X):
+def data_parallel(trainer, comm, X, model=None):
     """``trainer`` over the ranks of ``comm`` (a :class:`DataParallelCD`), after checking that
-    every rank trains on the same data with the same settings (ValueError naming what
-    differs; :func:`dlcore.distributed.install_abort_on_error` then stops every rank)."""
+    every rank trains on the same data with the same settings and the same starting model
+    (``model``: :func:`model_fingerprint`'s; ValueError naming what differs:
+    :func:`dlcore.distributed.install_abort_on_error` then stops every rank)."""
     comm.check_same("the training data (shape and CRC-32)", data_fingerprint(X))
     comm.check_same("the CD settings", dataclasses.asdict(trainer.settings))
+    check_same_model(comm, model)
     comm.check_same_backend(trainer.backend)
     if isinstance(comm, Periodic):   # sync_every > 1 (periodic() gives comm for 1)
         from .local_sgd import PeriodicCD
         return PeriodicCD(trainer, comm)
     return DataParallelCD(trainer, comm)
+
+
+def model_fingerprint(parameters, epochs):
+    """What the ranks' starting models must agree on besides the settings: each parameter's
+    name, shape and CRC-32 (another seed, size or starting point differs there), and the
+    number of ``epochs`` (a rank that stops first leaves the others waiting)."""
+    return {"epochs": int(epochs),
+            **{f"parameter {name}": data_fingerprint(np.asarray(value))
+               for name, value in parameters.items()}}
+
+
+def check_same_model(comm, model):
+    """ValueError on the ranks whose ``model`` (:func:`model_fingerprint`) is not rank 0's;
+    nothing when None."""
+    if model is not None:
+        comm.check_same("the starting model (the seed, sizes and weights, as the shapes and "
+                        "CRC-32 of its parameters) or the epochs", model)
 
 
 def data_fingerprint(X):

@@ -315,8 +315,9 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
         backend = get_backend(self.backend)
         trainer = self.cd_trainer(backend, rows=X.shape[0])
         if comm is not None:
-            from dlcore.distributed.rbm import data_parallel
-            trainer = data_parallel(trainer, comm, X)
+            from dlcore.distributed.rbm import data_parallel, model_fingerprint
+            trainer = data_parallel(trainer, comm, X,
+                                    model_fingerprint(self._parameters(), epochs))
         data = X if isinstance(X, LazyRows) else backend.asarray(X)   # lazy: read per batch
         training_subset = self._free_energy_subset(X, X_valid)
         with backend.compute():
