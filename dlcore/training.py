@@ -1026,9 +1026,9 @@ class TrainingLoop:
         if isinstance(x, dict):
             raise TypeError(f"{name} is a dict: a model with one input takes one array")
         # an unbuilt model is checked in the type it will be built in: a float64 one takes
-        # values beyond float32's range
-        array = check_batch(x, name, self.input_shape,
-                            self.dtype if self.built else declared_float_type(self.layers))
+        # values beyond float32's range (a model of the seam without layers: float32)
+        array = check_batch(x, name, self.input_shape, self.dtype if self.built
+                            else declared_float_type(getattr(self, "layers", ())))
         if not self.built:
             self.build(array.shape[1:])
         return array
