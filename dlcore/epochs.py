@@ -48,7 +48,9 @@ class EpochLoop:
         """``n_hidden`` that a ``set_params`` changed after training started is refused by
         ``call`` (``partial_fit``, ``resume``, which would train the fitted units on while
         ``get_params`` names others; ``save``, ``pickle``, whose copy would not be read back):
-        one line naming both fixes."""
+        one line naming both fixes; nothing before fit."""
+        if not hasattr(self, "W"):
+            return
         fitted = self.W.shape[1]
         if int(self.n_hidden) != fitted:
             consequence, fix = sizes_call_wording(call)

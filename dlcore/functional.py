@@ -115,8 +115,9 @@ class SymbolicTensor:
 
     @property
     def dtype(self):
-        """The type of its values, Keras's ``tensor.dtype`` ("float32"; a layer that
-        computes in float64 gives "float64")."""
+        """Keras's ``tensor.dtype``: the type its layer declares ("float64" for
+        ``dtype="float64"``), else "float32", dlcore's default (a model computes in float64
+        only where all its layers declare it)."""
         layer = self.node.layer
         declared = getattr(layer, "dtype", None) if getattr(layer, "built", False) else \
             getattr(layer, "float_type", None)
@@ -1076,8 +1077,8 @@ class Model(TrainingLoop):
         from dlcore.training import target_rows
         if not self._several_outputs:
             return TrainingLoop._target_rows(self, y, n, name)
-        if len(self.outputs) == 1 and isinstance(y, np.ndarray):
-            y = [y]   # Model(inputs, [output]) takes its one target array alone, as Keras 3
+        if len(self.outputs) == 1 and not (isinstance(y, (list, tuple)) and len(y) == 1):
+            y = [y]   # Model(inputs, [output]) takes its one target alone, as Keras 3
         if not isinstance(y, (list, tuple)) or len(y) != len(self.outputs):
             raise ValueError(f"{name} must be a list of {len(self.outputs)} target arrays, one "
                              f"per output")

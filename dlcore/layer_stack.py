@@ -54,6 +54,20 @@ def check_hidden_sizes(hidden):
     return as_size_list(hidden)
 
 
+
+#: A layer's settings that say what the fitted layer is, not how it trains: changed after fit,
+#: the layer's parameters are not those the setting names (``tied_weights``) or compute
+#: another function of them (an ``activation``)
+STRUCTURAL_SETTINGS = ("tied_weights", "activation", "decoder_activation")
+
+
+def _same_setting(current, new):
+    """Whether two values of a setting are the same (NumPy scalars and arrays included)."""
+    try:
+        return bool(np.all(np.asarray(current == new)))
+    except (TypeError, ValueError):
+        return current is new
+
 class LayerStack:
     """Mixin; a class sets where its layers live and how its messages name them."""
 
@@ -165,7 +179,9 @@ class LayerStack:
         """``hidden`` (or ``layers``) that a ``set_params`` changed after training started is
         refused by ``call`` (``partial_fit``, ``resume``, which would train the fitted layers
         on while ``get_params`` names others; ``save``, ``pickle``, whose copy would not be
-        read back): one line naming both fixes."""
+        read back): one line naming both fixes; nothing before fit."""
+        if not hasattr(self, "layers_"):
+            return
         fitted = [int(size) for size in self.layers_]
         if self.layers is not None:
             name, given, kept = "layers", [int(size) for size in self.layers], fitted
@@ -182,11 +198,31 @@ class LayerStack:
         """The training settings that a ``set_params`` gave the stack after its layers were
         built (``learning_rate``, ``batch_size``, ...), onto its layers, as a single layer's
         ``partial_fit`` takes its own; ``built``: the layers the settings make now, each
-        checked (:meth:`_check_params`). Sizes, seeds and epochs stay the layers' own."""
+        checked (:meth:`_check_params`). Sizes, seeds and epochs stay the layers' own; a
+        setting that changes what a fitted layer is (its class, ``tied_weights``, its units'
+        ``activation``) is refused in one line before any layer changes."""
         kept = ("n_hidden", "seed", "epochs", "n_labels")
-        for layer, new in zip(getattr(self, self.layers_attribute), built):
-            layer.set_params(**{name: value for name, value in new.get_params(deep=False).items()
-                                if name not in kept})
+        changes = []
+        for index, (layer, new) in enumerate(zip(getattr(self, self.layers_attribute), built)):
+            what = f"{self.layer_noun} {index + 1} of the {type(self).__name__}"
+            if type(new) is not type(layer):
+                raise ValueError(f"the settings make {what} a {type(new).__name__}, the fitted "
+                                 f"one is a {type(layer).__name__}, which partial_fit would "
+                                 f"train on: call fit(X) to train the new kind from the start, "
+                                 f"or set_params back to the settings it was fitted with")
+            current = layer.get_params(deep=False)
+            changed = {name: value for name, value in new.get_params(deep=False).items()
+                       if name not in kept and not _same_setting(current.get(name), value)}
+            structural = sorted(set(changed) & set(STRUCTURAL_SETTINGS))
+            if structural:
+                name = structural[0]
+                raise ValueError(f"{name}={changed[name]!r} would change {what}, fitted with "
+                                 f"{name}={current[name]!r}, which partial_fit would train on: "
+                                 f"call fit(X) to train the new setting from the start, or "
+                                 f"set_params({name}={current[name]!r}) to go on")
+            changes.append((layer, changed))
+        for layer, changed in changes:
+            layer.set_params(**changed)
 
     @contextlib.contextmanager
     def _whole_pass_or_none(self):

@@ -111,6 +111,10 @@ class ParamsMixin:
                                  f"{_parameter_hint(name, valid)}; valid parameters: "
                                  f"{', '.join(valid)}")
             setattr(self, name, value)
+        if params and any(key.endswith("_") and not key.startswith("_") for key in vars(self)):
+            # set on a fitted model (scikit-learn's rule: what fit adds ends in _): pickling
+            # then reads its copy back before writing it (check_read_back)
+            self.__dict__["_set_after_fit"] = True
         return self
 
     def __repr__(self):
@@ -556,10 +560,15 @@ def check_read_back(model, config, state, call):
     pickle would be refused when read back, and ``dlcore.save`` would have replaced a good
     file with it. The check is the reading itself, ``from_config(config)`` then
     ``set_state(state)`` on a throwaway model, after the fitted sizes, whose message names
-    both fixes. Returns None."""
+    both fixes; a pickle (every estimator a joblib worker receives or returns) reads back
+    only a model that ``set_params`` changed after fit. Returns None."""
     from dlcore.io.hdf5 import MODEL_REJECTION_ERRORS
     if hasattr(model, "_check_fitted_sizes"):
         model._check_fitted_sizes(call)
+    if call == "pickle" and not vars(model).get("_set_after_fit"):
+        # a pickle (a joblib worker's every estimator) rebuilds nothing more unless a
+        # set_params after fit may have made the copy unreadable
+        return
     name = type(model).__name__
     try:
         rebuilt = type(model).from_config(config)
@@ -604,6 +613,8 @@ def reduce_through_state(model, fitted):
     state), ``history``, ``training_record_``, ``feature_names_in_``, the ``set_output``
     choice and, where made, the ``set_<method>_request`` choices (copies: the pickled payload
     never aliases the live model's arrays or lists)."""
+    if fitted and hasattr(model, "_check_fitted_sizes"):
+        model._check_fitted_sizes("pickle")   # before get_state, which may fail on them
     payload = {"config": model.get_config(),
                "state": model.get_state() if fitted else None,
                "params": model.get_params(deep=False) if isinstance(model, ParamsMixin)
@@ -637,8 +648,9 @@ def rebuild_from_state(cls, payload):
         model.set_state(_writable_arrays(payload["state"]))
         if params is not None:
             # the values as given (verbose=1, hidden=(4, 3)), where the config, a file's,
-            # holds them in JSON's types (True, [4, 3])
+            # holds them in JSON's types (True, [4, 3]); the same values: no set after fit
             model.set_params(**params)
+            model.__dict__.pop("_set_after_fit", None)
     if payload["history"] is not None:
         model.history = payload["history"]
     if payload["training_record"] is not None:

@@ -6,6 +6,8 @@ first pass is fit with epochs=1, for any number of RBMs and both propagations; k
 one-RBM DBN are fit with epochs=k), bit for bit on cpu; scikit-learn's rules for
 n_features_in_ and for the ``classes`` of a first batch.
 """
+import pickle
+
 import numpy as np
 import pytest
 
@@ -162,3 +164,38 @@ def test_a_pass_takes_the_settings_set_params_gave_since_and_refuses_bad_ones(ma
         model.partial_fit(X)
     assert "\n" not in str(refused.value)
     assert all(np.array_equal(layer.W, W) for layer, W in zip(trained, before, strict=True))
+
+
+@pytest.mark.parametrize("make, change, fitted", [
+    (lambda: dlcore.StackedAutoencoder(hidden=[6, 4], epochs=1, batch_size=16, seed=3,
+                                       backend="cpu"), {"tied_weights": False},
+     "tied_weights=True"),
+    (lambda: dlcore.StackedAutoencoder(hidden=[6, 4], epochs=1, batch_size=16, seed=3,
+                                       backend="cpu"), {"activation": "tanh"},
+     "activation='sigmoid'"),
+    (lambda: dbn(), {"visible": "gaussian"}, "a BernoulliRBM")])
+def test_a_pass_refuses_a_setting_that_changes_what_a_fitted_layer_is(make, change, fitted):
+    # copied onto the fitted layers, tied_weights=False left an autoencoder without its
+    # decoder (AttributeError at the pass, then at every save and pickle), an activation
+    # turned sigmoid encoders into tanh ones silently, and visible="gaussian" gave "invalid
+    # parameter 'sigma' for BernoulliRBM"
+    model = make().partial_fit(X)
+    before = pickle.dumps(model)
+    model.set_params(**change)
+    with pytest.raises(ValueError, match="call fit") as refused:
+        model.partial_fit(X)
+    assert fitted in str(refused.value) and "\n" not in str(refused.value)
+    model.set_params(**{name: getattr(pickle.loads(before), name) for name in change})
+    assert pickle.dumps(model) and model.partial_fit(X) is model   # nothing was changed
+
+
+def test_an_autoencoder_whose_tied_weights_changed_after_fit_is_refused_by_name(tmp_path):
+    # it has no decoder matrix of its own: partial_fit, pickle and save met an AttributeError
+    model = dlcore.Autoencoder(n_hidden=4, epochs=1, batch_size=16, backend="cpu").fit(X)
+    model.set_params(tied_weights=False)
+    for call in (lambda: model.partial_fit(X), lambda: pickle.dumps(model),
+                 lambda: dlcore.save(model, tmp_path / "model.h5")):
+        with pytest.raises(ValueError, match=r"tied_weights=False differs from the tied "
+                                             r"weights this Autoencoder was fitted with"):
+            call()
+    assert not (tmp_path / "model.h5").exists()

@@ -805,7 +805,8 @@ def test_a_model_of_a_list_of_one_output_predicts_and_fits_as_keras_3s():
     assert isinstance(model.predict(x), np.ndarray) and model.predict(x).shape == (6, 2)
     model.compile("mse", "sgd")
     bare = model.fit(x, rows(6, 2, seed=1), epochs=1, verbose=0).history["loss"]
-    assert np.isfinite(bare).all()
+    listed = model.fit(x, rows(6, 2, seed=1).tolist(), epochs=1, verbose=0).history["loss"]
+    assert np.isfinite(bare).all() and np.isfinite(listed).all()
     assert model.outputs == [model.output[0]]                     # the list, as given
 
 

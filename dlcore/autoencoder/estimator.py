@@ -32,6 +32,7 @@ from dlcore.params import (
     SavesToFile,
     TransformerOutput,
     refuse_fit_arguments,
+    sizes_call_wording,
     with_verbose_flag,
 )
 from dlcore.records import record_fit
@@ -368,6 +369,21 @@ class Autoencoder(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput
 
     def _parameter_names(self):
         return parameter_names(bool(self.tied_weights))
+
+    def _check_fitted_sizes(self, call):
+        """As :meth:`dlcore.epochs.EpochLoop._check_fitted_sizes`, and ``tied_weights``, which
+        says whether the model has a decoder matrix of its own: changed after fit, the
+        fitted model has not the parameters the setting names."""
+        super()._check_fitted_sizes(call)
+        if hasattr(self, "W"):
+            fitted_tied = "W_decoder_" not in vars(self)
+            if bool(self.tied_weights) != fitted_tied:
+                consequence, fix = sizes_call_wording(call)
+                raise ValueError(f"tied_weights={self.tied_weights} differs from the "
+                                 f"{'tied' if fitted_tied else 'untied'} weights this "
+                                 f"Autoencoder was fitted with, {consequence}: call fit(X) to "
+                                 f"train {'untied' if fitted_tied else 'tied'} weights from the "
+                                 f"start, or set_params(tied_weights={fitted_tied}) {fix}")
 
     def _parameters(self):
         return {name: getattr(self, name) for name in self._parameter_names()}

@@ -352,7 +352,11 @@ def say_auto_note():
     """Print the note of auto's choice of the cpu, if it is left to say (once per process):
     the cpu backend calls this as a kernel of it runs, or a stretch of work begins."""
     while _auto_note:
-        print(_auto_note.pop(), file=sys.stderr)
+        try:
+            note = _auto_note.pop()
+        except IndexError:   # another thread's kernel said it between the test and the pop
+            return
+        print(note, file=sys.stderr)
 
 
 def started_by_multiprocessing():

@@ -975,7 +975,7 @@ class DBN(LayerStack, LogProbabilities, PicklesThroughState, SavesToFile, Transf
         passes = learner
         if comm is not None:
             from dlcore.distributed.updown import data_parallel
-            passes = data_parallel(learner, comm, X, y)
+            passes = data_parallel(learner, comm, X, y, epochs)
         data = X if isinstance(X, LazyRows) else be.asarray(X)   # lazy: a batch at a time
         labels = None if y is None else be.asarray(np.eye(int(self.n_labels),
                                                           dtype=np.float32)[y])

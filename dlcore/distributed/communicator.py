@@ -318,12 +318,12 @@ class Communicator:
         if reference != value:
             if isinstance(value, dict) and isinstance(reference, dict):
                 # the settings that differ, not two whole dicts (a PT ladder's temperatures)
-                shown = "; ".join(f"{key}: {value.get(key)!r:.60} != {reference.get(key)!r:.60}"
+                shown = "; ".join(f"{key}: {differing_part(value.get(key), reference.get(key))}"
                                   for key in sorted(set(value) | set(reference), key=str)
                                   if value.get(key) != reference.get(key))
             else:
-                shown = f"{value!r:.200} != {reference!r:.200}"
-            raise ValueError(f"{what} of rank {self.rank} differ from rank 0's ({shown}): "
+                shown = differing_part(value, reference)
+            raise ValueError(f"rank {self.rank} and rank 0 differ in {what} ({shown[:600]}): "
                              f"every rank must call fit with the same data and settings")
 
     def check_same_backend(self, backend):
@@ -987,6 +987,21 @@ def wrap(mpi_comm, timeout=DEFAULT_TIMEOUT):
     communicator.watch_interrupts()
     _WRAPPED[id(mpi_comm)] = (mpi_comm, communicator)
     return communicator
+
+
+def differing_part(mine, reference, context=30):
+    """``mine != reference`` as text, each cut to where they differ (with ``context``
+    characters before): two long reprs, an optimiser's settings, cut at a fixed length showed
+    the same text on both sides."""
+    mine, reference = repr(mine), repr(reference)
+    first = next((index for index, (a, b) in enumerate(zip(mine, reference)) if a != b),
+                 min(len(mine), len(reference)))
+    start = max(0, first - context)
+
+    def window(text):
+        cut = text[start:first + 2 * context]
+        return ("..." if start else "") + cut + ("..." if len(text) > first + 2 * context else "")
+    return f"{window(mine)} != {window(reference)}"
 
 
 class Periodic:

@@ -193,7 +193,8 @@ def data_parallel(model, comm, x, y, fit_settings=None, validation=None):
                     None if validation is None else
                     tuple(None if part is None else data_fingerprint(part)
                           for part in validation))
-    comm.check_same("the fit settings", dict(fit_settings or {}))
+    comm.check_same("the fit settings", {**(fit_settings or {}),
+                                         "sync_every": getattr(comm, "sync_every", 1)})
     comm.check_same("the network (its layers, starting weights, loss and optimiser)",
                     network_fingerprint(model))
     comm.check_same_backend(model.backend)

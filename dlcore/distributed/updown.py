@@ -31,18 +31,25 @@ import numpy as np
 from dlcore.batches import epoch_order, mini_batches
 
 from .communicator import as_communicator
-from .rbm import DataParallelCD, data_fingerprint
+from .rbm import DataParallelCD, check_same_model, data_fingerprint, model_fingerprint
 
 
-def data_parallel(learner, comm, X, y):
+def data_parallel(learner, comm, X, y, epochs):
     """``learner`` (a :class:`dlcore.dbn.updown.UpDown`) over the ranks of ``comm``, after
-    checking that they agree on the data and the learning rate (``comm``: an mpi4py
-    communicator too, :func:`.communicator.as_communicator`)."""
+    checking that they agree on the data, the learning rate, the starting weights and the
+    ``epochs`` (``comm``: an mpi4py communicator too, :func:`.communicator.as_communicator`)."""
     comm = as_communicator(comm)
     comm.check_same("the training data (shape and CRC-32)",
                     (data_fingerprint(X), None if y is None else data_fingerprint(y)))
     comm.check_same("the up-down settings", (learner.rate, learner.wake[0].shape[0],
                                              dataclasses.asdict(learner.top.settings)))
+    backend = learner.backend
+    check_same_model(comm, model_fingerprint(
+        {f"{kind} {index} {part}": backend.to_numpy(array)
+         for kind, pairs in (("recognition", learner.recognition),
+                             ("generative", learner.generative))
+         for index, pair in enumerate(pairs) for part, array in zip(("W", "bias"), pair)},
+        epochs))
     comm.check_same_backend(learner.backend)
     return DataParallelUpDown(learner, comm)
 

@@ -327,6 +327,9 @@ def save(model: Any, path: str | os.PathLike, format: str | None = None) -> None
                             f"or joblib.dump, as scikit-learn's estimators{network}")
         raise TypeError(f"cannot save a {class_name}: the class is not registered; decorate it "
                         f"with @dlcore.io.register_model")
+    from dlcore.params import ParamsMixin, check_read_back
+    if isinstance(model, ParamsMixin) and hasattr(model, "_check_fitted_sizes"):
+        model._check_fitted_sizes("save")   # before get_state, which may fail on them
     config = model.get_config()
     hyperparameters = _config_to_json(config, class_name)
     state = model.get_state()
@@ -339,7 +342,6 @@ def save(model: Any, path: str | os.PathLike, format: str | None = None) -> None
                          f"{', '.join(reserved)}; move them into a group such as 'training'")
     history = _history_arrays(getattr(model, "history", None), class_name)
     _check_loadable_size(class_name, config, state, history)
-    from dlcore.params import ParamsMixin, check_read_back
     if isinstance(model, ParamsMixin):
         # a set_params after fit (scikit-learn checks it only at the next fit) must not put
         # a file load refuses in the place of a good one
