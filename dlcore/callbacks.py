@@ -42,7 +42,6 @@ initialization").
 """
 import contextlib
 import csv
-import errno
 import io
 import math
 import numbers
@@ -1317,7 +1316,8 @@ def _make_folders(folder, made):
     full disk: the caller removes them again). Those found missing are not all its own:
     another fit's end may remove a folder above, empty, after it was found there (made
     again here, it is this call's), and another fit may make one first (that fit's). A folder
-    that cannot be made is an OSError in one line (:func:`_unmakeable_folder`)."""
+    that cannot be made is an OSError in one line
+    (:func:`dlcore.io.atomic.unmakeable_folder_error`)."""
     try:
         for _ in range(3):
             for path in reversed(_missing_folders(folder)):   # top down
@@ -1332,58 +1332,18 @@ def _make_folders(folder, made):
                 return
         os.makedirs(folder, exist_ok=True)   # what it could not make says why
     except OSError as error:
-        raise _unmakeable_folder(folder, error) from None
+        from dlcore.io.atomic import unmakeable_folder_error
+        raise unmakeable_folder_error(folder, error) from None
 
 
 def _make_folder(folder):
     """``os.makedirs(folder, exist_ok=True)``, or the OSError in one line of
-    :func:`_unmakeable_folder`."""
+    :func:`dlcore.io.atomic.unmakeable_folder_error`."""
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as error:
-        raise _unmakeable_folder(folder, error) from None
-
-
-def _unmakeable_folder(folder, error):
-    """The system's ``error`` for ``folder``, which could not be made, as an OSError of
-    dlcore.io in one line, ``cannot write <folder>: <why> (errno N); <what to do>``, as
-    ModelCheckpoint's and CSVLogger's writes say it, where the system said only
-    "[Errno 20] Not a directory: 'a/file/bk'": no permission or a read-only disk
-    (:class:`~dlcore.io.FolderNotWritableError`, a PermissionError, naming the folder it could
-    not write in), no room (:class:`~dlcore.io.NoRoomError`), a file where a folder was to be,
-    a name the system takes for none (:class:`~dlcore.io.UnwritableNameError`)."""
-    from dlcore.io.atomic import (
-        NO_ROOM_ERRNOS,
-        NOT_WRITABLE_ERRNOS,
-        FolderNotWritableError,
-        NoRoomError,
-        UnwritableNameError,
-        shown_path,
-    )
-    number = error.errno
-    if number in NOT_WRITABLE_ERRNOS:
-        return FolderNotWritableError(folder, _nearest_existing(folder), number)
-    if number in NO_ROOM_ERRNOS:
-        return NoRoomError(folder, number)
-    fix = "write it to a folder you may write to"
-    if number == errno.ENOTDIR or (number == errno.EEXIST and os.path.isfile(folder)):
-        reason = (f"{shown_path(_nearest_existing(folder))} on its way is a file, not a "
-                  f"folder" if number == errno.ENOTDIR else "it is a file, not a folder")
-        return UnwritableNameError(folder, number, f"{reason} (errno {number})", fix)
-    if number is None:   # no system error to word (an OSError raised by other code)
-        return error
-    reason = os.strerror(number)
-    return UnwritableNameError(folder, number,
-                               f"{reason[:1].lower() + reason[1:]} (errno {number})", fix)
-
-
-def _nearest_existing(folder):
-    """The nearest of ``folder`` and the folders above it that exists (a file, for a path
-    under a file)."""
-    folder = os.path.abspath(folder)
-    while not os.path.lexists(folder) and os.path.dirname(folder) != folder:
-        folder = os.path.dirname(folder)
-    return folder
+        from dlcore.io.atomic import unmakeable_folder_error
+        raise unmakeable_folder_error(folder, error) from None
 
 
 def _deepest_first(folders):

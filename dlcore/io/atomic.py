@@ -1211,3 +1211,37 @@ def _holder_of(path: str) -> str:
     except OSError:
         text = ""
     return " ".join(text.split()) or "pid unknown"
+
+
+def unmakeable_folder_error(folder, error):
+    """The system's ``error`` for ``folder``, which could not be made, as an OSError of
+    dlcore.io in one line, ``cannot write <folder>: <why> (errno N); <what to do>``, as
+    ModelCheckpoint's and CSVLogger's writes say it, where the system said only
+    "[Errno 20] Not a directory: 'a/file/bk'": no permission or a read-only disk
+    (:class:`~dlcore.io.FolderNotWritableError`, a PermissionError, naming the folder it could
+    not write in), no room (:class:`~dlcore.io.NoRoomError`), a file where a folder was to be,
+    a name the system takes for none (:class:`~dlcore.io.UnwritableNameError`)."""
+    number = error.errno
+    if number in NOT_WRITABLE_ERRNOS:
+        return FolderNotWritableError(folder, nearest_existing(folder), number)
+    if number in NO_ROOM_ERRNOS:
+        return NoRoomError(folder, number)
+    fix = "write it to a folder you may write to"
+    if number == errno.ENOTDIR or (number == errno.EEXIST and os.path.isfile(folder)):
+        reason = (f"{shown_path(nearest_existing(folder))} on its way is a file, not a "
+                  f"folder" if number == errno.ENOTDIR else "it is a file, not a folder")
+        return UnwritableNameError(folder, number, f"{reason} (errno {number})", fix)
+    if number is None:   # no system error to word (an OSError raised by other code)
+        return error
+    reason = os.strerror(number)
+    return UnwritableNameError(folder, number,
+                               f"{reason[:1].lower() + reason[1:]} (errno {number})", fix)
+
+
+def nearest_existing(folder):
+    """The nearest of ``folder`` and the folders above it that exists (a file, for a path
+    under a file)."""
+    folder = os.path.abspath(folder)
+    while not os.path.lexists(folder) and os.path.dirname(folder) != folder:
+        folder = os.path.dirname(folder)
+    return folder
