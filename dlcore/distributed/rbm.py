@@ -72,10 +72,11 @@ def model_fingerprint(parameters, epochs):
 def check_same_model(comm, model):
     """ValueError on the ranks whose ``model`` (:func:`model_fingerprint`) or ``sync_every``
     (a rank averaging every K epochs runs other collectives than one summing every batch) is
-    not rank 0's. Every rank of a fit must call it alike (it is a collective)."""
+    not rank 0's (``model`` None: sync_every alone). Every rank of a fit must call it alike
+    (it is a collective)."""
     comm.check_same("the starting model (the seed, sizes and weights, as the shapes and "
                     "CRC-32 of its parameters), the epochs or sync_every",
-                    {**model, "sync_every": getattr(comm, "sync_every", 1)})
+                    {**(model or {}), "sync_every": getattr(comm, "sync_every", 1)})
 
 
 def data_fingerprint(X):
