@@ -36,7 +36,7 @@ from dlcore.datasets import (
     write_idx,
 )
 from dlcore.datasets.idx import format_idx
-from dlcore.distributed.rbm import data_fingerprint
+from dlcore.distributed.fingerprint import data_fingerprint
 from dlcore.lazy_rows import LazyRows
 from test_distributed import assert_equal_to_one_process, requires_mpi4py
 

@@ -336,7 +336,7 @@ class Autoencoder(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput
                                      self._settings(), rows=X.shape[0])
         if comm is not None:
             from dlcore.distributed.autoencoder import data_parallel
-            from dlcore.distributed.rbm import model_fingerprint
+            from dlcore.distributed.fingerprint import model_fingerprint
             trainer = data_parallel(trainer, comm, X,
                                     model_fingerprint(self._parameters(), epochs))
         data = X if isinstance(X, LazyRows) else backend.asarray(X)   # lazy: read per batch

@@ -23,14 +23,14 @@ from dlcore.autoencoder.ops import BatchActivations
 from dlcore.batches import mini_batches
 
 from .communicator import Periodic
+from .fingerprint import check_same_model, data_fingerprint
 from .network import sum_weighted_gradients
-from .rbm import check_same_model, data_fingerprint
 
 
 def data_parallel(trainer, comm, X, model=None):
     """``trainer`` (an :class:`dlcore.autoencoder.trainer.AutoencoderTrainer`) over the ranks
     of ``comm``, after checking that they agree on the data, the settings and the starting
-    ``model`` (:func:`dlcore.distributed.rbm.model_fingerprint`)."""
+    ``model`` (:func:`dlcore.distributed.fingerprint.model_fingerprint`)."""
     comm.check_same("the training data (shape and CRC-32)", data_fingerprint(X))
     comm.check_same("the autoencoder settings", dataclasses.asdict(trainer.settings))
     check_same_model(comm, model)

@@ -180,7 +180,7 @@ def data_parallel(model, comm, x, y, fit_settings=None, validation=None):
     the ranks agree on the data, the validation data, the network (:func:`network_fingerprint`)
     and ``fit_settings`` (a dict: ``batch_size``, ``epochs``...); ValueError naming what
     differs."""
-    from .rbm import data_fingerprint
+    from .fingerprint import data_fingerprint
     normalising = [layer.name for layer in model.flat_layers if layer.state_names]
     if normalising:
         # each rank would normalise its shard by the shard's statistics, not the batch's
@@ -211,7 +211,7 @@ def network_fingerprint(model):
     and the optimiser's settings."""
     from dlcore.optimizers import serialize
 
-    from .rbm import data_fingerprint
+    from .fingerprint import data_fingerprint
     fingerprint = {}
     for index, layer in enumerate(model.flat_layers):
         settings = {key: value for key, value in layer._config().items() if key != "name"}

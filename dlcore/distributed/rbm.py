@@ -34,22 +34,22 @@ rounding of its probability may flip. The Gaussian layer's learned variances (th
 is not a function of the column sums) are not supported here.
 """
 import dataclasses
-import zlib
 
 import numpy as np
 
 from dlcore.batches import mini_batches
-from dlcore.lazy_rows import LazyRows
 from dlcore.rbm.units import CDBatch
 
 from .communicator import Periodic
+from .fingerprint import check_same_model, data_fingerprint
 
 
 def data_parallel(trainer, comm, X, model=None):
     """``trainer`` over the ranks of ``comm`` (a :class:`DataParallelCD`), after checking that
     every rank trains on the same data with the same settings and the same starting model
-    (``model``: :func:`model_fingerprint`'s; ValueError naming what differs:
-    :func:`dlcore.distributed.install_abort_on_error` then stops every rank)."""
+    (``model``: :func:`dlcore.distributed.fingerprint.model_fingerprint`'s; ValueError
+    naming what differs: :func:`dlcore.distributed.install_abort_on_error` then stops every
+    rank)."""
     comm.check_same("the training data (shape and CRC-32)", data_fingerprint(X))
     comm.check_same("the CD settings", dataclasses.asdict(trainer.settings))
     check_same_model(comm, model)
@@ -58,35 +58,6 @@ def data_parallel(trainer, comm, X, model=None):
         from .local_sgd import PeriodicCD
         return PeriodicCD(trainer, comm)
     return DataParallelCD(trainer, comm)
-
-
-def model_fingerprint(parameters, epochs):
-    """What the ranks' starting models must agree on besides the settings: each parameter's
-    name, shape and CRC-32 (another seed, size or starting point differs there), and the
-    number of ``epochs`` (a rank that stops first leaves the others waiting)."""
-    return {"epochs": int(epochs),
-            **{f"parameter {name}": data_fingerprint(np.asarray(value))
-               for name, value in parameters.items()}}
-
-
-def check_same_model(comm, model):
-    """ValueError on the ranks whose ``model`` (:func:`model_fingerprint`) or ``sync_every``
-    (a rank averaging every K epochs runs other collectives than one summing every batch) is
-    not rank 0's (``model`` None: sync_every alone). Every rank of a fit must call it alike
-    (it is a collective)."""
-    comm.check_same("the starting model (the seed, sizes and weights, as the shapes and "
-                    "CRC-32 of its parameters), the epochs or sync_every",
-                    {**(model or {}), "sync_every": getattr(comm, "sync_every", 1)})
-
-
-def data_fingerprint(X):
-    """(shape, CRC-32 of the bytes) of a NumPy array: cheap, and enough to catch ranks that
-    loaded different files or shuffled differently. Lazy rows give their own fingerprint
-    without reading the file (:meth:`dlcore.lazy_rows.LazyRows.fingerprint`)."""
-    if isinstance(X, LazyRows):
-        return X.fingerprint()
-    X = np.ascontiguousarray(X)
-    return X.shape, zlib.crc32(X.view(np.uint8).reshape(-1))
 
 
 class DataParallelCD:

@@ -31,7 +31,8 @@ import numpy as np
 from dlcore.batches import epoch_order, mini_batches
 
 from .communicator import as_communicator
-from .rbm import DataParallelCD, check_same_model, data_fingerprint, model_fingerprint
+from .fingerprint import check_same_model, data_fingerprint, model_fingerprint
+from .rbm import DataParallelCD
 
 
 def data_parallel(learner, comm, X, y, epochs):

@@ -315,7 +315,8 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
         backend = get_backend(self.backend)
         trainer = self.cd_trainer(backend, rows=X.shape[0])
         if comm is not None:
-            from dlcore.distributed.rbm import data_parallel, model_fingerprint
+            from dlcore.distributed.fingerprint import model_fingerprint
+            from dlcore.distributed.rbm import data_parallel
             trainer = data_parallel(trainer, comm, X,
                                     model_fingerprint(self._parameters(), epochs))
         data = X if isinstance(X, LazyRows) else backend.asarray(X)   # lazy: read per batch
