@@ -49,8 +49,8 @@ class LazyRows:
     unit : bool, uint8 (or bool) values are turned into float32 in [0, 1] as
         :func:`dlcore.datasets.to_unit_interval` turns them: ``x.astype(float32) / 255``
         (bool: ``x.astype(float32)``, 0 and 1)
-    checks : tuple of (what, unit_interval) value checks made on every batch read (float data,
-        whose range is not known before it is read)
+    checks : tuple of (what, unit_interval, held_out) value checks made on every batch read
+        (float data, whose range is not known before it is read; :meth:`checked`)
     comm : a :class:`dlcore.distributed.Communicator` that shares :meth:`mean`, or None
 
     Attributes
@@ -148,12 +148,15 @@ class LazyRows:
                             f"{self.reader.name}")
         return self.checked("to_unit_interval", unit_interval=True).reshape(flat)
 
-    def checked(self, what, unit_interval=False):
+    def checked(self, what, unit_interval=False, held_out=False):
         """The view that checks the values of every batch it reads: finite, and in [0, 1]
-        with ``unit_interval`` (ValueError naming ``what`` and the file)."""
+        with ``unit_interval`` (ValueError naming ``what`` and the file); ``held_out`` rows
+        (a fitted model only applied to them) may lie beyond [0, 1] but for unscaled 8-bit
+        pixels, as :func:`dlcore.validation.check_data` takes held-out arrays."""
         if self.unit:   # uint8 / 255: finite and in [0, 1] by construction
             return self
-        return self._view(checks=self.checks + ((what, bool(unit_interval)),))
+        check = (what, bool(unit_interval), bool(held_out))
+        return self._view(checks=self.checks + (check,))
 
     def over(self, comm):
         """The view whose whole-data passes (:meth:`mean`) are shared by the ranks of
@@ -179,8 +182,8 @@ class LazyRows:
             values = values.astype(np.float32)
             if self.reader.dtype != np.bool_:
                 values /= np.float32(255.0)
-        for what, unit_interval in self.checks:
-            values = _check_values(values, what, self.reader.name, unit_interval)
+        for what, unit_interval, held_out in self.checks:
+            values = _check_values(values, what, self.reader.name, unit_interval, held_out)
         return values.reshape((len(indices),) + self.shape[1:])
 
     def _read(self, file_rows):
@@ -247,16 +250,24 @@ def _stripe(comm, n_rows):
     return first, first + q + (1 if comm.rank < m else 0)
 
 
-def _check_values(values, what, name, unit_interval):
+def _check_values(values, what, name, unit_interval, held_out=False):
     """``values`` when finite (and, with ``unit_interval``, in [0, 1]: those within float32
-    rounding of it clipped into it, as :func:`dlcore.validation.check_data` takes them), else
-    ValueError naming ``what`` and the file ``name``."""
+    rounding of it clipped into it, as :func:`dlcore.validation.check_data` takes them;
+    ``held_out`` rows as they are, a little or far outside, unless they are unscaled 8-bit
+    pixels), else ValueError naming ``what`` and the file ``name``."""
     # imported here: dlcore.validation imports this module
     from dlcore.validation import UNIT_INTERVAL_ROUNDING
     if not np.all(np.isfinite(values)):
         raise ValueError(f"{what}: {name} holds NaN or infinite values: clean the data first")
     if not (unit_interval and values.size and (values.min() < 0 or values.max() > 1)):
         return values
+    if held_out:
+        if not (values.min() >= 0 and values.max() <= 255
+                and np.all(values == np.round(values))):
+            return values   # a scaler fitted on other rows maps these a little beyond
+        raise ValueError(f"{what}: the values of {name} look like 8-bit pixels, got values in "
+                         f"[{float(values.min()):g}, {float(values.max()):g}]: divide them by "
+                         "255 (dlcore.datasets.to_unit_interval)")
     if values.min() >= -UNIT_INTERVAL_ROUNDING and values.max() <= 1 + UNIT_INTERVAL_ROUNDING:
         return np.clip(values, 0, 1)   # rows read here: no caller's array to change
     raise ValueError(f"{what}: the values of {name} must lie in [0, 1], got values in "

@@ -53,7 +53,7 @@ def check_data(X, name="X", n_columns=None, unit_interval=False, columns_meaning
         raise ValueError(f"{name} has {array.shape[1]} columns but the model expects "
                          f"{n_columns} {columns_meaning}")
     if isinstance(array, LazyRows):
-        return array.checked(name, unit_interval)
+        return array.checked(name, unit_interval, held_out=held_out)
     given, array = array, _cast(array, np.float32)
     if not unit_interval:
         return _finite(array, name, given)

@@ -157,6 +157,23 @@ def test_stored_values_within_float32_rounding_of_the_unit_interval_train_clippe
     np.testing.assert_array_equal(lazy.W, eager.W)
 
 
+def test_held_out_rows_beyond_the_unit_interval_pass_lazily_as_they_pass_in_an_array(tmp_path):
+    # a scaler fitted on the training rows maps held-out ones a little beyond [0, 1]: an
+    # array of them passes transform as it is, and the same rows from a file were refused
+    rbm = dlcore.BernoulliRBM(**RBM).fit(binary_data(20, 4))
+    held_out = (binary_data(9, 4) * np.float32(1.04) - np.float32(0.02)).astype(np.float32)
+    pixels = np.round(binary_data(9, 4) * 200).astype(np.float32)
+    with h5py.File(tmp_path / "x.h5", "w") as file:
+        file["held_out"], file["pixels"] = held_out, pixels
+    np.testing.assert_array_equal(rbm.transform(open_hdf5(tmp_path / "x.h5", "held_out")),
+                                  rbm.transform(held_out))
+    with pytest.raises(ValueError, match=r"x.h5:pixels look like 8-bit pixels.*divide them by "
+                                         r"255 \(dlcore.datasets.to_unit_interval\)"):
+        rbm.transform(open_hdf5(tmp_path / "x.h5", "pixels"))
+    with pytest.raises(ValueError, match=r"divide 8-bit images by 255"):
+        rbm.transform(pixels)
+
+
 def test_an_hdf5_file_without_the_dataset_names_the_ones_it_has(tmp_path):
     with h5py.File(tmp_path / "x.h5", "w") as file:
         file["images"] = np.zeros((3, 2), np.float32)
