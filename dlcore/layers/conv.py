@@ -22,6 +22,7 @@ from .geometry import (
     Window,
     check_data_format,
     kernel_pair,
+    one_stride,
     padding_sides,
     warn_if_channels_last,
 )
@@ -67,8 +68,7 @@ class Conv2D(WindowedLayer):
                          kernel_regularizer, bias_regularizer, kernel_constraint, name,
                          input_shape, activity_regularizer, bias_constraint, trainable,
                          kernel_noise, dtype=dtype)
-        self._set_geometry(filters, kernel_size, stride if strides is None else strides,
-                           padding, floor)
+        self._set_geometry(filters, kernel_size, one_stride(stride, strides, 1), padding, floor)
 
     def _set_geometry(self, filters, kernel_size, stride, padding, floor):
         """The checked filters, window size, stride and padding (``strides`` is Keras's

@@ -24,7 +24,7 @@ import numpy as np
 from dlcore.validation import check_int
 
 from .base import WindowedLayer, refuse_kernel_constraint
-from .geometry import check_data_format, kernel_pair, transpose_window
+from .geometry import check_data_format, kernel_pair, one_stride, transpose_window
 
 
 class Conv2DTranspose(WindowedLayer):
@@ -65,7 +65,8 @@ class Conv2DTranspose(WindowedLayer):
                          dtype=dtype)
         self.filters = check_int(filters, "filters", minimum=1)
         self.kernel_size = kernel_pair(kernel_size, "kernel_size")
-        self.strides = kernel_pair(strides if stride is None else stride, "strides")
+        self.strides = kernel_pair(one_stride(strides, stride, (1, 1), "strides", "stride"),
+                                   "strides")
         if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
             raise ValueError(f"Conv2DTranspose padding must be 'valid' or 'same', got "
                              f"{padding!r}")

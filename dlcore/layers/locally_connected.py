@@ -24,7 +24,7 @@ import numpy as np
 
 from .base import WindowedLayer, refuse_kernel_constraint
 from .conv import Conv2D
-from .geometry import check_data_format, warn_if_channels_last
+from .geometry import check_data_format, one_stride, warn_if_channels_last
 
 
 class LocallyConnected2D(WindowedLayer):
@@ -67,8 +67,8 @@ class LocallyConnected2D(WindowedLayer):
                          kernel_regularizer, bias_regularizer, None, name, input_shape,
                          activity_regularizer, bias_constraint, trainable, kernel_noise,
                          dtype=dtype)
-        Conv2D._set_geometry(self, filters, kernel_size,
-                             stride if strides is None else strides, padding, floor)
+        Conv2D._set_geometry(self, filters, kernel_size, one_stride(stride, strides, 1),
+                             padding, floor)
 
     # the geometry is a convolution's
     compute_output_shape = Conv2D.compute_output_shape

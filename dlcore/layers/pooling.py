@@ -28,6 +28,7 @@ from .geometry import (
     Window,
     check_data_format,
     kernel_pair,
+    one_stride,
     padding_sides,
     warn_if_channels_last,
 )
@@ -45,7 +46,7 @@ class _Pool2D(Layer):
         check_data_format(data_format, type(self).__name__)
         self.floor = bool(floor)   # Keras's rule: the remainder dropped (imported layers)
         self.pool_size = kernel_pair(pool_size, "pool_size")
-        stride = stride if strides is None else strides
+        stride = one_stride(stride, strides, None)
         self.stride = self.pool_size if stride is None else kernel_pair(stride, "stride")
         if isinstance(padding, str) and padding.lower() not in ("valid", "same"):
             raise ValueError(f"a pool's padding is 'valid', 'same' (Keras's) or ((top, bottom), "
