@@ -28,6 +28,7 @@ cross-entropy (``activation="tanh"``, ``pooling="avg"`` give the older flavour).
 import numpy as np
 
 from dlcore.functional import Model  # noqa: F401  (Keras: from keras.models import Model)
+from dlcore.layer_stack import check_hidden_sizes
 from dlcore.layers import (
     AvgPool2D,
     Conv2D,
@@ -131,17 +132,40 @@ def mlp(input_shape=(1, 28, 28), hidden=(256, 128), n_classes=10, activation="re
     """A multi-layer perceptron: Flatten, ``Dense(h, activation)`` for every h in ``hidden``
     (each followed by Dropout when ``dropout`` > 0), then ``Dense(n_classes, softmax)``.
 
-    ``input_shape`` may be flat, ``(784,)``, or an image shape (a Flatten comes first).
-    ``augment``, ``noise``, ``kernel_regularizer`` and ``kernel_constraint`` are as for
-    :func:`lenet5` (augmentation needs an image shape).
+    Parameters
+    ----------
+    input_shape : tuple of int
+        Flat, ``(784,)``, or an image shape (C, H, W), which a Flatten comes first for.
+    hidden : int or sequence of int
+        The hidden layers' sizes, input side first; one number is one hidden layer
+        (``hidden=100``, as :class:`dlcore.DBN` and scikit-learn's ``MLPClassifier`` take it);
+        an empty sequence: softmax regression.
+    n_classes : int
+        Outputs of the softmax layer.
+    activation : str
+        The hidden layers' activation (a :class:`dlcore.layers.Dense` activation name).
+    dropout : float in [0, 1)
+        The rate of a Dropout layer after each hidden layer; 0: none.
+    backend, seed : as for :class:`dlcore.Sequential`
+    augment, noise, kernel_regularizer, kernel_constraint : as for :func:`lenet5`
+        (augmentation needs an image shape).
+
+    Returns
+    -------
+    dlcore.Sequential
+        Built for ``input_shape``, not compiled.
     """
     dropout = check_float(dropout, "dropout", low=0.0, high=1.0, high_open=True)
+    hidden = check_hidden_sizes(hidden)
+    if isinstance(hidden, (str, bytes)) or not hasattr(hidden, "__iter__"):
+        raise ValueError(f"hidden must be a whole number of units (one hidden layer, as "
+                         f"hidden=100) or a list of them [n_hidden, ...], got {hidden!r:.40}")
     weights = {"kernel_regularizer": kernel_regularizer, "kernel_constraint": kernel_constraint}
     layers = _input_layers(augment, noise)
     layers += [Flatten(name="flatten")] if len(tuple(input_shape)) > 1 else []
     for index, units in enumerate(hidden):
-        layers.append(Dense(check_int(units, "hidden units", minimum=1), activation=activation,
-                            name=f"hidden_{index + 1}", **weights))
+        layers.append(Dense(check_int(units, "every entry of hidden", minimum=1),
+                            activation=activation, name=f"hidden_{index + 1}", **weights))
         if dropout:
             layers.append(Dropout(dropout, name=f"dropout_{index + 1}"))
     layers.append(Dense(n_classes, activation="softmax", name="output", **weights))

@@ -5,6 +5,7 @@ disagreed: a keyword one class took and its sibling refused, or two spellings gi
 where one silently won."""
 import pytest
 
+import dlcore
 from dlcore import layers
 
 #: the layers that take dlcore's ``stride`` and Keras's ``strides``
@@ -29,3 +30,18 @@ def test_stride_and_strides_that_disagree_are_refused_in_one_line(name):
 def test_either_spelling_of_the_stride_or_both_agreeing_give_that_stride(name):
     for keywords in ({"stride": 2}, {"strides": 2}, {"stride": (2, 2), "strides": 2}):
         assert tuple(STRIDED[name](**keywords).stride) == (2, 2), keywords
+
+
+def test_mlp_takes_one_whole_number_as_one_hidden_layer_as_the_dbn_does():
+    """``hidden=100`` is one hidden layer for DBN, DBNClassifier, StackedAutoencoder and
+    scikit-learn's MLPClassifier; models.mlp raised "'int' object is not iterable"."""
+    model = dlcore.models.mlp(input_shape=(16,), hidden=8, n_classes=3)
+    assert [layer.name for layer in model.layers] == ["hidden_1", "output"]
+    assert model.get_layer("hidden_1").units == 8
+
+
+@pytest.mark.parametrize("hidden", ["100", None, 2.5])
+def test_mlp_refuses_a_hidden_that_is_no_size_in_one_line(hidden):
+    with pytest.raises(ValueError, match=r"^hidden must be a whole number of units \(one hidden "
+                                         r"layer, as hidden=100\) or a list of them"):
+        dlcore.models.mlp(input_shape=(16,), hidden=hidden)
