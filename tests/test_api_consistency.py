@@ -3,10 +3,15 @@
 Each test holds a place where two spellings of one setting, or two classes doing the same job,
 disagreed: a keyword one class took and its sibling refused, or two spellings given together
 where one silently won."""
+import copy
+
+import numpy as np
 import pytest
+from click.testing import CliRunner
 
 import dlcore
 from dlcore import layers
+from dlcore.cli import main
 
 #: the layers that take dlcore's ``stride`` and Keras's ``strides``
 STRIDED = {
@@ -45,3 +50,36 @@ def test_mlp_refuses_a_hidden_that_is_no_size_in_one_line(hidden):
     with pytest.raises(ValueError, match=r"^hidden must be a whole number of units \(one hidden "
                                          r"layer, as hidden=100\) or a list of them"):
         dlcore.models.mlp(input_shape=(16,), hidden=hidden)
+
+
+@pytest.fixture(scope="module")
+def small_dbn():
+    X = (np.random.default_rng(0).random((40, 16)) < 0.5).astype(np.float32)
+    return dlcore.DBN(hidden=[6, 3], epochs=1, seed=0, backend="reference").fit(X)
+
+
+def test_dbn_sample_names_its_gibbs_steps_steps_as_the_rbm_sample_does(small_dbn):
+    """``rbm.sample(n, steps=...)`` and ``dbn.sample(n, gibbs_steps=...)`` named one setting
+    twice; both now take ``steps``, and the DBN's older ``gibbs_steps=`` keeps working."""
+    by_new_name = copy.deepcopy(small_dbn).sample(4, steps=3)
+    by_old_name = copy.deepcopy(small_dbn).sample(4, gibbs_steps=3)
+    by_position = copy.deepcopy(small_dbn).sample(4, 3)
+    np.testing.assert_array_equal(by_new_name, by_old_name)
+    np.testing.assert_array_equal(by_new_name, by_position)
+    with pytest.raises(ValueError, match=r"^give steps or gibbs_steps \(its older name\), not "
+                                         r"both: steps=5 and gibbs_steps=3 disagree$"):
+        copy.deepcopy(small_dbn).sample(4, steps=5, gibbs_steps=3)
+    with pytest.raises(ValueError, match=r"^steps must be >= 1, got 0$"):
+        copy.deepcopy(small_dbn).sample(4, steps=0)
+
+
+def test_dbn_sample_command_takes_steps_as_rbm_sample_does_and_the_older_option(small_dbn,
+                                                                                tmp_path):
+    small_dbn.save(tmp_path / "dbn.h5")
+    for option in ("--steps", "--gibbs-steps"):
+        out = tmp_path / f"{option.strip('-')}.png"
+        result = CliRunner().invoke(main, ["dbn", "sample", str(tmp_path / "dbn.h5"), "--n", "4",
+                                           option, "2", "--out", str(out), "--backend",
+                                           "reference"])
+        assert result.exit_code == 0, result.output
+        assert "after 2 Gibbs steps" in result.output and out.is_file()
