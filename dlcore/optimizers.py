@@ -565,6 +565,9 @@ class Optimizer:
         never) theta <- average; and at the end of a ``fit`` of at least one epoch the
         parameters take their averages (:meth:`finalize_variable_values`). The averages are
         saved with the optimiser's state
+    ema_momentum : float in [0, 1), m of ``use_ema``'s moving average (Keras's 0.99)
+    ema_overwrite_frequency : int >= 1 or None, with ``use_ema``: every that many updates the
+        parameters take their averages (None: only at the end of ``fit``)
     gradient_accumulation_steps : int >= 2 or None, Keras 3's gradient accumulation: an
         update takes a step every that many batches only, with the mean of their gradients;
         the other batches add theirs (of the cost, their penalty included, as Keras's) to an
@@ -1162,7 +1165,7 @@ class SGD(Optimizer):
     learning_rate : float or Schedule (eta)
     momentum : float in [0, 1) (mu; 0 is plain SGD)
     nesterov : bool
-    clipnorm, global_clipnorm, weight_decay : see :class:`Optimizer`
+    clipnorm, global_clipnorm, lr, weight_decay : see :class:`Optimizer`
     **options : Keras 3's ``clipvalue``, ``use_ema``, ``ema_momentum``,
         ``ema_overwrite_frequency``, ``gradient_accumulation_steps``, ``name``: see
         :class:`Optimizer`
@@ -1546,7 +1549,7 @@ class AdamW(Adam):
     Parameters
     ----------
     learning_rate, beta_1, beta_2, epsilon, amsgrad, clipnorm, global_clipnorm, lr,
-        epsilon_form : see :class:`Adam`
+    epsilon_form : see :class:`Adam`
     **options : Keras 3's ``clipvalue``, ``use_ema``, ``ema_momentum``,
         ``ema_overwrite_frequency``, ``gradient_accumulation_steps``, ``name``: see
         :class:`Optimizer`
@@ -1596,6 +1599,9 @@ class Nadam(Adam):
     ----------
     learning_rate, beta_1, beta_2, epsilon, clipnorm, global_clipnorm, lr, weight_decay : see
         :class:`Adam`
+    **options : Keras 3's ``clipvalue``, ``use_ema``, ``ema_momentum``,
+        ``ema_overwrite_frequency``, ``gradient_accumulation_steps``, ``name``: see
+        :class:`Optimizer`
     """
 
     name = "nadam"
@@ -1801,7 +1807,7 @@ class Ftrl(Optimizer):
     learning_rate_power : float <= 0 (-0.5)
     initial_accumulator_value : float >= 0 (where n starts: 0.1)
     l1_regularization_strength, l2_regularization_strength,
-        l2_shrinkage_regularization_strength : floats >= 0 (l1, l2, l2s: 0)
+    l2_shrinkage_regularization_strength : floats >= 0 (l1, l2, l2s: 0)
     beta : float (0)
     clipnorm, global_clipnorm, lr, weight_decay : see :class:`Optimizer`
     **options : Keras 3's ``clipvalue``, ``use_ema``, ``ema_momentum``,

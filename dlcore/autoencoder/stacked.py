@@ -74,8 +74,7 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
         model files and commands that give it keep working; give ``hidden`` or ``layers``, not
         both (:mod:`dlcore.layer_stack`).
     epochs, learning_rate, batch_size, momentum, corruption, corruption_kind, sparsity_target,
-    sparsity_cost, tied_weights, activation : value, list of values (one per autoencoder), or
-    None
+    sparsity_cost, tied_weights, activation : value, list of values (one per autoencoder), or None
         The autoencoders' hyperparameters (see :class:`dlcore.Autoencoder`); None leaves each
         its own default (a ``sparsity_target`` alone weighs its penalty by
         ``dlcore.autoencoder.estimator.DEFAULT_SPARSITY_COST``, as for one autoencoder).

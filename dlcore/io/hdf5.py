@@ -681,6 +681,10 @@ def load(path: str | os.PathLike, architecture: Any = None) -> Any:
     Parameters
     ----------
     path : str or os.PathLike
+    architecture : dlcore model, Keras model, Keras model JSON (str) or None
+        Only for a Keras weights-only file, which holds no architecture: the model whose
+        layers the weights fill (a dlcore model is copied, not changed). None for every other
+        file.
 
     Returns
     -------

@@ -35,13 +35,18 @@ class Conv2D(WindowedLayer):
     ----------
     filters : int, F, the number of output channels (feature maps)
     kernel_size : int or (k_h, k_w)
-    stride : int or pair, S (``strides`` is accepted as the Keras spelling)
+    stride : int or pair, S
+    strides : Keras's spelling of ``stride`` (give one, or both the same)
     padding : "valid" (P = 0), "same" (Keras's: ceil(N / S) outputs, P = (k - 1) / 2 on each
         side for an odd k at stride 1, else the odd zero at the bottom or right:
         :func:`dlcore.layers.geometry.keras_same_padding`), an int, a pair, or
         ((top, bottom), (left, right)) per side
-    activation, use_bias, kernel_initializer, ... : see
-        :class:`dlcore.layers.base.WeightedLayer`
+    activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+    bias_regularizer, kernel_constraint, activity_regularizer, bias_constraint,
+    kernel_noise : see :class:`dlcore.layers.base.WeightedLayer`
+    floor : bool, Keras's geometry rule: the remainder no window covers dropped (below)
+    data_format : None or "channels_first" (Keras's keyword; dlcore's images are NCHW)
+    name, input_shape, trainable, dtype : see :class:`dlcore.layers.Layer`
 
     Attributes
     ----------

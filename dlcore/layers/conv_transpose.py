@@ -34,12 +34,16 @@ class Conv2DTranspose(WindowedLayer):
     ----------
     filters : int, F, the number of output channels
     kernel_size : int or (k_h, k_w)
-    strides : int or pair, S (``stride`` is accepted as dlcore's Conv2D spelling)
+    strides : int or pair, S
+    stride : dlcore's Conv2D spelling of ``strides`` (give one, or both the same)
     padding : "valid" (H' = H S + max(k - S, 0)) or "same" (H' = H S), Keras's rules
-    activation, use_bias, kernel_initializer, ... : see
+    activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+    bias_regularizer, activity_regularizer, kernel_noise : see
         :class:`dlcore.layers.base.WeightedLayer`
     kernel_constraint, bias_constraint : None only (Keras's signature has them; dlcore's
         max-norm bounds Dense and Conv2D kernels), anything else refused in one line
+    data_format : None or "channels_first" (Keras's keyword; dlcore's images are NCHW)
+    name, input_shape, trainable, dtype : see :class:`dlcore.layers.Layer`
 
     Attributes
     ----------

@@ -35,7 +35,8 @@ class LocallyConnected2D(WindowedLayer):
     ----------
     filters : int, F, the outputs per position
     kernel_size : int or (k_h, k_w), each field's size
-    stride : int or pair (``strides``, Keras's spelling, too)
+    stride : int or pair
+    strides : Keras's spelling of ``stride`` (give one, or both the same)
     padding, floor : as :class:`Conv2D`'s (padding "valid", "same", an int, a pair or per
         side; ``floor=True`` drops a remainder no field covers)
     activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
@@ -44,7 +45,8 @@ class LocallyConnected2D(WindowedLayer):
     kernel_constraint, bias_constraint : None only (tf.keras 2's signature had them; a unit's
         incoming weights lie along no single axis of the kernel), anything else refused in
         one line
-    name, input_shape, trainable : see :class:`dlcore.layers.Layer`
+    data_format : None or "channels_first" (Keras's keyword; dlcore's images are NCHW)
+    name, input_shape, trainable, dtype : see :class:`dlcore.layers.Layer`
 
     Attributes
     ----------

@@ -125,7 +125,10 @@ class MaxPool2D(_Pool2D):
     ----------
     pool_size : int or pair (default 2)
     stride : int or pair (default: the pool size, non-overlapping pools)
+    strides : Keras's spelling of ``stride`` (give one, or both the same)
     floor, padding : Keras's geometry, for imported pools (see the module docstring)
+    data_format : None or "channels_first" (Keras's keyword; dlcore's images are NCHW)
+    name, input_shape, trainable, dtype : see :class:`dlcore.layers.Layer`
     """
 
     kind = "max"
@@ -163,6 +166,7 @@ class L2FeaturePool(Layer):
     Parameters
     ----------
     group_size : int >= 1 that divides the number of channels (default 2)
+    name, input_shape, trainable, dtype : see :class:`dlcore.layers.Layer`
     """
 
     kind = "l2"
@@ -261,6 +265,7 @@ class GlobalAvgPool2D(_GlobalPool2D):
     ----------
     keepdims : bool, keep the pooled axes: (n, C, 1, 1)
     data_format : None or "channels_first" (Keras's argument; dlcore's images are NCHW)
+    name, input_shape, trainable, dtype : see :class:`dlcore.layers.Layer`
     """
 
     kind = "avg"
