@@ -4,6 +4,9 @@ Each test holds a place where two spellings of one setting, or two classes doing
 disagreed: a keyword one class took and its sibling refused, or two spellings given together
 where one silently won."""
 import copy
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -83,3 +86,17 @@ def test_dbn_sample_command_takes_steps_as_rbm_sample_does_and_the_older_option(
                                            "reference"])
         assert result.exit_code == 0, result.output
         assert "after 2 Gibbs steps" in result.output and out.is_file()
+
+
+def test_the_subpackages_the_readme_calls_after_import_dlcore_are_there():
+    """``dlcore.wrappers.SKLearnClassifier(...)`` (the README's tour) and
+    ``dlcore.viz.save_curves(...)`` raised AttributeError after a plain ``import dlcore``, where
+    ``keras.wrappers`` is there after ``import keras``; they load on first use, not at start."""
+    script = ("import sys, dlcore\n"
+              "print('dlcore.wrappers' in sys.modules, 'dlcore.viz' in sys.modules)\n"
+              "print(dlcore.wrappers.SKLearnClassifier.__name__, dlcore.viz.save_curves.__name__)\n"
+              "print(sorted(set(dlcore.__all__) - set(dir(dlcore))))\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=300, cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines() == ["False False", "SKLearnClassifier save_curves", "[]"]
