@@ -124,7 +124,15 @@ class Schedule:
 
 class ExponentialDecay(Schedule):
     """eta_t = initial * decay_rate ** (t / decay_steps) (``staircase``: the exponent floored,
-    a drop every ``decay_steps`` updates)."""
+    a drop every ``decay_steps`` updates).
+
+    Parameters
+    ----------
+    initial_learning_rate : float > 0, eta_0
+    decay_steps : int >= 1, updates (batches) per power of ``decay_rate``
+    decay_rate : float > 0 (below 1 decays)
+    staircase : bool (False)
+    """
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False):
         self.initial_learning_rate = check_float(initial_learning_rate, "initial_learning_rate",
@@ -148,7 +156,14 @@ class ExponentialDecay(Schedule):
 class StepDecay(Schedule):
     """eta_t = initial * drop ** floor(t / step_size): divide the rate by 1/drop every
     ``step_size`` updates (lecture "Supervised learning": "decay learning rate by a factor of
-    ~1000 or more by the end of training")."""
+    ~1000 or more by the end of training").
+
+    Parameters
+    ----------
+    initial_learning_rate : float > 0, eta_0
+    step_size : int >= 1, updates (batches) between two drops
+    drop : float > 0, the factor of each drop (0.5: the rate halves)
+    """
 
     def __init__(self, initial_learning_rate, step_size, drop=0.5):
         self.initial_learning_rate = check_float(initial_learning_rate, "initial_learning_rate",
@@ -167,7 +182,15 @@ class StepDecay(Schedule):
 class InverseTimeDecay(Schedule):
     """eta_t = initial / (1 + decay_rate t / decay_steps) (``staircase``: t / decay_steps
     floored), Keras's ``InverseTimeDecay``. With ``decay_steps=1`` it is Keras 2's ``decay=``
-    of every optimiser, lr / (1 + decay t), which a tf.keras 2 file's optimiser carries."""
+    of every optimiser, lr / (1 + decay t), which a tf.keras 2 file's optimiser carries.
+
+    Parameters
+    ----------
+    initial_learning_rate : float > 0, eta_0
+    decay_steps : int >= 1, the updates (batches) t is counted in
+    decay_rate : float >= 0
+    staircase : bool (False)
+    """
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False):
         self.initial_learning_rate = check_float(initial_learning_rate, "initial_learning_rate",
@@ -1253,9 +1276,16 @@ class AdaGrad(Optimizer):
     """AdaGrad (Duchi et al. 2011): per-weight rates shrinking with the accumulated squared
     gradients.
 
-    ``initial_accumulator_value``: where s starts (Duchi's 0; Keras's ``Adagrad`` 0.1).
-    ``epsilon_form``: "dlcore" divides by sqrt(s) + eps (PyTorch's), "keras" by sqrt(s + eps),
-    Keras's step; a model compiled from a Keras file gets "keras"."""
+    Parameters
+    ----------
+    learning_rate : float or Schedule (eta; 0.01)
+    epsilon : float > 0 (1e-7)
+    initial_accumulator_value : float >= 0, where s starts (Duchi's 0, the default; Keras's
+        ``Adagrad`` 0.1)
+    epsilon_form : "dlcore" divides by sqrt(s) + eps (PyTorch's), "keras" by sqrt(s + eps),
+        Keras's step; a model compiled from a Keras file gets "keras"
+    clipnorm, global_clipnorm, lr, weight_decay, **options : see :class:`Optimizer`
+    """
 
     name = "adagrad"
     slot_names = ("accumulator",)
@@ -1455,7 +1485,17 @@ class Adam(Optimizer):
 
     The variant :class:`Nadam` changes the coefficients of that step only
     (:meth:`_coefficients`); the one rule, :meth:`reference_rule` and the kernel body, takes
-    them all."""
+    them all.
+
+    Parameters
+    ----------
+    learning_rate : float or Schedule (eta; 0.001)
+    beta_1, beta_2 : floats in [0, 1) (b1, b2; 0.9 and 0.999)
+    epsilon : float > 0 (eps; 1e-7, Keras's)
+    epsilon_form : "dlcore" (the default) or "keras", as above
+    amsgrad : bool (False), as above
+    clipnorm, global_clipnorm, lr, weight_decay, **options : see :class:`Optimizer`
+    """
 
     name = "adam"
     #: v_max, AMSGrad's largest v so far, is a mean of squared gradients too
