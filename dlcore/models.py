@@ -188,6 +188,22 @@ def stacked_network(weights, n_classes, activation="sigmoid", dropout=0.0, input
     images), whose layer goes first (lecture "Convolutional neural networks": augmented data by
     image-specific transformations); None: none. Built for inputs (kernel_1.shape[0],), not
     compiled.
+
+    Parameters
+    ----------
+    weights : list of (kernel, bias) pairs, kernel (in, out) and bias (out,), input side first
+    n_classes : int >= 1, the softmax layer's outputs
+    activation : str, or one per hidden layer
+    dropout, input_dropout : floats in [0, 1); 0: no such Dropout layer
+    prefix : str, the hidden layers' names before their number
+    name : str, the network's name
+    backend, seed : as for :class:`dlcore.Sequential`
+    augment : dict of :class:`dlcore.layers.ImageAugmentation` arguments with ``image_shape``,
+        or None
+
+    Returns
+    -------
+    dlcore.Sequential
     """
     activations = [activation] * len(weights) if isinstance(activation, str) else \
         list(activation)
@@ -223,6 +239,15 @@ def convnet_2016(backend="auto", seed=0, use_bias=True):
     Weights (biases not counted, as on the slide):
     5*5*9 + 5*5*9*16 + 7*7*16*10 = 225 + 3,600 + 7,840 = 11,665 (the slide writes the middle
     term as 5*5*16; 3,600 needs the 9 input channels).
+
+    Parameters
+    ----------
+    backend, seed : as for :class:`dlcore.Sequential`
+    use_bias : bool, biases in every layer (False: the slide's count is the whole count)
+
+    Returns
+    -------
+    dlcore.Sequential, built for (1, 28, 28) inputs, not compiled
     """
     return Sequential([
         Conv2D(9, 5, padding="same", activation="relu", use_bias=use_bias),
@@ -243,6 +268,18 @@ def resnet_small(input_shape=(1, 28, 28), n_classes=10, filters=8, blocks=2, bac
         input -> conv filters@3x3 (same, relu) -> pool 2x2
               -> ``blocks`` x [x + conv(relu(conv(x))), then relu] -> pool 2x2
               -> flatten -> dense n_classes, softmax
+
+    Parameters
+    ----------
+    input_shape : (channels, height, width)
+    n_classes : int, the softmax layer's outputs
+    filters : int >= 1, the channels of every convolution
+    blocks : int >= 1, the residual blocks
+    backend, seed : as for :class:`dlcore.Model`
+
+    Returns
+    -------
+    dlcore.Model, not compiled
     """
     import dlcore
     from dlcore.layers import ReLU, add
@@ -270,6 +307,16 @@ def unet_small(input_shape=(1, 28, 28), filters=8, backend="auto", seed=0):
               -> conv filters@3x3 (relu) -> conv 1@1x1, sigmoid: a mask of the input's size
 
     Height and width must be even; train with ``binary_cross_entropy`` on (n, H*W) masks.
+
+    Parameters
+    ----------
+    input_shape : (channels, height, width), height and width even
+    filters : int >= 1, the channels of the first level (the second has twice as many)
+    backend, seed : as for :class:`dlcore.Model`
+
+    Returns
+    -------
+    dlcore.Model, not compiled: (n, *input_shape) -> (n, 1, height, width) probabilities
     """
     import dlcore
     from dlcore.layers import Conv2DTranspose, concatenate

@@ -141,7 +141,9 @@ def test_every_parameters_section_of_the_public_api_names_exactly_the_real_param
     "dlcore.load", "dlcore.models.mlp", "dlcore.models.lenet5", "dlcore.BernoulliRBM",
     "dlcore.DBN", "dlcore.Autoencoder", "dlcore.optimizers.SGD", "dlcore.optimizers.Adam",
     "dlcore.optimizers.AdaGrad", "dlcore.optimizers.RMSProp", "dlcore.optimizers.ExponentialDecay",
-    "dlcore.optimizers.StepDecay", "dlcore.optimizers.InverseTimeDecay"])
+    "dlcore.optimizers.StepDecay", "dlcore.optimizers.InverseTimeDecay",
+    "dlcore.models.stacked_network", "dlcore.models.convnet_2016", "dlcore.models.resnet_small",
+    "dlcore.models.unet_small"])
 def test_the_entry_points_a_first_session_meets_have_a_parameters_section(name):
     function = dict((qualified, doc) for qualified, _, doc in public_callables())[name]
     assert "Parameters" in sections(function)
