@@ -100,3 +100,14 @@ def test_the_subpackages_the_readme_calls_after_import_dlcore_are_there():
                             timeout=300, cwd=Path(__file__).resolve().parents[1])
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.splitlines() == ["False False", "SKLearnClassifier save_curves", "[]"]
+
+
+@pytest.mark.parametrize("hidden", [[], "5"])
+def test_dbn_classifier_refuses_an_empty_hidden_in_the_words_of_dbn_and_the_stacks(hidden):
+    X, y = np.zeros((6, 4), np.float32), np.arange(6) % 2
+    messages = []
+    for estimator in (dlcore.DBN, dlcore.StackedAutoencoder, dlcore.DBNClassifier):
+        with pytest.raises(ValueError) as refusal:
+            estimator(hidden=hidden).fit(X, y)
+        messages.append(str(refusal.value))
+    assert messages == [f"hidden must list at least one size [n_hidden, ...], got {hidden!r}"] * 3
