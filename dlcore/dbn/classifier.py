@@ -502,7 +502,8 @@ class DBNClassifier(AccuracyScore, LogProbabilities, RoutesSampleWeight, ConfigI
         return self.network_.predict(self._rows(X, "X", fitted_width=True))
 
     def predict(self, X):
-        """The most probable class of each row, as labels of ``classes_``."""
+        """The most probable class of each row, as labels of ``classes_``: (n, n_features_in_)
+        -> (n,)."""
         probabilities = self.predict_proba(X)
         return self.classes_[probabilities.argmax(axis=1)]
 
