@@ -1916,8 +1916,30 @@ class Ftrl(Optimizer):
 
 OPTIMIZERS = {cls.name: cls for cls in (SGD, AdaGrad, RMSProp, Adam, AdamW, Nadam, Adamax,
                                         Adadelta, Lion, Ftrl)}
-#: Keras' spellings.
-Adagrad, RMSprop = AdaGrad, RMSProp
+class Adagrad(AdaGrad):
+    """Keras's ``Adagrad``: :class:`AdaGrad` with Keras's defaults, learning rate 0.001 and the
+    accumulator starting at 0.1, where dlcore's ``AdaGrad`` takes Duchi's and PyTorch's (0.01
+    and 0), so that ``keras.optimizers.Adagrad()`` ported as ``dlcore.optimizers.Adagrad()``
+    takes Keras's steps, as :func:`dlcore.layers.MaxPooling2D` keeps Keras's geometry. The same
+    rule (``name`` "adagrad"): a model saved with one loads with its numbers as an ``AdaGrad``.
+
+    Parameters
+    ----------
+    learning_rate : float or Schedule (eta; 0.001)
+    epsilon, epsilon_form : as :class:`AdaGrad`'s
+    initial_accumulator_value : float >= 0 (0.1)
+    clipnorm, global_clipnorm, lr, weight_decay, **options : see :class:`Optimizer`
+    """
+
+    def __init__(self, learning_rate=0.001, epsilon=1e-7, clipnorm=None, global_clipnorm=None,
+                 lr=None, weight_decay=None, initial_accumulator_value=0.1,
+                 epsilon_form="dlcore", **options):
+        super().__init__(learning_rate, epsilon, clipnorm, global_clipnorm, lr, weight_decay,
+                         initial_accumulator_value, epsilon_form, **options)
+
+
+#: Keras' spelling (RMSProp's defaults are Keras's already)
+RMSprop = RMSProp
 
 
 def is_optimizer(identifier):

@@ -111,3 +111,16 @@ def test_dbn_classifier_refuses_an_empty_hidden_in_the_words_of_dbn_and_the_stac
             estimator(hidden=hidden).fit(X, y)
         messages.append(str(refusal.value))
     assert messages == [f"hidden must list at least one size [n_hidden, ...], got {hidden!r}"] * 3
+
+
+def test_the_keras_spelling_adagrad_takes_keras_defaults_where_adagrad_keeps_duchis():
+    """``dlcore.optimizers.Adagrad`` was ``AdaGrad`` itself: Keras code ported by its name
+    stepped at ten times Keras's rate from an empty accumulator (Keras: 0.001 and 0.1)."""
+    keras_spelling = dlcore.optimizers.Adagrad()
+    assert (keras_spelling.learning_rate, keras_spelling.initial_accumulator_value) == (0.001,
+                                                                                        0.1)
+    duchi = dlcore.optimizers.AdaGrad()
+    assert (duchi.learning_rate, duchi.initial_accumulator_value) == (0.01, 0.0)
+    assert isinstance(keras_spelling, dlcore.optimizers.AdaGrad)
+    assert keras_spelling.name == "adagrad"   # the same rule, saved under the same name
+
