@@ -121,7 +121,8 @@ def lenet5(input_shape=(1, 28, 28), n_classes=10, activation="relu", pooling="ma
     layers.append(Dense(84, activation=activation, name="f6", **weights))
     if dropout:
         layers.append(Dropout(dropout, name="dropout_f6"))
-    layers.append(Dense(n_classes, activation="softmax", name="output", **weights))
+    layers.append(Dense(check_int(n_classes, "n_classes", minimum=1), activation="softmax",
+                        name="output", **weights))
     return Sequential(layers, input_shape=input_shape, backend=backend, seed=seed,
                       name="lenet5")
 
@@ -162,13 +163,15 @@ def mlp(input_shape=(1, 28, 28), hidden=(256, 128), n_classes=10, activation="re
                          f"hidden=100) or a list of them [n_hidden, ...], got {hidden!r:.40}")
     weights = {"kernel_regularizer": kernel_regularizer, "kernel_constraint": kernel_constraint}
     layers = _input_layers(augment, noise)
-    layers += [Flatten(name="flatten")] if len(tuple(input_shape)) > 1 else []
+    input_shape = check_shape(input_shape)   # 784 or (784,): rows; (1, 28, 28): images
+    layers += [Flatten(name="flatten")] if len(input_shape) > 1 else []
     for index, units in enumerate(hidden):
         layers.append(Dense(check_int(units, "every entry of hidden", minimum=1),
                             activation=activation, name=f"hidden_{index + 1}", **weights))
         if dropout:
             layers.append(Dropout(dropout, name=f"dropout_{index + 1}"))
-    layers.append(Dense(n_classes, activation="softmax", name="output", **weights))
+    layers.append(Dense(check_int(n_classes, "n_classes", minimum=1), activation="softmax",
+                        name="output", **weights))
     return Sequential(layers, input_shape=input_shape, backend=backend, seed=seed, name="mlp")
 
 
@@ -293,7 +296,8 @@ def resnet_small(input_shape=(1, 28, 28), n_classes=10, filters=8, blocks=2, bac
         y = Conv2D(filters, 3, padding="same", name=f"block{index}_b")(y)
         x = ReLU(name=f"block{index}_relu")(add([x, y], name=f"block{index}_add"))
     x = MaxPool2D(2, name="pool")(x)
-    outputs = Dense(n_classes, activation="softmax", name="output")(Flatten(name="flatten")(x))
+    outputs = Dense(check_int(n_classes, "n_classes", minimum=1), activation="softmax",
+                    name="output")(Flatten(name="flatten")(x))
     return dlcore.Model(inputs, outputs, backend=backend, seed=seed, name="resnet_small")
 
 

@@ -50,3 +50,22 @@ def test_the_functions_of_a_network_refuse_another_model_in_one_line(rbm, call, 
     with pytest.raises(TypeError, match=rf"^{name} takes a dlcore network .*got a str; load a "
                                         rf"saved one with dlcore\.load\(path\)$"):
         call("lenet5.h5")
+
+
+@pytest.mark.parametrize("build", [dlcore.models.mlp, dlcore.models.lenet5,
+                                   dlcore.models.resnet_small])
+def test_the_model_builders_name_n_classes_when_they_refuse_it(build):
+    """``mlp(n_classes=0)`` said "units must be >= 1": the output Dense's word, not the
+    caller's; stacked_network named n_classes already."""
+    with pytest.raises(ValueError, match=r"^n_classes must be >= 1, got 0$"):
+        build(n_classes=0)
+    with pytest.raises(ValueError, match=r"^n_classes must be an integer, got '10'$"):
+        build(n_classes="10")
+
+
+def test_mlp_takes_a_row_width_as_one_number_as_input_does():
+    """``dlcore.Input(shape=784)`` and a Dense's ``input_shape=784`` take one number; mlp's
+    ``input_shape=784`` raised "'int' object is not iterable"."""
+    model = dlcore.models.mlp(input_shape=784, hidden=8)
+    assert model.input_shape == (784,)
+    assert [layer.name for layer in model.layers] == ["hidden_1", "output"]
