@@ -69,3 +69,15 @@ def test_mlp_takes_a_row_width_as_one_number_as_input_does():
     model = dlcore.models.mlp(input_shape=784, hidden=8)
     assert model.input_shape == (784,)
     assert [layer.name for layer in model.layers] == ["hidden_1", "output"]
+
+
+def test_per_layer_lists_of_the_wrong_length_are_counted_in_english():
+    """"a list of 1 dicts", "lists 1 values": one of each, said as one."""
+    X = np.zeros((6, 4), np.float32)
+    with pytest.raises(ValueError, match=r"^rbm must be one dict, or a list of 1 dict \(one per "
+                                         r"RBM\), got \[\{\}, \{\}\]$"):
+        dlcore.DBN(hidden=[3], rbm=[{}, {}]).fit(X)
+    with pytest.raises(ValueError, match=r"^autoencoder must be one dict, or a list of 1 dict "):
+        dlcore.StackedAutoencoder(hidden=[3], autoencoder=[{}, {}]).fit(X)
+    with pytest.raises(ValueError, match=r"^learning_rate lists 1 value for 2 RBMs "):
+        dlcore.DBN(hidden=[3, 2], learning_rate=[0.1]).fit(X)

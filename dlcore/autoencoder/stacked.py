@@ -43,6 +43,7 @@ from dlcore.params import (
 )
 from dlcore.records import record_fit
 from dlcore.validation import check_estimator_verbose, check_matrix
+from dlcore.wording import count
 
 from . import model
 from .estimator import Autoencoder
@@ -128,8 +129,8 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
         if isinstance(extra, (list, tuple)):
             if len(extra) != n_layers or not all(isinstance(d, dict) or d is None
                                                  for d in extra):
-                raise ValueError(f"autoencoder must be one dict, or a list of {n_layers} dicts "
-                                 f"(one per layer), got {extra!r}")
+                raise ValueError(f"autoencoder must be one dict, or a list of "
+                                 f"{count(n_layers, 'dict')} (one per layer), got {extra!r}")
         elif extra is not None and not isinstance(extra, dict):
             raise ValueError(f"autoencoder must be a dict of Autoencoder arguments or a list of "
                              f"them, got {extra!r}")

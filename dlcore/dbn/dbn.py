@@ -275,8 +275,8 @@ class DBN(LayerStack, LogProbabilities, PicklesThroughState, SavesToFile, Transf
         if isinstance(self.rbm, (list, tuple)):
             if len(self.rbm) != n_rbms or not all(isinstance(d, dict) or d is None
                                                   for d in self.rbm):
-                raise ValueError(f"rbm must be one dict, or a list of {n_rbms} dicts (one per "
-                                 f"RBM), got {self.rbm!r}")
+                raise ValueError(f"rbm must be one dict, or a list of {count(n_rbms, 'dict')} "
+                                 f"(one per RBM), got {self.rbm!r}")
         elif self.rbm is not None and not isinstance(self.rbm, dict):
             raise ValueError(f"rbm must be a dict of RBM arguments or a list of them, got "
                              f"{self.rbm!r}")
