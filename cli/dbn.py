@@ -422,8 +422,10 @@ def image_shifts(width, augment, dataset, n_rows, flip=False):
 @click.option("--label", type=click.IntRange(min=0), default=None,
               help="Draw this class (DBNs pretrained --with-labels).")
 @click.option("--n", "n_samples", type=click.IntRange(min=1), default=100, show_default=True)
-@click.option("--gibbs-steps", type=click.IntRange(min=1), default=1000, show_default=True,
-              help="Gibbs steps in the top RBM before the pass down.")
+@click.option("--steps", "--gibbs-steps", "steps", type=click.IntRange(min=1), default=1000,
+              show_default=True,
+              help="Gibbs steps in the top RBM before the pass down (as `dlcore rbm sample "
+                   "--steps`; --gibbs-steps is the older name).")
 @click.option("--sampler", type=click.Choice(["gibbs", "pt"]), default="gibbs",
               show_default=True,
               help="Block Gibbs chains in the top RBM, or parallel tempering on its ladder "
@@ -431,8 +433,7 @@ def image_shifts(width, augment, dataset, n_rows, flip=False):
 @sampling_options
 @backend_option
 @click.option("--out", type=PngPath(), default=Path("samples.png"), show_default=True)
-def sample_command(dbn_file, label, n_samples, gibbs_steps, sampler, binary, seed, backend,
-                   out):
+def sample_command(dbn_file, label, n_samples, steps, sampler, binary, seed, backend, out):
     """Fantasies of a DBN: Gibbs sampling in the top RBM, then one pass down; samples.png
     shows the visible probabilities of that last step (--binary: pixels drawn from them),
     titled with the class when --label clamps one."""
@@ -458,8 +459,7 @@ def sample_command(dbn_file, label, n_samples, gibbs_steps, sampler, binary, see
         for part in (model, model.rbms_[-1]):
             part.seed_, part.sample_calls_ = seed, 0
     with click.progressbar(length=1, label="sampling", file=sys.stderr) as bar:
-        fantasies = model.sample(n_samples, gibbs_steps=gibbs_steps, label=label,
-                                 sampler=sampler)
+        fantasies = model.sample(n_samples, steps, label=label, sampler=sampler)
         bar.update(1)
     if binary:
         draws = rng.uniform(*fantasies.shape, model.seed_, rng.STREAM_SAMPLE - 1,
@@ -467,11 +467,11 @@ def sample_command(dbn_file, label, n_samples, gibbs_steps, sampler, binary, see
         fantasies = (draws < fantasies).astype(np.float32)
     kind = "binary pixels" if binary else "probabilities"
     title = f"DBN samples{'' if label is None else ' of ' + label_title(model, label)}, " \
-            f"{count(gibbs_steps, 'Gibbs step')} ({kind})"
+            f"{count(steps, 'Gibbs step')} ({kind})"
     viz.save_tiles(fantasies.reshape(-1, side, side), out, scale=None, title=title)
     what = "" if label is None else f" of {label_title(model, label)}"
     click.echo(f"wrote {count(n_samples, 'sample')}{what} after "
-               f"{count(gibbs_steps, 'Gibbs step')} to {out}")
+               f"{count(steps, 'Gibbs step')} to {out}")
 
 
 @dbn.command("evaluate")

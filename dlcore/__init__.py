@@ -38,9 +38,22 @@ from dlcore.rbm import BernoulliRBM, GaussianBernoulliRBM
 from dlcore.receptive_field import receptive_fields
 from dlcore.termination import Terminated, interrupt_on_termination
 
+#: subpackages imported on first use, ``dlcore.viz.save_curves(...)`` and
+#: ``dlcore.wrappers.SKLearnClassifier(...)`` as the README writes them after ``import dlcore``
+#: (Keras's ``keras.wrappers`` likewise), without their start-up cost on every command
+LAZY_MODULES = ("viz", "wrappers")
+
+
+def __getattr__(name):
+    if name in LAZY_MODULES:
+        import importlib
+        return importlib.import_module(f"dlcore.{name}")
+    raise AttributeError(f"module 'dlcore' has no attribute {name!r}")
+
+
 __all__ = ["Autoencoder", "BernoulliRBM", "DBN", "DBNClassifier", "GaussianBernoulliRBM", "Input",
            "Model", "ModelFileError", "NotFittedError", "Sequential", "StackedAutoencoder",
            "Terminated", "TrainingDiverged", "__version__", "adversarial", "callbacks",
            "datasets", "ensemble", "get_backend", "gradcheck", "interrupt_on_termination",
            "layers", "load", "losses", "metrics", "models", "optimizers", "pretraining",
-           "receptive_fields", "regularizers", "save"]
+           "receptive_fields", "regularizers", "save", "viz", "wrappers"]

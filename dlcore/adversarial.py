@@ -32,7 +32,7 @@ the CPU and CUDA, held to each other by tests/test_adversarial.py.
 import numpy as np
 
 from dlcore.backend.registry import body
-from dlcore.validation import check_float, check_int
+from dlcore.validation import check_float, check_int, check_network
 
 __all__ = ["AdversarialTraining", "axpby_reference", "fgsm", "fgsm_reference"]
 
@@ -138,6 +138,7 @@ def fgsm(model, x, y, epsilon, clip=None, batch_size=256):
     """
     from dlcore.layers.base import EVALUATION_GRADIENT
     from dlcore.training import LossRows
+    check_network(model, "fgsm")
     model.check_compiled()
     epsilon = check_float(epsilon, "epsilon", low=0.0)
     batch_size = check_int(batch_size, "batch_size", minimum=1)

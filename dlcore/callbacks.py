@@ -1502,10 +1502,11 @@ class LambdaCallback(Callback):
     def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None,
                  on_train_end=None, on_train_batch_begin=None, on_train_batch_end=None,
                  on_batch_begin=None, on_batch_end=None, *, on_test_begin=None,
-                 on_test_end=None, on_test_batch_begin=None, on_test_batch_end=None, **others):
-        if others:
+                 on_test_end=None, on_test_batch_begin=None, on_test_batch_end=None,
+                 **unexpected):
+        if unexpected:
             raise ValueError(f"LambdaCallback takes {', '.join(self.HOOKS)}; dlcore calls no "
-                             f"{', '.join(sorted(others))}")
+                             f"{', '.join(sorted(unexpected))}")
         batch_hooks = {"on_batch_begin": (on_batch_begin, on_train_batch_begin),
                        "on_batch_end": (on_batch_end, on_train_batch_end)}
         for name, (keras_2, keras_3) in batch_hooks.items():

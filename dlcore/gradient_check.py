@@ -21,6 +21,7 @@ import numpy as np
 
 from dlcore.backend import rng
 from dlcore.training import LossRows, target_rows
+from dlcore.validation import check_network
 
 TOLERANCE = 1e-6
 #: a tensor whose two gradients differ by less than this everywhere has a zero gradient (a
@@ -100,6 +101,7 @@ def gradcheck(model, x, y, epsilon=1e-6, max_entries=200, seed=0, verbose=True, 
     difference below :data:`ZERO_GRADIENT`, the relative error noise over noise), so that
     ``max(errors.values()) < 1e-6`` holds for a correct network.
     """
+    check_network(model, "gradcheck")
     if model.loss is None:
         raise RuntimeError("gradcheck needs a compiled network (it checks the gradient of its "
                            "loss): call model.compile(...) first")

@@ -28,6 +28,7 @@ cross-entropy (``activation="tanh"``, ``pooling="avg"`` give the older flavour).
 import numpy as np
 
 from dlcore.functional import Model  # noqa: F401  (Keras: from keras.models import Model)
+from dlcore.layer_stack import check_hidden_sizes
 from dlcore.layers import (
     AvgPool2D,
     Conv2D,
@@ -120,7 +121,8 @@ def lenet5(input_shape=(1, 28, 28), n_classes=10, activation="relu", pooling="ma
     layers.append(Dense(84, activation=activation, name="f6", **weights))
     if dropout:
         layers.append(Dropout(dropout, name="dropout_f6"))
-    layers.append(Dense(n_classes, activation="softmax", name="output", **weights))
+    layers.append(Dense(check_int(n_classes, "n_classes", minimum=1), activation="softmax",
+                        name="output", **weights))
     return Sequential(layers, input_shape=input_shape, backend=backend, seed=seed,
                       name="lenet5")
 
@@ -131,20 +133,45 @@ def mlp(input_shape=(1, 28, 28), hidden=(256, 128), n_classes=10, activation="re
     """A multi-layer perceptron: Flatten, ``Dense(h, activation)`` for every h in ``hidden``
     (each followed by Dropout when ``dropout`` > 0), then ``Dense(n_classes, softmax)``.
 
-    ``input_shape`` may be flat, ``(784,)``, or an image shape (a Flatten comes first).
-    ``augment``, ``noise``, ``kernel_regularizer`` and ``kernel_constraint`` are as for
-    :func:`lenet5` (augmentation needs an image shape).
+    Parameters
+    ----------
+    input_shape : tuple of int
+        Flat, ``(784,)``, or an image shape (C, H, W), which a Flatten comes first for.
+    hidden : int or sequence of int
+        The hidden layers' sizes, input side first; one number is one hidden layer
+        (``hidden=100``, as :class:`dlcore.DBN` and scikit-learn's ``MLPClassifier`` take it);
+        an empty sequence: softmax regression.
+    n_classes : int
+        Outputs of the softmax layer.
+    activation : str
+        The hidden layers' activation (a :class:`dlcore.layers.Dense` activation name).
+    dropout : float in [0, 1)
+        The rate of a Dropout layer after each hidden layer; 0: none.
+    backend, seed : as for :class:`dlcore.Sequential`
+    augment, noise, kernel_regularizer, kernel_constraint : as for :func:`lenet5`
+        (augmentation needs an image shape).
+
+    Returns
+    -------
+    dlcore.Sequential
+        Built for ``input_shape``, not compiled.
     """
     dropout = check_float(dropout, "dropout", low=0.0, high=1.0, high_open=True)
+    hidden = check_hidden_sizes(hidden)
+    if isinstance(hidden, (str, bytes)) or not hasattr(hidden, "__iter__"):
+        raise ValueError(f"hidden must be a whole number of units (one hidden layer, as "
+                         f"hidden=100) or a list of them [n_hidden, ...], got {hidden!r:.40}")
     weights = {"kernel_regularizer": kernel_regularizer, "kernel_constraint": kernel_constraint}
     layers = _input_layers(augment, noise)
-    layers += [Flatten(name="flatten")] if len(tuple(input_shape)) > 1 else []
+    input_shape = check_shape(input_shape)   # 784 or (784,): rows; (1, 28, 28): images
+    layers += [Flatten(name="flatten")] if len(input_shape) > 1 else []
     for index, units in enumerate(hidden):
-        layers.append(Dense(check_int(units, "hidden units", minimum=1), activation=activation,
-                            name=f"hidden_{index + 1}", **weights))
+        layers.append(Dense(check_int(units, "every entry of hidden", minimum=1),
+                            activation=activation, name=f"hidden_{index + 1}", **weights))
         if dropout:
             layers.append(Dropout(dropout, name=f"dropout_{index + 1}"))
-    layers.append(Dense(n_classes, activation="softmax", name="output", **weights))
+    layers.append(Dense(check_int(n_classes, "n_classes", minimum=1), activation="softmax",
+                        name="output", **weights))
     return Sequential(layers, input_shape=input_shape, backend=backend, seed=seed, name="mlp")
 
 
@@ -164,6 +191,22 @@ def stacked_network(weights, n_classes, activation="sigmoid", dropout=0.0, input
     images), whose layer goes first (lecture "Convolutional neural networks": augmented data by
     image-specific transformations); None: none. Built for inputs (kernel_1.shape[0],), not
     compiled.
+
+    Parameters
+    ----------
+    weights : list of (kernel, bias) pairs, kernel (in, out) and bias (out,), input side first
+    n_classes : int >= 1, the softmax layer's outputs
+    activation : str, or one per hidden layer
+    dropout, input_dropout : floats in [0, 1); 0: no such Dropout layer
+    prefix : str, the hidden layers' names before their number
+    name : str, the network's name
+    backend, seed : as for :class:`dlcore.Sequential`
+    augment : dict of :class:`dlcore.layers.ImageAugmentation` arguments with ``image_shape``,
+        or None
+
+    Returns
+    -------
+    dlcore.Sequential
     """
     activations = [activation] * len(weights) if isinstance(activation, str) else \
         list(activation)
@@ -199,6 +242,15 @@ def convnet_2016(backend="auto", seed=0, use_bias=True):
     Weights (biases not counted, as on the slide):
     5*5*9 + 5*5*9*16 + 7*7*16*10 = 225 + 3,600 + 7,840 = 11,665 (the slide writes the middle
     term as 5*5*16; 3,600 needs the 9 input channels).
+
+    Parameters
+    ----------
+    backend, seed : as for :class:`dlcore.Sequential`
+    use_bias : bool, biases in every layer (False: the slide's count is the whole count)
+
+    Returns
+    -------
+    dlcore.Sequential, built for (1, 28, 28) inputs, not compiled
     """
     return Sequential([
         Conv2D(9, 5, padding="same", activation="relu", use_bias=use_bias),
@@ -219,6 +271,18 @@ def resnet_small(input_shape=(1, 28, 28), n_classes=10, filters=8, blocks=2, bac
         input -> conv filters@3x3 (same, relu) -> pool 2x2
               -> ``blocks`` x [x + conv(relu(conv(x))), then relu] -> pool 2x2
               -> flatten -> dense n_classes, softmax
+
+    Parameters
+    ----------
+    input_shape : (channels, height, width)
+    n_classes : int, the softmax layer's outputs
+    filters : int >= 1, the channels of every convolution
+    blocks : int >= 1, the residual blocks
+    backend, seed : as for :class:`dlcore.Model`
+
+    Returns
+    -------
+    dlcore.Model, not compiled
     """
     import dlcore
     from dlcore.layers import ReLU, add
@@ -232,7 +296,8 @@ def resnet_small(input_shape=(1, 28, 28), n_classes=10, filters=8, blocks=2, bac
         y = Conv2D(filters, 3, padding="same", name=f"block{index}_b")(y)
         x = ReLU(name=f"block{index}_relu")(add([x, y], name=f"block{index}_add"))
     x = MaxPool2D(2, name="pool")(x)
-    outputs = Dense(n_classes, activation="softmax", name="output")(Flatten(name="flatten")(x))
+    outputs = Dense(check_int(n_classes, "n_classes", minimum=1), activation="softmax",
+                    name="output")(Flatten(name="flatten")(x))
     return dlcore.Model(inputs, outputs, backend=backend, seed=seed, name="resnet_small")
 
 
@@ -246,6 +311,16 @@ def unet_small(input_shape=(1, 28, 28), filters=8, backend="auto", seed=0):
               -> conv filters@3x3 (relu) -> conv 1@1x1, sigmoid: a mask of the input's size
 
     Height and width must be even; train with ``binary_cross_entropy`` on (n, H*W) masks.
+
+    Parameters
+    ----------
+    input_shape : (channels, height, width), height and width even
+    filters : int >= 1, the channels of the first level (the second has twice as many)
+    backend, seed : as for :class:`dlcore.Model`
+
+    Returns
+    -------
+    dlcore.Model, not compiled: (n, *input_shape) -> (n, 1, height, width) probabilities
     """
     import dlcore
     from dlcore.layers import Conv2DTranspose, concatenate

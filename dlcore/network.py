@@ -429,7 +429,8 @@ class Sequential(Model):
 
         Parameters
         ----------
-        x : (n, *input_shape) backend array;  targets : (n, k) backend array (k outputs)
+        x : (n, *input_shape) backend array
+        targets : (n, k) backend array (k outputs)
         rows : :class:`dlcore.training.LossRows` of n rows: receives ``grad`` (n, k), the
             gradient of the batch mean with respect to what the loss took, ``loss`` (n,) each
             sample's loss, ``correct`` (n,) 1.0 where the prediction is right

@@ -124,7 +124,15 @@ class Schedule:
 
 class ExponentialDecay(Schedule):
     """eta_t = initial * decay_rate ** (t / decay_steps) (``staircase``: the exponent floored,
-    a drop every ``decay_steps`` updates)."""
+    a drop every ``decay_steps`` updates).
+
+    Parameters
+    ----------
+    initial_learning_rate : float > 0, eta_0
+    decay_steps : int >= 1, updates (batches) per power of ``decay_rate``
+    decay_rate : float > 0 (below 1 decays)
+    staircase : bool (False)
+    """
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False):
         self.initial_learning_rate = check_float(initial_learning_rate, "initial_learning_rate",
@@ -148,7 +156,14 @@ class ExponentialDecay(Schedule):
 class StepDecay(Schedule):
     """eta_t = initial * drop ** floor(t / step_size): divide the rate by 1/drop every
     ``step_size`` updates (lecture "Supervised learning": "decay learning rate by a factor of
-    ~1000 or more by the end of training")."""
+    ~1000 or more by the end of training").
+
+    Parameters
+    ----------
+    initial_learning_rate : float > 0, eta_0
+    step_size : int >= 1, updates (batches) between two drops
+    drop : float > 0, the factor of each drop (0.5: the rate halves)
+    """
 
     def __init__(self, initial_learning_rate, step_size, drop=0.5):
         self.initial_learning_rate = check_float(initial_learning_rate, "initial_learning_rate",
@@ -167,7 +182,15 @@ class StepDecay(Schedule):
 class InverseTimeDecay(Schedule):
     """eta_t = initial / (1 + decay_rate t / decay_steps) (``staircase``: t / decay_steps
     floored), Keras's ``InverseTimeDecay``. With ``decay_steps=1`` it is Keras 2's ``decay=``
-    of every optimiser, lr / (1 + decay t), which a tf.keras 2 file's optimiser carries."""
+    of every optimiser, lr / (1 + decay t), which a tf.keras 2 file's optimiser carries.
+
+    Parameters
+    ----------
+    initial_learning_rate : float > 0, eta_0
+    decay_steps : int >= 1, the updates (batches) t is counted in
+    decay_rate : float >= 0
+    staircase : bool (False)
+    """
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False):
         self.initial_learning_rate = check_float(initial_learning_rate, "initial_learning_rate",
@@ -565,6 +588,9 @@ class Optimizer:
         never) theta <- average; and at the end of a ``fit`` of at least one epoch the
         parameters take their averages (:meth:`finalize_variable_values`). The averages are
         saved with the optimiser's state
+    ema_momentum : float in [0, 1), m of ``use_ema``'s moving average (Keras's 0.99)
+    ema_overwrite_frequency : int >= 1 or None, with ``use_ema``: every that many updates the
+        parameters take their averages (None: only at the end of ``fit``)
     gradient_accumulation_steps : int >= 2 or None, Keras 3's gradient accumulation: an
         update takes a step every that many batches only, with the mean of their gradients;
         the other batches add theirs (of the cost, their penalty included, as Keras's) to an
@@ -1162,7 +1188,7 @@ class SGD(Optimizer):
     learning_rate : float or Schedule (eta)
     momentum : float in [0, 1) (mu; 0 is plain SGD)
     nesterov : bool
-    clipnorm, global_clipnorm, weight_decay : see :class:`Optimizer`
+    clipnorm, global_clipnorm, lr, weight_decay : see :class:`Optimizer`
     **options : Keras 3's ``clipvalue``, ``use_ema``, ``ema_momentum``,
         ``ema_overwrite_frequency``, ``gradient_accumulation_steps``, ``name``: see
         :class:`Optimizer`
@@ -1250,9 +1276,16 @@ class AdaGrad(Optimizer):
     """AdaGrad (Duchi et al. 2011): per-weight rates shrinking with the accumulated squared
     gradients.
 
-    ``initial_accumulator_value``: where s starts (Duchi's 0; Keras's ``Adagrad`` 0.1).
-    ``epsilon_form``: "dlcore" divides by sqrt(s) + eps (PyTorch's), "keras" by sqrt(s + eps),
-    Keras's step; a model compiled from a Keras file gets "keras"."""
+    Parameters
+    ----------
+    learning_rate : float or Schedule (eta; 0.01)
+    epsilon : float > 0 (1e-7)
+    initial_accumulator_value : float >= 0, where s starts (Duchi's 0, the default; Keras's
+        ``Adagrad`` 0.1)
+    epsilon_form : "dlcore" divides by sqrt(s) + eps (PyTorch's), "keras" by sqrt(s + eps),
+        Keras's step; a model compiled from a Keras file gets "keras"
+    clipnorm, global_clipnorm, lr, weight_decay, **options : see :class:`Optimizer`
+    """
 
     name = "adagrad"
     slot_names = ("accumulator",)
@@ -1452,7 +1485,17 @@ class Adam(Optimizer):
 
     The variant :class:`Nadam` changes the coefficients of that step only
     (:meth:`_coefficients`); the one rule, :meth:`reference_rule` and the kernel body, takes
-    them all."""
+    them all.
+
+    Parameters
+    ----------
+    learning_rate : float or Schedule (eta; 0.001)
+    beta_1, beta_2 : floats in [0, 1) (b1, b2; 0.9 and 0.999)
+    epsilon : float > 0 (eps; 1e-7, Keras's)
+    epsilon_form : "dlcore" (the default) or "keras", as above
+    amsgrad : bool (False), as above
+    clipnorm, global_clipnorm, lr, weight_decay, **options : see :class:`Optimizer`
+    """
 
     name = "adam"
     #: v_max, AMSGrad's largest v so far, is a mean of squared gradients too
@@ -1546,7 +1589,7 @@ class AdamW(Adam):
     Parameters
     ----------
     learning_rate, beta_1, beta_2, epsilon, amsgrad, clipnorm, global_clipnorm, lr,
-        epsilon_form : see :class:`Adam`
+    epsilon_form : see :class:`Adam`
     **options : Keras 3's ``clipvalue``, ``use_ema``, ``ema_momentum``,
         ``ema_overwrite_frequency``, ``gradient_accumulation_steps``, ``name``: see
         :class:`Optimizer`
@@ -1596,6 +1639,9 @@ class Nadam(Adam):
     ----------
     learning_rate, beta_1, beta_2, epsilon, clipnorm, global_clipnorm, lr, weight_decay : see
         :class:`Adam`
+    **options : Keras 3's ``clipvalue``, ``use_ema``, ``ema_momentum``,
+        ``ema_overwrite_frequency``, ``gradient_accumulation_steps``, ``name``: see
+        :class:`Optimizer`
     """
 
     name = "nadam"
@@ -1801,7 +1847,7 @@ class Ftrl(Optimizer):
     learning_rate_power : float <= 0 (-0.5)
     initial_accumulator_value : float >= 0 (where n starts: 0.1)
     l1_regularization_strength, l2_regularization_strength,
-        l2_shrinkage_regularization_strength : floats >= 0 (l1, l2, l2s: 0)
+    l2_shrinkage_regularization_strength : floats >= 0 (l1, l2, l2s: 0)
     beta : float (0)
     clipnorm, global_clipnorm, lr, weight_decay : see :class:`Optimizer`
     **options : Keras 3's ``clipvalue``, ``use_ema``, ``ema_momentum``,
@@ -1870,8 +1916,30 @@ class Ftrl(Optimizer):
 
 OPTIMIZERS = {cls.name: cls for cls in (SGD, AdaGrad, RMSProp, Adam, AdamW, Nadam, Adamax,
                                         Adadelta, Lion, Ftrl)}
-#: Keras' spellings.
-Adagrad, RMSprop = AdaGrad, RMSProp
+class Adagrad(AdaGrad):
+    """Keras's ``Adagrad``: :class:`AdaGrad` with Keras's defaults, learning rate 0.001 and the
+    accumulator starting at 0.1, where dlcore's ``AdaGrad`` takes Duchi's and PyTorch's (0.01
+    and 0), so that ``keras.optimizers.Adagrad()`` ported as ``dlcore.optimizers.Adagrad()``
+    takes Keras's steps, as :func:`dlcore.layers.MaxPooling2D` keeps Keras's geometry. The same
+    rule (``name`` "adagrad"): a model saved with one loads with its numbers as an ``AdaGrad``.
+
+    Parameters
+    ----------
+    learning_rate : float or Schedule (eta; 0.001)
+    epsilon, epsilon_form : as :class:`AdaGrad`'s
+    initial_accumulator_value : float >= 0 (0.1)
+    clipnorm, global_clipnorm, lr, weight_decay, **options : see :class:`Optimizer`
+    """
+
+    def __init__(self, learning_rate=0.001, epsilon=1e-7, clipnorm=None, global_clipnorm=None,
+                 lr=None, weight_decay=None, initial_accumulator_value=0.1,
+                 epsilon_form="dlcore", **options):
+        super().__init__(learning_rate, epsilon, clipnorm, global_clipnorm, lr, weight_decay,
+                         initial_accumulator_value, epsilon_form, **options)
+
+
+#: Keras' spelling (RMSProp's defaults are Keras's already)
+RMSprop = RMSProp
 
 
 def is_optimizer(identifier):

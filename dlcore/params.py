@@ -692,7 +692,7 @@ def check_per_layer(model, names, n_layers, what):
     for name in names:
         value = getattr(model, name)
         if isinstance(value, (list, tuple)) and len(value) != n_layers:
-            raise ValueError(f"{name} lists {len(value)} values for {n_layers} {what} "
+            raise ValueError(f"{name} lists {count(len(value), 'value')} for {n_layers} {what} "
                              f"({model._sizes_given()})")
 
 

@@ -22,6 +22,8 @@ itself.
 """
 from dataclasses import dataclass
 
+from dlcore.validation import check_network
+
 __all__ = ["ReceptiveField", "receptive_fields"]
 
 #: The field of an input of rows (n, features): no layout until a Reshape makes them images.
@@ -83,6 +85,7 @@ def receptive_fields(model):
     >>> fields["s2"].size, fields["c3"].size, fields["c5"].size
     ((6, 6), (14, 14), (32, 32))
     """
+    check_network(model, "receptive_fields")
     fields = {}
     for tensor in model.inputs:
         if len(tensor.shape) == 3:

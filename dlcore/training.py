@@ -1750,7 +1750,8 @@ class TrainingLoop:
 
         Parameters
         ----------
-        x : (n, *input_shape) array;  y : (n,) class labels or (n, outputs) targets (as ``fit``)
+        x : (n, *input_shape) array
+        y : (n,) class labels or (n, outputs) targets (as ``fit``)
         step : int, the update number that draws dropout and noise (default: the next
             update's, ``n_updates``)
         input_gradient : bool, also return dL/dx

@@ -7,7 +7,7 @@ import numpy as np
 from numba import njit, prange
 
 from dlcore.lazy_rows import LazyRows
-from dlcore.wording import as_typed, count
+from dlcore.wording import as_typed, count, with_article
 
 #: arrays from this many values (64 MB of float32) on are scanned by all of Numba's threads:
 #: measured on 2 cores (Intel Xeon), 60,000 MNIST digits (47 million values) in 5.5 ms
@@ -490,3 +490,18 @@ def _largest_masked_parallel(words, mask):
     for chunk in prange(chunks):
         largest[chunk] = _largest_masked(words[chunk * size:min(n, (chunk + 1) * size)], mask)
     return largest.max()
+
+
+def check_network(model, function):
+    """``model`` if it is a dlcore network (a Sequential or a functional Model): the functions
+    that take one (:func:`dlcore.receptive_fields`, :func:`dlcore.gradcheck`,
+    :func:`dlcore.adversarial.fgsm`) refuse anything else in one line, not with an
+    AttributeError from deep inside. A DBN or an autoencoder is told of its ``to_network()``."""
+    from dlcore.functional import Model
+    if isinstance(model, Model):
+        return model
+    given = "None" if model is None else with_article(type(model).__name__)
+    hint = ("; use its network, model.to_network(...)" if hasattr(model, "to_network")
+            else "; load a saved one with dlcore.load(path)" if isinstance(model, str) else "")
+    raise TypeError(f"{function} takes a dlcore network (Sequential or Model), got "
+                    f"{given}{hint}")

@@ -299,3 +299,21 @@ def test_no_line_of_the_readme_tour_replaces_the_files_of_another(tmp_path, monk
                 writers.setdefault(str(out), []).append(" ".join(words))
     shared = {out: lines for out, lines in writers.items() if len(lines) > 1}
     assert len(writers) > 10 and not shared, shared
+
+
+def test_the_docstring_examples_of_the_package_run_as_printed(monkeypatch):
+    """Every ``>>>`` example of dlcore's docstrings (``help()``'s Examples sections) gives the
+    output its docstring prints; no test ran them before."""
+    import doctest
+    import importlib
+
+    monkeypatch.setenv("DLCORE_BACKEND", "reference")
+    package = ROOT / "dlcore"
+    modules = sorted("dlcore." + ".".join(path.relative_to(package).with_suffix("").parts)
+                     for path in package.rglob("*.py") if ">>>" in path.read_text("utf-8"))
+    assert modules, "no docstring example found: has the package moved?"
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    for name in modules:
+        for test in doctest.DocTestFinder().find(importlib.import_module(name)):
+            runner.run(test)
+    assert runner.summarize(verbose=False).failed == 0

@@ -43,6 +43,7 @@ from dlcore.params import (
 )
 from dlcore.records import record_fit
 from dlcore.validation import check_estimator_verbose, check_matrix
+from dlcore.wording import count
 
 from . import model
 from .estimator import Autoencoder
@@ -74,8 +75,7 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
         model files and commands that give it keep working; give ``hidden`` or ``layers``, not
         both (:mod:`dlcore.layer_stack`).
     epochs, learning_rate, batch_size, momentum, corruption, corruption_kind, sparsity_target,
-    sparsity_cost, tied_weights, activation : value, list of values (one per autoencoder), or
-    None
+    sparsity_cost, tied_weights, activation : value, list of values (one per autoencoder), or None
         The autoencoders' hyperparameters (see :class:`dlcore.Autoencoder`); None leaves each
         its own default (a ``sparsity_target`` alone weighs its penalty by
         ``dlcore.autoencoder.estimator.DEFAULT_SPARSITY_COST``, as for one autoencoder).
@@ -129,8 +129,8 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
         if isinstance(extra, (list, tuple)):
             if len(extra) != n_layers or not all(isinstance(d, dict) or d is None
                                                  for d in extra):
-                raise ValueError(f"autoencoder must be one dict, or a list of {n_layers} dicts "
-                                 f"(one per layer), got {extra!r}")
+                raise ValueError(f"autoencoder must be one dict, or a list of "
+                                 f"{count(n_layers, 'dict')} (one per layer), got {extra!r}")
         elif extra is not None and not isinstance(extra, dict):
             raise ValueError(f"autoencoder must be a dict of Autoencoder arguments or a list of "
                              f"them, got {extra!r}")

@@ -162,7 +162,8 @@ class DBNClassifier(AccuracyScore, LogProbabilities, RoutesSampleWeight, ConfigI
         hidden = check_hidden_sizes(self.hidden)
         if isinstance(hidden, (str, bytes)) or not hasattr(hidden, "__len__") \
                 or len(hidden) < 1:
-            raise ValueError(f"hidden must list at least one hidden layer size, got "
+            # the words of DBN's and StackedAutoencoder's refusal (LayerStack._check_sizes)
+            raise ValueError(f"hidden must list at least one size [n_hidden, ...], got "
                              f"{self.hidden!r}")
         for size in hidden:
             check_int(size, "every entry of hidden", minimum=1)
@@ -501,7 +502,8 @@ class DBNClassifier(AccuracyScore, LogProbabilities, RoutesSampleWeight, ConfigI
         return self.network_.predict(self._rows(X, "X", fitted_width=True))
 
     def predict(self, X):
-        """The most probable class of each row, as labels of ``classes_``."""
+        """The most probable class of each row, as labels of ``classes_``: (n, n_features_in_)
+        -> (n,)."""
         probabilities = self.predict_proba(X)
         return self.classes_[probabilities.argmax(axis=1)]
 

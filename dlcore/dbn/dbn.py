@@ -275,8 +275,8 @@ class DBN(LayerStack, LogProbabilities, PicklesThroughState, SavesToFile, Transf
         if isinstance(self.rbm, (list, tuple)):
             if len(self.rbm) != n_rbms or not all(isinstance(d, dict) or d is None
                                                   for d in self.rbm):
-                raise ValueError(f"rbm must be one dict, or a list of {n_rbms} dicts (one per "
-                                 f"RBM), got {self.rbm!r}")
+                raise ValueError(f"rbm must be one dict, or a list of {count(n_rbms, 'dict')} "
+                                 f"(one per RBM), got {self.rbm!r}")
         elif self.rbm is not None and not isinstance(self.rbm, dict):
             raise ValueError(f"rbm must be a dict of RBM arguments or a list of them, got "
                              f"{self.rbm!r}")
@@ -849,8 +849,9 @@ class DBN(LayerStack, LogProbabilities, PicklesThroughState, SavesToFile, Transf
         return AccuracyScore.score(self, X, y, sample_weight)
 
     # -- generation ---------------------------------------------------------------------
-    def sample(self, n_samples=100, gibbs_steps=1000, label=None, sampler="gibbs"):
-        """Fantasies of the generative model: ``gibbs_steps`` of block Gibbs sampling in the top
+    def sample(self, n_samples=100, steps=1000, label=None, sampler="gibbs", *,
+               gibbs_steps=None):
+        """Fantasies of the generative model: ``steps`` of block Gibbs sampling in the top
         RBM (label units clamped to ``label`` when given), then one pass down through the lower
         layers, each a sample of P(h_i | h_{i+1}) = sigm(g_i + h_{i+1} G_i') but the last,
         returned as probabilities (binary visible units) or means (Gaussian).
@@ -858,7 +859,10 @@ class DBN(LayerStack, LogProbabilities, PicklesThroughState, SavesToFile, Transf
         Parameters
         ----------
         n_samples : int
-        gibbs_steps : int >= 1
+        steps : int >= 1
+            Gibbs steps in the top RBM, the name :meth:`dlcore.BernoulliRBM.sample` gives them.
+        gibbs_steps : int >= 1, optional
+            The older name of ``steps``, still taken (keyword only; the two must agree).
         label : a class of ``classes_`` or (n_samples,) of them, optional (DBNs with label
             units)
         sampler : {"gibbs", "pt"}
@@ -871,7 +875,12 @@ class DBN(LayerStack, LogProbabilities, PicklesThroughState, SavesToFile, Transf
         """
         self._check_fitted()
         n_samples = check_int(n_samples, "n_samples", minimum=1)
-        gibbs_steps = check_int(gibbs_steps, "gibbs_steps", minimum=1)
+        if gibbs_steps is not None:
+            if steps != 1000 and steps != gibbs_steps:
+                raise ValueError(f"give steps or gibbs_steps (its older name), not both: "
+                                 f"steps={steps!r} and gibbs_steps={gibbs_steps!r} disagree")
+            steps = gibbs_steps
+        steps = check_int(steps, "steps", minimum=1)
         top = self.rbms_[-1]
         K = int(self.n_labels)
         if sampler not in ("gibbs", "pt"):
@@ -889,7 +898,7 @@ class DBN(LayerStack, LogProbabilities, PicklesThroughState, SavesToFile, Transf
             requested = self._label_rows(label, n_samples, K)
         self.sample_calls_ += 1
         if sampler == "pt":
-            visible = top.sample(n_samples, gibbs_steps, sampler="pt",
+            visible = top.sample(n_samples, steps, sampler="pt",
                                  probabilities=len(self.rbms_) == 1)
             return self._down_pass(visible[:, :visible.shape[1] - K]).astype(np.float32)
         start = (rng.uniform(n_samples, top.W.shape[0], self.seed_, STREAM_GENERATE,
@@ -901,7 +910,7 @@ class DBN(LayerStack, LogProbabilities, PicklesThroughState, SavesToFile, Transf
             start[:, -K:] = start_labels
             clamped = requested
         # a DBN of one RBM has no pass down: its last Gibbs step gives the probabilities
-        visible = top.gibbs(start, steps=gibbs_steps, clamped=clamped,
+        visible = top.gibbs(start, steps=steps, clamped=clamped,
                             probabilities=len(self.rbms_) == 1)
         states = visible[:, :visible.shape[1] - K]
         return self._down_pass(states).astype(np.float32)

@@ -282,7 +282,9 @@ def save(model: Any, path: str | os.PathLike, format: str | None = None) -> None
     WriteProtectedError   (a PermissionError) the file exists and this user may not write it
                 (``chmod 444``): it is kept, not replaced.
     """
-    archive_name = os.fspath(path).endswith(".keras")
+    path = _file_name(path, "dlcore.save(model, path)",
+                      swapped=isinstance(model, (str, os.PathLike)))
+    archive_name = path.endswith(".keras")
     if format not in (None, "dlcore", "keras"):
         raise ValueError(f"format must be 'dlcore' or 'keras' (or None: from the name), got "
                          f"{format!r}")
@@ -681,6 +683,10 @@ def load(path: str | os.PathLike, architecture: Any = None) -> Any:
     Parameters
     ----------
     path : str or os.PathLike
+    architecture : dlcore model, Keras model, Keras model JSON (str) or None
+        Only for a Keras weights-only file, which holds no architecture: the model whose
+        layers the weights fill (a dlcore model is copied, not changed). None for every other
+        file.
 
     Returns
     -------
@@ -735,8 +741,22 @@ def load(path: str | os.PathLike, architecture: Any = None) -> Any:
     return model
 
 
+def _file_name(path: Any, call: str = "dlcore.load(path)", swapped: bool = False) -> str:
+    """``path`` as a str; anything that names no file refused in one line, a model given where
+    the path goes (``dlcore.save("model.h5", rbm)``, PyTorch's order is the model first too)
+    with the call's order, where Python's own message ("expected str, bytes or os.PathLike
+    object, not BernoulliRBM") names neither the argument nor the fix."""
+    try:
+        return os.fsdecode(path)
+    except TypeError:
+        order = " (the model first)" if swapped else ""
+        given = "None" if path is None else with_article(type(path).__name__)
+        raise TypeError(f"path must be a file name (str or os.PathLike), got {given}: call "
+                        f"{call}{order}") from None
+
+
 def _existing_file(path: str | os.PathLike) -> str:
-    filename = os.fspath(path)
+    filename = _file_name(path)
     if not os.path.exists(filename):
         raise ModelFileError(filename, f"{filename} does not exist; check the path")
     if os.path.isdir(filename):

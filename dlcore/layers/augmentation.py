@@ -183,6 +183,7 @@ class ImageAugmentation(Layer):
     image_shape : (channels, height, width) or None. None: the inputs are images, (n, C, H, W).
         Given: the inputs are flat rows (n, C * H * W) holding such images in the order
         ``Flatten`` writes them, as a DBN's or an MLP's inputs do; the output is flat too.
+    name, input_shape, trainable, dtype : see :class:`dlcore.layers.Layer`
 
     The first layer of a network only (while augmenting it passes no gradient to its input);
     the identity outside training, whose gradient (an adversarial example's) it passes on.
@@ -284,6 +285,7 @@ class GaussianNoise(Layer):
     seed : int in [0, 2**64) or None, Keras's: the Philox key of this layer's noise, instead of
         the model's key for it (the same noise wherever the layer sits); kept in the layer's
         config and so in the model's files
+    name, input_shape, trainable, dtype : see :class:`dlcore.layers.Layer`
     """
 
     stochastic = True

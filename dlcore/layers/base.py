@@ -688,10 +688,11 @@ class WeightedLayer(Layer):
     derivative needs the pre-activations z (gelu, silu, mish, hard_silu): the kernel writes z,
     kept for the backward pass, and the activation runs as a pass of its own. A network that
     fuses its loss with a final softmax or sigmoid asks for the pre-activations instead
-    (``apply_activation=False`` in forward and backward).
+    (``apply_activation=False`` in forward and backward). Its parameters below are those
+    Dense, Conv2D and the other weighted layers share.
 
-    Parameters shared by Dense and Conv2D
-    -------------------------------------
+    Parameters
+    ----------
     activation : None (linear) or one of :data:`ACTIVATION_NAMES` (Keras's names: "relu",
         "sigmoid", "tanh", "softmax", "gelu", "silu", ...)
     use_bias : bool
@@ -723,6 +724,7 @@ class WeightedLayer(Layer):
         Dense's parameters); dlcore constrains kernels only, so any other value is refused in
         one line
     trainable : bool, False freezes the layer (see :class:`Layer`)
+    name, input_shape, dtype : see :class:`Layer`
     """
 
     #: {weight name: the optimiser's step straight from that weight's gradient product}, set

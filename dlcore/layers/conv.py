@@ -22,6 +22,7 @@ from .geometry import (
     Window,
     check_data_format,
     kernel_pair,
+    one_stride,
     padding_sides,
     warn_if_channels_last,
 )
@@ -34,13 +35,18 @@ class Conv2D(WindowedLayer):
     ----------
     filters : int, F, the number of output channels (feature maps)
     kernel_size : int or (k_h, k_w)
-    stride : int or pair, S (``strides`` is accepted as the Keras spelling)
+    stride : int or pair, S
+    strides : Keras's spelling of ``stride`` (give one, or both the same)
     padding : "valid" (P = 0), "same" (Keras's: ceil(N / S) outputs, P = (k - 1) / 2 on each
         side for an odd k at stride 1, else the odd zero at the bottom or right:
         :func:`dlcore.layers.geometry.keras_same_padding`), an int, a pair, or
         ((top, bottom), (left, right)) per side
-    activation, use_bias, kernel_initializer, ... : see
-        :class:`dlcore.layers.base.WeightedLayer`
+    activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+    bias_regularizer, kernel_constraint, activity_regularizer, bias_constraint,
+    kernel_noise : see :class:`dlcore.layers.base.WeightedLayer`
+    floor : bool, Keras's geometry rule: the remainder no window covers dropped (below)
+    data_format : None or "channels_first" (Keras's keyword; dlcore's images are NCHW)
+    name, input_shape, trainable, dtype : see :class:`dlcore.layers.Layer`
 
     Attributes
     ----------
@@ -67,8 +73,7 @@ class Conv2D(WindowedLayer):
                          kernel_regularizer, bias_regularizer, kernel_constraint, name,
                          input_shape, activity_regularizer, bias_constraint, trainable,
                          kernel_noise, dtype=dtype)
-        self._set_geometry(filters, kernel_size, stride if strides is None else strides,
-                           padding, floor)
+        self._set_geometry(filters, kernel_size, one_stride(stride, strides, 1), padding, floor)
 
     def _set_geometry(self, filters, kernel_size, stride, padding, floor):
         """The checked filters, window size, stride and padding (``strides`` is Keras's

@@ -24,7 +24,7 @@ import numpy as np
 from dlcore.validation import check_int
 
 from .base import WindowedLayer, refuse_kernel_constraint
-from .geometry import check_data_format, kernel_pair, transpose_window
+from .geometry import check_data_format, kernel_pair, one_stride, transpose_window
 
 
 class Conv2DTranspose(WindowedLayer):
@@ -34,12 +34,16 @@ class Conv2DTranspose(WindowedLayer):
     ----------
     filters : int, F, the number of output channels
     kernel_size : int or (k_h, k_w)
-    strides : int or pair, S (``stride`` is accepted as dlcore's Conv2D spelling)
+    strides : int or pair, S
+    stride : dlcore's Conv2D spelling of ``strides`` (give one, or both the same)
     padding : "valid" (H' = H S + max(k - S, 0)) or "same" (H' = H S), Keras's rules
-    activation, use_bias, kernel_initializer, ... : see
+    activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+    bias_regularizer, activity_regularizer, kernel_noise : see
         :class:`dlcore.layers.base.WeightedLayer`
     kernel_constraint, bias_constraint : None only (Keras's signature has them; dlcore's
         max-norm bounds Dense and Conv2D kernels), anything else refused in one line
+    data_format : None or "channels_first" (Keras's keyword; dlcore's images are NCHW)
+    name, input_shape, trainable, dtype : see :class:`dlcore.layers.Layer`
 
     Attributes
     ----------
@@ -65,7 +69,8 @@ class Conv2DTranspose(WindowedLayer):
                          dtype=dtype)
         self.filters = check_int(filters, "filters", minimum=1)
         self.kernel_size = kernel_pair(kernel_size, "kernel_size")
-        self.strides = kernel_pair(strides if stride is None else stride, "strides")
+        self.strides = kernel_pair(one_stride(strides, stride, (1, 1), "strides", "stride"),
+                                   "strides")
         if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
             raise ValueError(f"Conv2DTranspose padding must be 'valid' or 'same', got "
                              f"{padding!r}")

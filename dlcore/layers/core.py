@@ -118,6 +118,7 @@ class LeakyReLU(Layer):
     Parameters
     ----------
     negative_slope : float >= 0
+    name, input_shape, trainable, dtype : see :class:`dlcore.layers.Layer`
     """
 
     def __init__(self, negative_slope=0.3, name=None, input_shape=None,
@@ -156,6 +157,7 @@ class Softmax(_FixedActivation):
         the classes or the channels, which is where Keras's default axis=-1 falls in its
         channels-last layout (dlcore's maps are channels first). A softmax along another axis
         is refused in one line when the layer is built.
+    name, input_shape, trainable, dtype : see :class:`dlcore.layers.Layer`
     """
 
     function = "softmax"
@@ -193,6 +195,7 @@ class Rescaling(Layer):
     ----------
     scale, offset : float (one number for every input; Keras's per-channel lists are not
         taken)
+    name, input_shape, trainable, dtype : see :class:`dlcore.layers.Layer`
     """
 
     def __init__(self, scale, offset=0.0, name=None, input_shape=None, trainable=True, dtype=None):
@@ -229,6 +232,7 @@ class Reshape(Layer):
     Parameters
     ----------
     target_shape : tuple of positive ints, at most one of them -1
+    name, input_shape, trainable, dtype : see :class:`dlcore.layers.Layer`
     """
 
     def __init__(self, target_shape, name=None, input_shape=None, trainable=True, dtype=None):
@@ -308,6 +312,8 @@ class Cropping2D(Layer):
     ----------
     cropping : int, (sym_height, sym_width) or ((top, bottom), (left, right)), non-negative
         (Keras's three forms; default 0, the identity)
+    data_format : None or "channels_first" (Keras's keyword; dlcore's images are NCHW)
+    name, input_shape, trainable, dtype : see :class:`dlcore.layers.Layer`
     """
 
     def __init__(self, cropping=((0, 0), (0, 0)), name=None, input_shape=None,
@@ -408,6 +414,7 @@ class Dropout(Layer):
     seed : int in [0, 2**64) or None, Keras's: the Philox key of this layer's masks, instead
         of the model's key for it (the same masks wherever the layer sits); kept in the
         layer's config and so in the model's files
+    name, input_shape, trainable, dtype : see :class:`dlcore.layers.Layer`
     """
 
     stochastic = True

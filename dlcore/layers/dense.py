@@ -28,7 +28,8 @@ class Dense(WeightedLayer):
     bias_regularizer, kernel_constraint, activity_regularizer, bias_constraint : see
         :class:`dlcore.layers.base.WeightedLayer`
     input_dim : int, optional, shorthand for ``input_shape=(input_dim,)`` (Keras)
-    name, input_shape : see :class:`dlcore.layers.Layer`
+    kernel_noise : see :class:`dlcore.layers.base.WeightedLayer`
+    name, input_shape, trainable, dtype : see :class:`dlcore.layers.Layer`
 
     Initial weights given by the caller (a DBN's RBM, say) go in as arrays::
 

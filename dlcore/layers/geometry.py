@@ -62,6 +62,22 @@ def kernel_pair(value, name="kernel_size"):
     return _positive_pair(value, name)
 
 
+def one_stride(given, keras_given, default, name="stride", keras_name="strides"):
+    """The stride of a layer that takes both spellings, dlcore's ``name`` and Keras's
+    ``keras_name``: the one given, or either when both say the same stride. Two different
+    strides are refused, as ``SGD(learning_rate=..., lr=...)`` is, rather than one silently
+    winning. ``given`` equal to ``default`` counts as not given (a signature cannot tell)."""
+    if keras_given is None:
+        return given
+    if given is None or (default is not None
+                         and kernel_pair(given, name) == kernel_pair(default, name)):
+        return keras_given
+    if kernel_pair(given, name) != kernel_pair(keras_given, keras_name):
+        raise ValueError(f"give {name} or {keras_name} (the same setting), not both: "
+                         f"{name}={given!r} and {keras_name}={keras_given!r} disagree")
+    return given
+
+
 def padding_pair(padding, kernel_size, name="padding"):
     """The zero padding ``(P_h, P_w)`` for ``padding`` = ``"valid"`` (0), an int or a pair
     (``"same"`` depends on the input: see :func:`padding_sides`)."""

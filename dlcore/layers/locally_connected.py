@@ -24,7 +24,7 @@ import numpy as np
 
 from .base import WindowedLayer, refuse_kernel_constraint
 from .conv import Conv2D
-from .geometry import check_data_format, warn_if_channels_last
+from .geometry import check_data_format, one_stride, warn_if_channels_last
 
 
 class LocallyConnected2D(WindowedLayer):
@@ -35,7 +35,8 @@ class LocallyConnected2D(WindowedLayer):
     ----------
     filters : int, F, the outputs per position
     kernel_size : int or (k_h, k_w), each field's size
-    stride : int or pair (``strides``, Keras's spelling, too)
+    stride : int or pair
+    strides : Keras's spelling of ``stride`` (give one, or both the same)
     padding, floor : as :class:`Conv2D`'s (padding "valid", "same", an int, a pair or per
         side; ``floor=True`` drops a remainder no field covers)
     activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
@@ -44,7 +45,8 @@ class LocallyConnected2D(WindowedLayer):
     kernel_constraint, bias_constraint : None only (tf.keras 2's signature had them; a unit's
         incoming weights lie along no single axis of the kernel), anything else refused in
         one line
-    name, input_shape, trainable : see :class:`dlcore.layers.Layer`
+    data_format : None or "channels_first" (Keras's keyword; dlcore's images are NCHW)
+    name, input_shape, trainable, dtype : see :class:`dlcore.layers.Layer`
 
     Attributes
     ----------
@@ -67,8 +69,8 @@ class LocallyConnected2D(WindowedLayer):
                          kernel_regularizer, bias_regularizer, None, name, input_shape,
                          activity_regularizer, bias_constraint, trainable, kernel_noise,
                          dtype=dtype)
-        Conv2D._set_geometry(self, filters, kernel_size,
-                             stride if strides is None else strides, padding, floor)
+        Conv2D._set_geometry(self, filters, kernel_size, one_stride(stride, strides, 1),
+                             padding, floor)
 
     # the geometry is a convolution's
     compute_output_shape = Conv2D.compute_output_shape

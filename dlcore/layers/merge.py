@@ -354,6 +354,7 @@ class Concatenate(Merge):
         or the features of rows; negative counts from the end; 0 (the samples) is refused.
         Images joined along their height or width (axis 2, 3, -1 or -2 of NCHW maps) build
         with a UserWarning: that is Keras's channel axis, not dlcore's.
+    name, trainable, dtype : see :class:`dlcore.layers.Layer`
     """
 
     #: whether joining (C, H, W) maps along H or W warns (the Keras import clears it: there
@@ -436,6 +437,7 @@ class Dot(Merge):
         axes (sequences, (H, W, C) maps), summed over one axis, the others kept; dlcore's Dot
         takes rows only and refuses those in one line.
     normalize : bool, whether the rows are scaled to length 1 first (cosine similarity).
+    name, trainable, dtype : see :class:`dlcore.layers.Layer`
 
     The gradients (u = a / ||a||, v = b / ||b|| when normalised, else u = a, v = b):
     dL/da = dL/dy b and dL/db = dL/dy a; normalised, dL/da = dL/dy (v - y u) / ||a|| and

@@ -132,6 +132,7 @@ class BatchNormalization(_Normalization):
     center, scale : bool, learn beta (a shift) and gamma (a scale); off: 0 and 1
     trainable : bool, False freezes the layer (see :class:`Layer`): it then normalises with
         its moving statistics, in training too, as Keras does
+    name, input_shape, dtype : see :class:`dlcore.layers.Layer`
     """
 
     state_names = ("moving_mean", "moving_variance")
@@ -197,6 +198,7 @@ class LayerNormalization(_Normalization):
         default -1 on NHWC images is dlcore's 1
     epsilon : float > 0, added to the variance (Keras's 1e-3)
     center, scale : bool, learn beta (a shift) and gamma (a scale) per channel; off: 0 and 1
+    name, input_shape, trainable, dtype : see :class:`dlcore.layers.Layer`
     """
 
     def __init__(self, axis=1, epsilon=1e-3, center=True, scale=True, name=None,

@@ -28,6 +28,7 @@ from .geometry import (
     Window,
     check_data_format,
     kernel_pair,
+    one_stride,
     padding_sides,
     warn_if_channels_last,
 )
@@ -45,7 +46,7 @@ class _Pool2D(Layer):
         check_data_format(data_format, type(self).__name__)
         self.floor = bool(floor)   # Keras's rule: the remainder dropped (imported layers)
         self.pool_size = kernel_pair(pool_size, "pool_size")
-        stride = stride if strides is None else strides
+        stride = one_stride(stride, strides, None)
         self.stride = self.pool_size if stride is None else kernel_pair(stride, "stride")
         if isinstance(padding, str) and padding.lower() not in ("valid", "same"):
             raise ValueError(f"a pool's padding is 'valid', 'same' (Keras's) or ((top, bottom), "
@@ -124,7 +125,10 @@ class MaxPool2D(_Pool2D):
     ----------
     pool_size : int or pair (default 2)
     stride : int or pair (default: the pool size, non-overlapping pools)
+    strides : Keras's spelling of ``stride`` (give one, or both the same)
     floor, padding : Keras's geometry, for imported pools (see the module docstring)
+    data_format : None or "channels_first" (Keras's keyword; dlcore's images are NCHW)
+    name, input_shape, trainable, dtype : see :class:`dlcore.layers.Layer`
     """
 
     kind = "max"
@@ -162,6 +166,7 @@ class L2FeaturePool(Layer):
     Parameters
     ----------
     group_size : int >= 1 that divides the number of channels (default 2)
+    name, input_shape, trainable, dtype : see :class:`dlcore.layers.Layer`
     """
 
     kind = "l2"
@@ -260,6 +265,7 @@ class GlobalAvgPool2D(_GlobalPool2D):
     ----------
     keepdims : bool, keep the pooled axes: (n, C, 1, 1)
     data_format : None or "channels_first" (Keras's argument; dlcore's images are NCHW)
+    name, input_shape, trainable, dtype : see :class:`dlcore.layers.Layer`
     """
 
     kind = "avg"

@@ -25,6 +25,8 @@ class UpSampling2D(Layer):
     ----------
     size : int or (S_h, S_w), the factor along the height and the width (default 2)
     interpolation : "nearest" (repeat each pixel) or "bilinear"
+    data_format : None or "channels_first" (Keras's keyword; dlcore's images are NCHW)
+    name, input_shape, trainable, dtype : see :class:`dlcore.layers.Layer`
     """
 
     def __init__(self, size=(2, 2), interpolation="nearest", name=None, input_shape=None,

@@ -156,6 +156,8 @@ def ais_log_partition(rbm, visible_bias=None, hidden_bias=None, base_visible_bia
     rbm : a fitted :class:`~dlcore.BernoulliRBM` or :class:`~dlcore.GaussianBernoulliRBM`, or
         the weights W (n_visible, n_hidden) of a Bernoulli RBM given with ``visible_bias``
         (n_visible,) and ``hidden_bias`` (n_hidden,)
+    visible_bias, hidden_bias : (n_visible,) and (n_hidden,) arrays, with weights as ``rbm``
+        only (None with a fitted model)
     base_visible_bias : (n_visible,), optional, the base model's visible biases (binary units)
     data : (n, n_visible) array, optional, the training data: the base model is fitted to its
         columns (binary units: log(p / (1 - p)) of the pixel means p, clipped to
