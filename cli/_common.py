@@ -914,9 +914,13 @@ FIGURES_LEFT = "the figures and tables were not all written; write them without 
 
 
 @contextlib.contextmanager
-def saving_trained_model(model, model_path, left=FIGURES_LEFT):
+def saving_trained_model(model, model_path, left=FIGURES_LEFT, checkpoints=None):
     """Save a training command's trained model as ``model_path`` (:func:`save_trained_model`),
     then run the block, what the command does with it (the evaluation, the figures and tables).
+
+    ``checkpoints``: the run's :class:`Checkpoints`, whose file the saved model supersedes and
+    which is deleted once it is saved (:meth:`Checkpoints.superseded`), as Keras's
+    ``BackupAndRestore`` deletes its backup when training ends.
 
     Ctrl-C in either is told from the file on disk: once ``model_path`` has landed (written
     whole, then renamed, so even inside the save), the message says that it is complete, what
@@ -926,6 +930,8 @@ def saving_trained_model(model, model_path, left=FIGURES_LEFT):
     found = _file_identity(model_path)
     try:
         save_trained_model(model, model_path)
+        if checkpoints is not None:
+            checkpoints.superseded()
         yield
     except KeyboardInterrupt:
         held = []
@@ -978,7 +984,8 @@ def checkpoint_option(function):
     return click.option(
         "--checkpoint-every", type=click.IntRange(min=1), default=None, metavar="N",
         help=f"Also save the model as {CHECKPOINT_FILE} in --out after every N epochs (Ctrl-C "
-             "saves it too).")(function)
+             "saves it too), for a run killed without one; deleted once the finished model is "
+             "saved.")(function)
 
 
 def resume_command(checkpoint, options=True):
@@ -1085,6 +1092,19 @@ class Checkpoints:
                                       "parameters": current_parameters(context),
                                       **self.record_details}
         save_model(model, self.path)
+
+    def superseded(self):
+        """Delete the checkpoint: the run's finished model, saved whole in the folder, holds
+        everything it held. Left there, it was the pending work of no run: its "resume with"
+        command, run again from the shell's history, trained the run once more from that
+        epoch and replaced the finished model.h5 (one a larger --epochs had trained on, with
+        a shorter one), and a copy of the folder that gave it a newer time than model.h5 was
+        refused as an interrupted run's. One that cannot be deleted (another user's, in a
+        sticky folder) stays, older than the model file, which supersedes it."""
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+        self._found = self._saving = None
+        self.saved = None
 
     def epoch_finished(self, model, where):
         self.finished += 1

@@ -127,7 +127,7 @@ def train(dataset, digits, hidden, epochs, batch_size, learning_rate, momentum, 
               **fit_options(comm))
     model.training_record_ = training_record(dataset, classes, len(train_images))
     # first: a Ctrl-C in the figures loses nothing
-    with saving_trained_model(model, folder / "model.h5"):
+    with saving_trained_model(model, folder / "model.h5", checkpoints=checkpoints):
         save_filters(model, folder / "filters.png", what="autoencoder")
         save_denoising_grid(model, held_out, held_out_labels, folder / "reconstructions.png")
         save_loss_curve(model, folder / "training_curve.png")

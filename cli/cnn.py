@@ -301,7 +301,7 @@ def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, mom
     model.training_record_ = training_record(dataset, np.unique(y).tolist(), len(x),
                                              test_set=test_source)
     # before testing: a Ctrl-C there loses nothing
-    with saving_trained_model(model, folder / "model.h5"):
+    with saving_trained_model(model, folder / "model.h5", checkpoints=checkpoints):
         loss, accuracy = model.evaluate(x_test, y_test)
         predicted = model.predict_classes(x_test)
         metrics = {"model": model_name, "dataset": str(dataset), "test_set": test_source,

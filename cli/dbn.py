@@ -218,7 +218,7 @@ def pretrain_command(layers_text, dataset, epochs_per_layer, learning_rate, batc
              resuming=resume is not None, **fit_options(comm))
     model.training_record_ = training_record(dataset, np.unique(y).tolist(), len(X))
     # first: a Ctrl-C in the figures loses nothing
-    with saving_trained_model(model, folder / "dbn.h5"):
+    with saving_trained_model(model, folder / "dbn.h5", checkpoints=checkpoints):
         names = save_layer_filters(model, folder, side)
         if with_labels:
             _, (X_test, y_test) = load_labelled_split(dataset)
@@ -332,7 +332,7 @@ def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, moment
                                                **checkpoints.record_details)
     history = network.history
     # first: a Ctrl-C in the figures loses nothing
-    with saving_trained_model(network, folder / "model.h5"):
+    with saving_trained_model(network, folder / "model.h5", checkpoints=checkpoints):
         viz.save_curves({"training loss": history["loss"],
                          "validation loss": history["val_loss"]},
                         folder / "training_curve.png", ylabel="cross-entropy per sample",

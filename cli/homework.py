@@ -147,7 +147,7 @@ def task1(train_digits, test_digits, hidden, epochs, cd_k, persistent, batch_siz
     train_rbm(rbm, train_images, checkpoints, resume is not None)
     rbm.training_record_ = training_record(dataset, train_digits, len(train_images))
     # before the tables: a Ctrl-C there loses nothing
-    with saving_trained_model(rbm, folder / "model.h5"):
+    with saving_trained_model(rbm, folder / "model.h5", checkpoints=checkpoints):
         table = reconstruction_table(rbm, test_images, test_labels, train_digits)
         write_task1_outputs(folder, rbm, test_images, test_labels, table, dataset)
     # what the table measures, lest it be read as the training lines' error on trained images

@@ -292,7 +292,7 @@ def pretraining(dataset, train_size, layers_text, rows_text, n_seeds, epochs_per
             model.training_record_ = record
             # first: a Ctrl-C in what follows loses no training
             with saving_trained_model(model, folder / name,
-                                      FIGURES_LEFT if last else STAGES_LEFT):
+                                      FIGURES_LEFT if last else STAGES_LEFT, checkpoints):
                 if kind == FINE_TUNING:
                     results[row].append(evaluate(model, train, valid, test))
                 if last:

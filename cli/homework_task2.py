@@ -343,7 +343,7 @@ def task2(train_image, test_image, patch_size, hidden, epochs, learning_rate, ba
                                            image_size=[int(side) for side in train.shape])
     publish_metrics(reconstruction_error=rbm.history["reconstruction_error"][-1])
     # before the reconstructions and feature maps (tens of seconds): a Ctrl-C there loses nothing
-    with saving_trained_model(rbm, folder / "model.h5"):
+    with saving_trained_model(rbm, folder / "model.h5", checkpoints=checkpoints):
         rows = reconstruction_rows(rbm, [("training", train_name, train),
                                          ("unseen", test_name, test)], patch_size, per_patch)
         feature_maps = rbm_feature_maps(rbm, test, patch_size, per_patch, backend)

@@ -148,7 +148,7 @@ def train(dataset, digits, hidden, epochs, cd_k, persistent, sampler, n_chains, 
               X_valid=held_out, **fit_options(comm))
     model.training_record_ = training_record(dataset, classes, len(train_images))
     # first: a Ctrl-C in the figures loses nothing
-    with saving_trained_model(model, folder / "model.h5"):
+    with saving_trained_model(model, folder / "model.h5", checkpoints=checkpoints):
         save_filters(model, folder / "filters.png")
         save_training_curve(model, folder / "training_curve.png")
     history = model.history

@@ -174,7 +174,9 @@ def resume_words(output):
 
 def interrupted_then_resumed(monkeypatch, arguments, out, cls, method, calls):
     """Run ``arguments`` interrupted at call ``calls`` of ``cls.method``, check the Ctrl-C
-    contract, then run the command it prints. Returns (interrupted result, resumed result)."""
+    contract, then run the command it prints, which deletes the checkpoint as it saves the
+    finished model. Returns (interrupted result, resumed result); the interrupted result's
+    ``checkpoint`` is the model its checkpoint held."""
     runner = CliRunner()
     interrupt_after(monkeypatch, cls, method, calls)
     interrupted = runner.invoke(main, [*arguments, "--out", str(out)])
@@ -188,8 +190,10 @@ def interrupted_then_resumed(monkeypatch, arguments, out, cls, method, calls):
     assert (out / CHECKPOINT_FILE).stat().st_size > 0
     words = resume_words(interrupted.output)
     assert words[-2:] == ["--resume", str(out / CHECKPOINT_FILE)]
+    interrupted.checkpoint = dlcore.load(out / CHECKPOINT_FILE)
     resumed = runner.invoke(main, words)
     assert resumed.exit_code == 0, resumed.output
+    assert not (out / CHECKPOINT_FILE).exists()
     return interrupted, resumed
 
 
@@ -202,10 +206,9 @@ def test_rbm_train_ctrl_c_saves_a_checkpoint_and_resuming_it_is_bit_identical(
     full = CliRunner().invoke(main, [*RBM_TRAIN, "--out", str(tmp_path / "full")])
     assert full.exit_code == 0, full.output
     # 800 training images, 40 steps an epoch: Ctrl-C in the middle of epoch 3
-    interrupted_then_resumed(monkeypatch, RBM_TRAIN, tmp_path / "part", ContrastiveDivergence,
-                             "step", 40 * 2 + 17)
-    checkpoint = dlcore.load(tmp_path / "part" / CHECKPOINT_FILE)
-    assert checkpoint.epochs_done_ == 2
+    interrupted, _ = interrupted_then_resumed(monkeypatch, RBM_TRAIN, tmp_path / "part",
+                                              ContrastiveDivergence, "step", 40 * 2 + 17)
+    assert interrupted.checkpoint.epochs_done_ == 2
     expected = dlcore.load(tmp_path / "full" / "model.h5")
     actual = dlcore.load(tmp_path / "part" / "model.h5")
     assert_identical(expected, actual)
@@ -257,10 +260,10 @@ def network_command_resumes_bit_identically(tmp_path, monkeypatch, arguments):
     assert full.exit_code == 0, full.output
     finished = dlcore.load(tmp_path / "full" / "model.h5")
     updates_per_epoch = finished.n_updates // finished.epochs_done
-    _, resumed = interrupted_then_resumed(monkeypatch, arguments, tmp_path / "part",
-                                          dlcore.network.Sequential, "_train_step",
-                                          2 * updates_per_epoch + 2)
-    assert dlcore.load(tmp_path / "part" / CHECKPOINT_FILE).epochs_done == 2
+    interrupted, resumed = interrupted_then_resumed(monkeypatch, arguments, tmp_path / "part",
+                                                    dlcore.network.Sequential, "_train_step",
+                                                    2 * updates_per_epoch + 2)
+    assert interrupted.checkpoint.epochs_done == 2
     # the one line every resumed command says (cnn train and dbn finetune said nothing)
     epochs = int(arguments[arguments.index("--epochs") + 1])
     assert (f"resuming: 2 of {epochs} epochs trained, training the {epochs - 2} left"
@@ -298,7 +301,8 @@ def test_dbn_finetune_resume_refuses_another_dbn_and_takes_a_moved_copy(tmp_path
     first = runner.invoke(main, [*finetune, str(tmp_path / "first" / "dbn.h5"), "--epochs",
                                  "1", "--checkpoint-every", "1", "--out", str(tmp_path / "ft")])
     assert first.exit_code == 0, first.output
-    checkpoint = str(tmp_path / "ft" / CHECKPOINT_FILE)
+    assert not (tmp_path / "ft" / CHECKPOINT_FILE).exists()    # model.h5 superseded it
+    checkpoint = str(tmp_path / "ft" / "model.h5")    # 1 epoch of the 2 the resumes train
     other = runner.invoke(main, [*finetune, str(tmp_path / "other" / "dbn.h5"), "--resume",
                                  checkpoint, "--out", str(tmp_path / "resumed_other")])
     assert other.exit_code == 2, other.output
@@ -347,19 +351,33 @@ def test_dbn_finetune_resumed_with_fewer_epochs_than_it_trained_is_refused(
     assert model.read_bytes() == written
 
 
-def test_checkpoint_every_n_epochs_is_resumable(tmp_path):
+class Killed(Exception):
+    """A process ended where no Ctrl-C handler runs (SIGKILL, a power cut): nothing is saved
+    then but the periodic checkpoint."""
+
+
+def test_checkpoint_every_n_epochs_is_resumable(tmp_path, monkeypatch):
     runner = CliRunner()
     full = runner.invoke(main, [*RBM_TRAIN, "--out", str(tmp_path / "full"),
                                 "--checkpoint-every", "2"])
     assert full.exit_code == 0, full.output
-    checkpoint = dlcore.load(tmp_path / "full" / CHECKPOINT_FILE)
-    assert checkpoint.epochs_done_ == 4
-    short = runner.invoke(main, [*RBM_TRAIN[:-4], "3", *RBM_TRAIN[-3:],
-                                 "--out", str(tmp_path / "short"), "--checkpoint-every", "2"])
-    assert short.exit_code == 0, short.output
-    assert dlcore.load(tmp_path / "short" / CHECKPOINT_FILE).epochs_done_ == 2
+    original = ContrastiveDivergence.epoch
+    epochs = {"started": 0}
+
+    def killed_in_the_third(self, *arguments, **options):
+        epochs["started"] += 1
+        if epochs["started"] == 3:
+            raise Killed
+        return original(self, *arguments, **options)
+
+    monkeypatch.setattr(ContrastiveDivergence, "epoch", killed_in_the_third)
+    killed = runner.invoke(main, [*RBM_TRAIN, "--out", str(tmp_path / "killed"),
+                                  "--checkpoint-every", "2"])
+    monkeypatch.undo()
+    assert isinstance(killed.exception, Killed), killed.output
+    assert dlcore.load(tmp_path / "killed" / CHECKPOINT_FILE).epochs_done_ == 2
     resumed = runner.invoke(main, [*RBM_TRAIN, "--out", str(tmp_path / "resumed"), "--resume",
-                                   str(tmp_path / "short" / CHECKPOINT_FILE)])
+                                   str(tmp_path / "killed" / CHECKPOINT_FILE)])
     assert resumed.exit_code == 0, resumed.output
     assert_identical(dlcore.load(tmp_path / "full" / "model.h5"),
                      dlcore.load(tmp_path / "resumed" / "model.h5"))
@@ -891,20 +909,52 @@ def test_a_new_run_refuses_an_out_folder_holding_a_checkpoint(tmp_path, argument
     ids=["rbm train", "homework pretraining"])
 def test_a_finished_checkpointing_run_may_be_run_again_in_its_out_folder(tmp_path, command,
                                                                          pending_work):
-    """Its model.h5 (homework pretraining: its table, written last), written after its last
-    checkpoint, supersedes that checkpoint: running the command again there is not refused
-    (an interrupted run's newer checkpoint is)."""
+    """Its model.h5 (homework pretraining: each stage's file) supersedes its checkpoint, which
+    is deleted once that is saved, as Keras's BackupAndRestore deletes its backup: running the
+    command again there is not refused (an interrupted run's checkpoint is)."""
     out = tmp_path / "run"
     arguments = [*command, "--out", str(out), "--checkpoint-every", "2"]
     first = CliRunner().invoke(main, arguments)
     assert first.exit_code == 0, first.output
-    assert (out / CHECKPOINT_FILE).is_file()
+    assert not (out / CHECKPOINT_FILE).exists()
     again = CliRunner().invoke(main, arguments)
     assert again.exit_code == 0, again.output
+    assert not (out / CHECKPOINT_FILE).exists()
     (out / CHECKPOINT_FILE).write_bytes(pending_work)     # newer than model.h5
     refused = CliRunner().invoke(main, arguments)
     assert refused.exit_code == 1 and "which this run would overwrite" in \
         error_lines(refused)[0]
+
+
+@pytest.mark.parametrize("arguments", [
+    RBM_TRAIN,
+    ["homework", "task1", "--train-digits", "1-2", "--test-digits", "1-3", "--hidden", "8",
+     "--epochs", "4", "--backend", "cpu"]], ids=["rbm train", "task1"])
+def test_the_resume_line_of_a_run_that_then_finished_trains_nothing_again(
+        tmp_path, monkeypatch, arguments):
+    """A run interrupted, resumed with a larger --epochs and finished: its checkpoint, left in
+    the folder, made the first interruption's "resume with" line (in the shell's history)
+    train the run again from that epoch, to its first total, and replace the longer run's
+    model.h5 without a word. The finished run deleted it: that line now names the model
+    files there are, and the finished model stays."""
+    out = tmp_path / "run"
+    interrupt_after(monkeypatch, ContrastiveDivergence, "epoch", 2)
+    interrupted = CliRunner().invoke(main, [*arguments, "--out", str(out)])
+    monkeypatch.undo()
+    assert interrupted.exit_code == INTERRUPTED_EXIT_CODE, interrupted.output
+    resume_line = shlex.split(error_lines(interrupted)[-1].split("resume with: ", 1)[1])
+    finished = CliRunner().invoke(main, [*arguments[:2], "--epochs", "6", "--resume",
+                                         str(out / CHECKPOINT_FILE)])
+    assert finished.exit_code == 0, finished.output
+    assert not (out / CHECKPOINT_FILE).exists()
+    written = (out / "model.h5").read_bytes()
+    again = CliRunner().invoke(main, resume_line[1:])
+    assert again.exit_code == 2, again.output
+    assert error_lines(again) == [
+        f"dlcore: error: Invalid value for '--resume': {out / CHECKPOINT_FILE} does not exist: "
+        f"did you mean {out / 'model.h5'}? (see 'main {' '.join(arguments[:2])} --help')"]
+    assert (out / "model.h5").read_bytes() == written
+    assert dlcore.load(out / "model.h5").epochs_done_ == 6
 
 
 def test_a_resumed_run_refuses_an_out_folder_holding_another_checkpoint(
@@ -1291,3 +1341,4 @@ def test_a_resumed_fine_tuning_that_early_stopping_ended_says_that_nothing_is_le
     assert line.startswith("resuming: 7 of 50 epochs trained, early stopping ended the run")
     assert "none left" in line
     assert "--epochs" not in line   # a larger --epochs would not train on: the stop stays
+
