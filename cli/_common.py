@@ -220,9 +220,13 @@ class OneLineErrorGroup(click.Group):
         started = time.time()
         _starting.hand_over()   # the handlers of its imports give way to the command's
         try:
-            with interrupt_on_termination(), noting_dropped_interruptions():
-                result = super().main(args=args, prog_name=prog_name, standalone_mode=False,
-                                      **extra)
+            with _stopping_once(), interrupt_on_termination(), noting_dropped_interruptions():
+                try:
+                    result = super().main(args=args, prog_name=prog_name,
+                                          standalone_mode=False, **extra)
+                except TrainingInterrupted as interruption:
+                    # said here, where a second signal is still held (_holding_interruptions)
+                    _say_interrupted(str(interruption), terminating_signal(interruption))
                 dropped = take_dropped_interruption()
                 if dropped is not None:
                     # a Ctrl-C that Python dropped (it landed in a __del__ or a callback made
@@ -237,8 +241,6 @@ class OneLineErrorGroup(click.Group):
             click.echo(f"dlcore: error: {error}{_rescued_note(error)}"
                        f"{_written_note(error.path, started)}", err=True)
             sys.exit(1)
-        except TrainingInterrupted as interruption:
-            _say_interrupted(str(interruption), terminating_signal(interruption))
         except click.exceptions.Abort as error:
             # Click turns Ctrl-C (KeyboardInterrupt) into Abort; the cause says which it was
             if not isinstance(error.__cause__ or error.__context__, KeyboardInterrupt):
@@ -934,14 +936,14 @@ def saving_trained_model(model, model_path, left=FIGURES_LEFT, checkpoints=None)
             checkpoints.superseded()
         yield
     except KeyboardInterrupt:
-        held = []
-        if _file_identity(model_path) == found:
-            # the interruption landed in the save (or just before it): the trained model is
-            # whole in memory, so it is saved again, holding a second signal, rather than
-            # lost with the training that made it
-            with _holding_interruptions() as held:
+        with _holding_interruptions(until_said=True) as held:
+            if _file_identity(model_path) == found:
+                # the interruption landed in the save (or just before it): the trained model
+                # is whole in memory, so it is saved again, holding a second signal, rather
+                # than lost with the training that made it
                 save_trained_model(model, model_path)
-        raise interrupted_after_training(model_path, left, held) from None
+            interruption = interrupted_after_training(model_path, left, held)
+        raise interruption from None
 
 
 def interrupted_after_training(model_path, left=FIGURES_LEFT, held=()):
@@ -1176,11 +1178,12 @@ class Checkpoints:
                     if self._saving is None else
                     "interrupted while the first checkpoint was being written: nothing was "
                     "saved") from None
-            with _holding_interruptions() as held:
+            with _holding_interruptions(until_said=True) as held:
                 self.save(self.model)
-            raise TrainingInterrupted(
-                f"interrupted: saved {self.contents} after {self.position()} to {self.path}"
-                f"{_held_note(held)}; resume with: {resume_command(self.path)}") from None
+                message = (f"interrupted: saved {self.contents} after {self.position()} to "
+                           f"{self.path}{_held_note(held)}; resume with: "
+                           f"{resume_command(self.path)}")
+            raise TrainingInterrupted(message) from None
         except TrainingDiverged as error:
             default_options = rate_options is None
             if rate_options is None:
@@ -1204,8 +1207,9 @@ class Checkpoints:
                                    error.learning_rate, error.setting, error.where,
                                    error.decay) from None
         finally:
-            for number, handler in previous_handlers.items():
-                signal.signal(number, handler)
+            if not _stopped():     # held until the line is said, then the command's put back
+                for number, handler in previous_handlers.items():
+                    signal.signal(number, handler)
 
     def _latching_interrupts(self):
         """Make SIGINT (and SIGTERM, SIGHUP, where :func:`dlcore.interrupt_on_termination`
@@ -1233,17 +1237,59 @@ class Checkpoints:
         return replaced
 
 
+#: One entry for each command :class:`OneLineErrorGroup` runs (a sweep's runs inside its
+#: own): None while it runs, the list of the signals held once it stops for an interruption
+#: (:func:`_holding_interruptions` with ``until_said``), until its line is said.
+_STOPPING = []
+
+
 @contextlib.contextmanager
-def _holding_interruptions():
+def _stopping_once():
+    """Around a command that :class:`OneLineErrorGroup` runs: once it stops for an
+    interruption, a second Ctrl-C, SIGTERM or SIGHUP waits until the first's line is said
+    (:func:`_holding_interruptions`); the handlers the command began with are put back when
+    it ends."""
+    numbers = (signal.SIGINT, *TERMINATION_SIGNALS)
+    main_thread = threading.current_thread() is threading.main_thread()
+    before = {number: signal.getsignal(number) for number in numbers} if main_thread else {}
+    _STOPPING.append(None)
+    try:
+        yield
+    finally:
+        if _STOPPING.pop() is not None:
+            for number, handler in before.items():
+                if handler is not None:
+                    signal.signal(number, handler)
+
+
+def _stopped():
+    """Whether the running command stopped for an interruption and holds the signals after
+    it until its line is said."""
+    return bool(_STOPPING) and _STOPPING[-1] is not None
+
+
+@contextlib.contextmanager
+def _holding_interruptions(until_said=False):
     """Within the block (the save of the checkpoint that a Ctrl-C asked for), hold a second
     Ctrl-C, SIGTERM or SIGHUP instead of raising it: one landing in the save threw the
     checkpoint away (or left it whole but unannounced), and the line said "interrupted by
     SIGTERM" with no word of the epochs trained. The first interruption wins: its line and
     exit code (130 for Ctrl-C) are the command's, and the signals held are named in the line
-    (:func:`_held_note`). Yields the list of the signals' names held."""
+    (:func:`_held_note`). Yields the list of the signals' names held.
+
+    ``until_said``: the block is the command stopping for the first interruption, and the
+    signals stay held after it, until :class:`OneLineErrorGroup` has said the line the block
+    made and the command ends (:func:`_stopping_once`): one landing just after the save, as
+    the line was made or the command's folder released (a double Ctrl-C, 50 ms apart), was
+    raised there, and the command said a bare "interrupted", of neither the saved
+    checkpoint nor the command that resumes it, or printed a traceback."""
     held = []
     if threading.current_thread() is not threading.main_thread():
         yield held
+        return
+    stays = until_said and bool(_STOPPING)
+    if stays and _stopped():
+        yield _STOPPING[-1]
         return
 
     def hold(signum, frame):
@@ -1254,11 +1300,14 @@ def _holding_interruptions():
     previous = {number: signal.signal(number, hold)
                 for number in (signal.SIGINT, *TERMINATION_SIGNALS)
                 if signal.getsignal(number) not in (signal.SIG_IGN, signal.SIG_DFL, None)}
+    if stays:
+        _STOPPING[-1] = held
     try:
         yield held
     finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
+        if not stays:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
 
 
 def _held_note(held):

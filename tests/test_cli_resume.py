@@ -1342,3 +1342,50 @@ def test_a_resumed_fine_tuning_that_early_stopping_ended_says_that_nothing_is_le
     assert "none left" in line
     assert "--epochs" not in line   # a larger --epochs would not train on: the stop stays
 
+
+@pytest.mark.parametrize("second, where", [
+    ("SIGINT", "as the line is made"), ("SIGINT", "as the folder is released"),
+    ("SIGTERM", "as the folder is released")])
+def test_a_second_signal_just_after_the_checkpoint_is_saved_waits_for_the_line(
+        tmp_path, monkeypatch, second, where):
+    """A double Ctrl-C (or `timeout`'s SIGTERM after a Ctrl-C), the second landing after the
+    checkpoint was whole but before the command had said so: it was raised as the line was
+    made or the run's --out released, and the command said a bare "dlcore: interrupted",
+    naming neither the saved checkpoint nor the command that resumes it. The first
+    interruption's line is said, with its exit code."""
+    from dlcore.cli import _common
+    out = tmp_path / "run"
+    sent = []
+
+    def signalling(function):
+        def call(*arguments, **options):
+            if not sent:
+                sent.append(second)
+                signal.raise_signal(getattr(signal, second))
+            return function(*arguments, **options)
+        return call
+
+    if where == "as the line is made":
+        monkeypatch.setattr(_common, "resume_command", signalling(_common.resume_command))
+    else:
+        locking = _common.lock_folder
+
+        def lock_folder(*arguments, **options):
+            lock = locking(*arguments, **options)
+            lock.release = signalling(lock.release)
+            return lock
+
+        monkeypatch.setattr(_common, "lock_folder", lock_folder)
+    interrupt_after(monkeypatch, ContrastiveDivergence, "epoch", 2)
+    handlers = [signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)]
+    interrupted = CliRunner().invoke(main, [*RBM_TRAIN, "--out", str(out)])
+    monkeypatch.undo()
+    assert sent == [second]
+    assert interrupted.exit_code == INTERRUPTED_EXIT_CODE, interrupted.output
+    [line] = error_lines(interrupted)
+    assert line.startswith(f"dlcore: interrupted: saved the model after epoch 1 of 4 to "
+                           f"{out / CHECKPOINT_FILE}"), line
+    assert "resume with: dlcore rbm train " in line
+    assert dlcore.load(out / CHECKPOINT_FILE).epochs_done_ == 1
+    # the handlers the command began with are back (Python's Ctrl-C, the default SIGTERM)
+    assert [signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)] == handlers
