@@ -1107,6 +1107,10 @@ class Checkpoints:
             self.path.unlink()
         self._found = self._saving = None
         self.saved = None
+        # the model is in its file: a Ctrl-C in the next stage (homework pretraining) before
+        # that stage's first epoch saved it again, and said it saved "the model after epoch 3
+        # of 3" of a stage already finished while the user watched the next one train
+        self.model = self.where = None
 
     def epoch_finished(self, model, where):
         self.finished += 1
@@ -1173,6 +1177,9 @@ class Checkpoints:
                     raise TrainingInterrupted(
                         f"interrupted: saved {self.contents} after {self._saving} to "
                         f"{self.path}; resume with: {resume_command(self.path)}") from None
+                if self.finished_files:
+                    # the stages finished are saved: the command says which, and how to go on
+                    raise
                 raise TrainingInterrupted(
                     f"interrupted before the first {self.unit} finished: nothing was saved"
                     if self._saving is None else

@@ -165,9 +165,10 @@ def test_network_interrupted_with_early_stopping_resumes_to_the_same_network(
 
 # -- command line -------------------------------------------------------------------------
 def resume_words(output):
-    """The command the interruption message says resumes the run, without 'dlcore'."""
-    line = next(line for line in output.splitlines() if "resume with: " in line)
-    words = shlex.split(line.split("resume with: ", 1)[1])
+    """The command the interruption message says resumes the run ("resume with: dlcore ...",
+    or after training "... with: dlcore ..."), without 'dlcore'."""
+    line = next(line for line in output.splitlines() if " with: dlcore " in line)
+    words = shlex.split(line.split(" with: ", 1)[1])
     assert words[0] == "dlcore"
     return words[1:]
 
@@ -459,17 +460,67 @@ def test_homework_pretraining_resumes_in_the_autoencoder_and_supervised_stages(
     full = CliRunner().invoke(main, [*arguments, "--out", str(tmp_path / "full")])
     assert full.exit_code == 0, full.output
     updates_per_epoch = dlcore.load(tmp_path / "full" / "autoencoder_net.h5").n_updates // 3
-    # the stack's second layer, its first epoch; then inside the supervised pretraining
-    for stage, (cls, method, calls) in (
-            ("stack", (AutoencoderTrainer, "epoch", 3)),
-            ("supervised", (dlcore.network.Sequential, "_train_step",
-                            3 * updates_per_epoch + updates_per_epoch + 2))):
-        out = tmp_path / stage
-        interrupted_then_resumed(monkeypatch, arguments, out, cls, method, calls)
+    # the stack's second layer, its first epoch
+    interrupted_then_resumed(monkeypatch, arguments, tmp_path / "stack", AutoencoderTrainer,
+                             "epoch", 3)
+    # inside the supervised pretraining, which keeps no checkpoint: the run goes on from the
+    # stage before it, saved (the line said it saved "the model after epoch 3 of 3", that
+    # stage's network, again as checkpoint.h5)
+    out = tmp_path / "supervised"
+    interrupt_after(monkeypatch, dlcore.network.Sequential, "_train_step",
+                    3 * updates_per_epoch + updates_per_epoch + 2)
+    interrupted = CliRunner().invoke(main, [*arguments, "--out", str(out)])
+    monkeypatch.undo()
+    assert interrupted.exit_code == INTERRUPTED_EXIT_CODE, interrupted.output
+    [line] = error_lines(interrupted)
+    assert line.startswith(f"dlcore: interrupted after training: {out / 'autoencoder_net.h5'} "
+                           "is saved and complete, but the stages after it were not run"), line
+    assert not (out / CHECKPOINT_FILE).exists()
+    resumed = CliRunner().invoke(main, resume_words(interrupted.output))
+    assert resumed.exit_code == 0, resumed.output
+    for out in (tmp_path / "stack", tmp_path / "supervised"):
         assert (tmp_path / "full" / "pretraining.csv").read_text() == \
             (out / "pretraining.csv").read_text()
         for name in ("stacked_autoencoder.h5", "autoencoder_net.h5", "supervised_net.h5"):
             assert_identical(dlcore.load(tmp_path / "full" / name), dlcore.load(out / name))
+
+
+@pytest.mark.parametrize("rows, finished", [("dbn,autoencoder", "pretrained_net.h5"),
+                                            ("dbn,deep", "pretrained_net.h5")])
+def test_ctrl_c_before_a_stage_s_first_epoch_names_the_stage_saved_before_it(
+        tmp_path, monkeypatch, digit_files, rows, finished):
+    """homework pretraining interrupted as a stage began (the autoencoders' first epoch, after
+    the DBN's network was fine-tuned and saved): the line said "saved the model after epoch 3
+    of 3 to checkpoint.h5", the finished stage's network written again as a checkpoint, while
+    the user watched the next stage. It now names the stage saved and how to go on from it."""
+    from dlcore.autoencoder.trainer import AutoencoderTrainer
+    arguments = ["homework", "pretraining", "--layers", "784-16-10", "--epochs-per-layer", "1",
+                 "--epochs", "2", "--backend", "cpu", "--rows", rows, "--dataset", digit_files]
+    full = CliRunner().invoke(main, [*arguments, "--out", str(tmp_path / "full")])
+    assert full.exit_code == 0, full.output
+    out = tmp_path / "part"
+    if rows == "dbn,autoencoder":
+        interrupt_after(monkeypatch, AutoencoderTrainer, "epoch", 1)
+    else:    # the deep net's first step, after the DBN's network's 2 epochs
+        updates_per_epoch = dlcore.load(tmp_path / "full" / finished).n_updates // 2
+        interrupt_after(monkeypatch, dlcore.network.Sequential, "_train_step",
+                        2 * updates_per_epoch + 1)
+    interrupted = CliRunner().invoke(main, [*arguments, "--out", str(out)])
+    monkeypatch.undo()
+    assert interrupted.exit_code == INTERRUPTED_EXIT_CODE, interrupted.output
+    [line] = error_lines(interrupted)
+    if rows == "dbn,autoencoder":
+        assert line.startswith(f"dlcore: interrupted after training: {out / finished} is saved "
+                               "and complete, but the stages after it were not run"), line
+        assert not (out / CHECKPOINT_FILE).exists()
+    else:    # the deep net, built and compiled, is saved untrained: its stage resumes
+        assert line.startswith(f"dlcore: interrupted: saved the model after epoch 0 of 2 to "
+                               f"{out / CHECKPOINT_FILE}"), line
+    resumed = CliRunner().invoke(main, resume_words(interrupted.output))
+    assert resumed.exit_code == 0, resumed.output
+    assert not (out / CHECKPOINT_FILE).exists()
+    assert (tmp_path / "full" / "pretraining.csv").read_text() == \
+        (out / "pretraining.csv").read_text()
 
 
 AE_TRAIN = ["ae", "train", "--digits", "1-2", "--hidden", "10", "--epochs", "3", "--untied",
