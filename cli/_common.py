@@ -536,8 +536,22 @@ def check_rows_to_train(n_rows, n_held_out, validation_split):
             ", which leaves none to train on: give a smaller one", param_hint="--validation-split")
 
 
+class DatasetName(click.types.StringParamType):
+    """The type of a training command's --dataset: a data set's name or a folder of IDX
+    files, as given (:func:`_canonical_dataset` checks it). A folder is recorded, and compared
+    with a --resume file's, by its absolute path (:func:`dataset_identity`): the relative one
+    recorded ("idx") named another folder, or none, in a run resumed from elsewhere, and
+    ``./idx`` or ``idx/`` (a shell's completion) was refused as differing from ``idx``."""
+
+    def recorded(self, value):
+        """``value`` as the training record keeps it."""
+        return dataset_identity(value) if isinstance(value, (str, Path)) else value
+
+    canonical = recorded
+
+
 def dataset_option(default="mnist-5k"):
-    return click.option("--dataset", default=default, show_default=True,
+    return click.option("--dataset", type=DatasetName(), default=default, show_default=True,
                         callback=_canonical_dataset,
                         help="mnist-5k (bundled), mnist, fashion-mnist, or a folder of IDX files.")
 
@@ -1336,8 +1350,13 @@ def _file_identity(path):
 
 
 def current_parameters(context):
-    """The running command's parameters as JSON values."""
-    return {name: _json_value(value) for name, value in context.params.items()}
+    """The running command's parameters as JSON values; a path to the data (a folder of IDX
+    files, a photograph) as its parameter type's ``recorded`` gives it, absolute, so that a
+    run resumed from another folder reads the same files."""
+    recorded = {param.name: getattr(param.type, "recorded", None)
+                for param in context.command.params}
+    return {name: _json_value(value if recorded.get(name) is None else recorded[name](value))
+            for name, value in context.params.items()}
 
 
 #: Options a resumed run may change: the new total of epochs (--epochs), where it computes

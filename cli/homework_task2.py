@@ -100,8 +100,14 @@ class Photograph(click.Path):
         return str(value)
 
     def canonical(self, value):
-        """The photograph ``value`` names: None (the default) is its bundled name."""
-        return self.default_name if value is None else value
+        """The photograph ``value`` names: None (the default) is its bundled name, a file its
+        absolute path (``./cat.jpg`` is ``cat.jpg``, and a --resume file records it so)."""
+        return self.default_name if value is None else self.recorded(value)
+
+    def recorded(self, value):
+        """``value`` as the training record keeps it: a file by its absolute path, so that a
+        run resumed from another folder reads the same photograph."""
+        return Path(value).resolve() if isinstance(value, Path) else value
 
 
 #: Grey level of the padding around a smaller photograph in reconstructions.png.

@@ -9,6 +9,7 @@ import shlex
 import shutil
 import signal
 import weakref
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -1440,3 +1441,60 @@ def test_a_second_signal_just_after_the_checkpoint_is_saved_waits_for_the_line(
     assert dlcore.load(out / CHECKPOINT_FILE).epochs_done_ == 1
     # the handlers the command began with are back (Python's Ctrl-C, the default SIGTERM)
     assert [signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)] == handlers
+
+
+def test_a_dataset_folder_given_relative_resumes_from_another_folder_and_as_dot_slash(
+        tmp_path, monkeypatch, digit_files):
+    """`rbm train --dataset idx` interrupted, then resumed: the checkpoint recorded "idx", so a
+    resume from another folder (the run's, say) said "unknown data set 'idx'" (or read
+    another folder of that name), and `--dataset ./idx` or `idx/` (the shell's completion)
+    was refused as differing from "idx". A folder is its absolute path now."""
+    shutil.copytree(digit_files, tmp_path / "idx")
+    monkeypatch.chdir(tmp_path)
+    arguments = ["rbm", "train", "--hidden", "6", "--epochs", "3", "--backend", "cpu"]
+    full = CliRunner().invoke(main, [*arguments, "--dataset", "idx", "--out", "full"])
+    assert full.exit_code == 0, full.output
+    for run, given in enumerate((["--dataset", "./idx"], ["--dataset", "idx/"], [])):
+        out = tmp_path / f"part{run}"
+        interrupt_after(monkeypatch, ContrastiveDivergence, "epoch", 2)
+        interrupted = CliRunner().invoke(main, [*arguments, "--dataset", "idx", "--out",
+                                                out.name])
+        monkeypatch.undo()
+        monkeypatch.chdir(tmp_path)
+        assert interrupted.exit_code == INTERRUPTED_EXIT_CODE, interrupted.output
+        if not given:    # from the run's own folder
+            monkeypatch.chdir(out)
+        resumed = CliRunner().invoke(main, ["rbm", "train", *given, "--resume",
+                                            str(out / CHECKPOINT_FILE)])
+        assert resumed.exit_code == 0, resumed.output
+        assert_identical(dlcore.load(tmp_path / "full" / "model.h5"),
+                         dlcore.load(out / "model.h5"))
+        monkeypatch.chdir(tmp_path)
+
+
+def test_a_photograph_given_relative_resumes_from_another_folder_and_as_dot_slash(
+        tmp_path, monkeypatch):
+    """task2's --train-image, a file given by a relative name, as --dataset's folder: a
+    resume from another folder said "cup.png: no such image file" (or read another)."""
+    import dlcore.datasets
+    bundled = Path(dlcore.datasets.__file__).parent / "images" / "coffee.png"
+    shutil.copyfile(bundled, tmp_path / "cup.png")
+    monkeypatch.chdir(tmp_path)
+    arguments = ["homework", "task2", "--patch", "4", "--hidden", "6", "--epochs", "3",
+                 "--max-size", "40", "--backend", "cpu"]
+    full = CliRunner().invoke(main, [*arguments, "--train-image", "cup.png", "--out", "full"])
+    assert full.exit_code == 0, full.output
+    for run, given in enumerate((["--train-image", "./cup.png"], [])):
+        out = tmp_path / f"part{run}"
+        interrupt_after(monkeypatch, ContrastiveDivergence, "epoch", 2)
+        interrupted = CliRunner().invoke(main, [*arguments, "--train-image", "cup.png",
+                                                "--out", out.name])
+        monkeypatch.undo()
+        assert interrupted.exit_code == INTERRUPTED_EXIT_CODE, interrupted.output
+        monkeypatch.chdir(tmp_path if given else out)
+        resumed = CliRunner().invoke(main, ["homework", "task2", *given, "--resume",
+                                            str(out / CHECKPOINT_FILE)])
+        assert resumed.exit_code == 0, resumed.output
+        assert_identical(dlcore.load(tmp_path / "full" / "model.h5"),
+                         dlcore.load(out / "model.h5"))
+        monkeypatch.chdir(tmp_path)
