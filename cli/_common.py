@@ -847,10 +847,14 @@ RUN_OUTPUTS = frozenset({
 def say_replacing(folder, writes):
     """One line when ``folder`` holds the outputs of an earlier dlcore run, which this run
     (writing the files ``writes``) replaces: it did so silently, and an earlier command's other
-    files stayed mixed in with this run's, unnamed. Not on --resume, which goes on in its
-    folder (an interrupted run's checkpoint was refused before: what is left is finished)."""
+    files stayed mixed in with this run's, unnamed. Not on a --resume that goes on in the
+    folder of its file (an interrupted run's checkpoint was refused before: what is left is
+    this run's); one into another --out replaced the outputs there without a word."""
     context = click.get_current_context(silent=True)
-    if context is None or context.params.get("resume") or context.meta.get(_SAID_REPLACING):
+    if context is None or context.meta.get(_SAID_REPLACING):
+        return
+    resume = context.params.get("resume")
+    if resume is not None and _same_file(Path(resume).parent, folder):
         return
     try:
         found = set(os.listdir(folder)) & RUN_OUTPUTS

@@ -1498,3 +1498,23 @@ def test_a_photograph_given_relative_resumes_from_another_folder_and_as_dot_slas
         assert_identical(dlcore.load(tmp_path / "full" / "model.h5"),
                          dlcore.load(out / "model.h5"))
         monkeypatch.chdir(tmp_path)
+
+
+def test_a_resumed_run_into_another_runs_out_says_it_replaces_its_outputs(two_epoch_rbm,
+                                                                          tmp_path):
+    """`rbm train --resume a/model.h5 --out b`, b holding an autoencoder's run: its model.h5
+    was replaced without a word (a run without --resume says so), and its
+    reconstructions.png stayed beside the RBM's files unnamed. A resume in the folder of its
+    file goes on with its own run there, and says nothing of replacing."""
+    other = tmp_path / "b"
+    trained = CliRunner().invoke(main, [*AE_TRAIN, "--out", str(other)])
+    assert trained.exit_code == 0, trained.output
+    resumed = CliRunner().invoke(main, [*RBM_TRAIN[:2], "--epochs", "3", "--resume",
+                                        str(two_epoch_rbm), "--out", str(other)])
+    assert resumed.exit_code == 0, resumed.output
+    assert (f"dlcore: replacing the outputs of an earlier run in {other}; "
+            "reconstructions.png of another run stays") in error_lines(resumed)
+    again = CliRunner().invoke(main, [*RBM_TRAIN[:2], "--epochs", "4", "--resume",
+                                      str(two_epoch_rbm)])
+    assert again.exit_code == 0, again.output
+    assert not any("replacing" in line for line in error_lines(again))
