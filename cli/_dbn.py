@@ -199,15 +199,47 @@ def error_rate(network, X, y):
     return float(np.mean(network.predict(X).argmax(axis=1) != y))
 
 
+class UpDownLines:
+    """The lines of a DBN's up-down epochs, which ``DBN.fit`` runs after its last RBM without
+    calling ``progress``: one as they begin, after the last RBM's bar (an epoch of up-down on
+    the homework's defaults takes seconds, and the screen was silent), one per finished epoch
+    with its generative reconstruction error (the ``history`` entry).
+
+    ``epoch_finished(model)`` is the stack's ``on_epoch_end``; a stack without up-down (a
+    StackedAutoencoder, a DBN with ``up_down_epochs=0``) prints nothing."""
+
+    def __init__(self, stack):
+        self.stack = stack
+        self.said = getattr(stack, "up_down_epochs_done_", 0)
+
+    def begin(self):
+        """The line as up-down begins (LayerProgress calls it after the last RBM's line)."""
+        epochs = int(getattr(self.stack, "up_down_epochs", 0) or 0)
+        if epochs > self.said:
+            left = epochs - self.said
+            click.echo(f"up-down fine-tuning: {left} epoch{'s' if left != 1 else ''} "
+                       f"(a line after each)", err=True)
+
+    def epoch_finished(self, model):
+        done = getattr(model, "up_down_epochs_done_", 0)
+        if done == self.said:   # an RBM's epoch
+            return
+        self.said = done
+        error = model.history["up_down_reconstruction_error"][-1]
+        click.echo(f"up-down: epoch {done}/{model.up_down_epochs}  generative reconstruction "
+                   f"error {error:.4f}", err=True)
+
+
 class LayerProgress:
     """``DBN.fit``'s (or ``StackedAutoencoder.fit``'s) progress callback: one bar per layer's
     model (``what``: "RBM", "autoencoder"), labelled with its layer's sizes (the stack's
     ``layers_``, which ``fit`` sets from the data before the first layer trains), showing
-    ``monitor``."""
+    ``monitor``; ``then()`` is called after the last layer's last line (what the stack trains
+    next begins)."""
 
-    def __init__(self, stack, what="RBM", monitor="reconstruction error"):
+    def __init__(self, stack, what="RBM", monitor="reconstruction error", then=None):
         self.stack, self.current, self.bar = stack, None, None
-        self.what, self.monitor = what, monitor
+        self.what, self.monitor, self.then = what, monitor, then
 
     def __call__(self, layer, n_layers, epoch, epochs, done, total, error):
         if layer != self.current:
@@ -219,6 +251,9 @@ class LayerProgress:
                                      self.monitor, TRAINING_ERROR_UNIT_OF_UNITS
                                      if self.monitor == "reconstruction error" else None)
         self.bar(epoch, epochs, done, total, error)
+        if layer == n_layers and epoch == epochs and done == total and self.then is not None:
+            self.close()
+            self.then()
 
     def close(self):
         if self.bar is not None:
@@ -236,19 +271,23 @@ def pretrain(dbn, X, y=None, checkpoints=None, resuming=False, rate_options=None
     a DBN's). ``then``: what the command does when the resumed stack has no epoch left
     (``resuming_line``'s). ``fit_options``: more keywords of ``fit``/``resume`` (``comm``)."""
     position = position or training_position
-    progress = LayerProgress(dbn, what,
-                             "reconstruction error" if what == "RBM" else "loss")
-    on_epoch_end, guard = None, contextlib.nullcontext()
+    up_down = UpDownLines(dbn)
+    progress = LayerProgress(dbn, what, "reconstruction error" if what == "RBM" else "loss",
+                             then=up_down.begin)
+    guard = contextlib.nullcontext()
     if resuming:
         click.echo(resuming_line(*stack_epochs(dbn), where=f" ({position(dbn)})", longer=None,
                                  then=then), err=True)
     if checkpoints is not None:
         if resuming:
             checkpoints.track(dbn, position)
-
-        def on_epoch_end(model):
-            checkpoints.epoch_finished(model, position)
         guard = checkpoints.on_interrupt(rate_options)
+
+    def on_epoch_end(model):
+        if checkpoints is not None:
+            checkpoints.epoch_finished(model, position)
+        # after the checkpoint: what a Ctrl-C after the line saves is the epoch it names
+        up_down.epoch_finished(model)
     with guard:
         try:
             train = dbn.resume if resuming else dbn.fit

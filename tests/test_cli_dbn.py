@@ -106,6 +106,22 @@ def test_with_labels_pretrains_a_generator_by_default_pcd_and_up_down(pretrained
     assert model.up_down_epochs == 10 and model.generative_ is not None
 
 
+def test_pretrain_says_when_up_down_begins_and_each_epoch_it_finishes(digits, tmp_path):
+    # up-down runs after the last RBM with no progress of its own: the homework's defaults
+    # left the screen silent for its epochs (~14 s with the first compilation)
+    result = CliRunner().invoke(main, ["dbn", "pretrain", *TINY_DBN, "--with-labels",
+                                       "--up-down-epochs", "2", "--dataset", digits,
+                                       "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    last_rbm = max(i for i, line in enumerate(lines) if line.startswith("RBM 2/2"))
+    errors = dlcore.load(tmp_path / "dbn.h5").history["up_down_reconstruction_error"]
+    assert lines[last_rbm + 1:last_rbm + 4] == [
+        "up-down fine-tuning: 2 epochs (a line after each)",
+        f"up-down: epoch 1/2  generative reconstruction error {errors[0]:.4f}",
+        f"up-down: epoch 2/2  generative reconstruction error {errors[1]:.4f}"]
+
+
 def test_sampling_a_cd1_dbn_says_how_to_pretrain_a_generator(digits, tmp_path):
     runner = CliRunner()
     for flags, folder in (([], "cd1"), (["--persistent", "--up-down-epochs", "1"], "pcd")):
