@@ -170,12 +170,25 @@ class DivergenceCheck:
         self.setting, self.option, self.decay = setting, option, decay
         finite = [float(v) for v in history if math.isfinite(float(v))]
         self.best = min(finite, default=math.inf)
+        #: the first batch's value, before any update: what a first epoch is measured from
+        self.first_batch = None
+
+    def starts_at(self, value):
+        """Remember ``value``, the quantity on the first batch before its update, as what
+        the first epoch's value is measured from (a training with no epoch behind it has no
+        best: SGD at lr 1e4 took a network's loss from 2.3 to 4.4e14 in its first epoch, then
+        to 2.6e12, and no epoch ever grew past 1000 times its best). Only a positive, finite
+        value is taken: a loss of no fixed sign has no scale to grow from."""
+        value = float(value)
+        if self.best == math.inf and math.isfinite(value) and value > 0:
+            self.first_batch = value
 
     def check(self, epoch, value, parameters=(), where=""):
         """Raise :class:`TrainingDiverged` when epoch ``epoch`` (1-based, over the model's life)
         ended with a non-finite ``value``, non-finite ``parameters`` (NumPy arrays), or a value
         above ``factor`` times the best (or times :data:`GROWTH_FLOOR`, when the best is
-        smaller); else remember the best. ``where`` prefixes the message
+        smaller; in the first epoch of a training, above ``factor`` times the first batch's
+        value given to :meth:`starts_at`); else remember the best. ``where`` prefixes the message
         (``"RBM 2 of the DBN: "``)."""
         value = float(value)
         problem = None
@@ -186,6 +199,10 @@ class DivergenceCheck:
         elif self.best < math.inf and value > self.factor * max(self.best, GROWTH_FLOOR):
             problem = (f"the {self.quantity} grew to {value:.4g}, over {self.factor:g} times its "
                        f"best ({self.best:.4g})")
+        elif self.best == math.inf and self.first_batch is not None \
+                and value > self.factor * max(self.first_batch, GROWTH_FLOOR):
+            problem = (f"the {self.quantity} grew to {value:.4g}, over {self.factor:g} times "
+                       f"the first batch's ({self.first_batch:.4g}, before any update)")
         if problem is not None:
             kept = ("its initial parameters" if epoch <= 1
                     else f"its parameters of epoch {epoch - 1}")

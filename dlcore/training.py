@@ -1444,7 +1444,7 @@ class TrainingLoop:
         started = time.perf_counter()
         rate = self.optimizer.current_learning_rate()
         logs = self._train_epoch(data, targets, weights, sample_shape, buffers, batch_size,
-                                 shuffle, callbacks)
+                                 shuffle, callbacks, divergence)
         seconds = time.perf_counter() - started
         divergence.check(self.epochs_done + 1, logs["loss"], self.get_weights())
         self.epoch_without_validation = validation is not None and not validates_after(
@@ -1488,10 +1488,13 @@ class TrainingLoop:
             raise failure
 
     def _train_epoch(self, data, targets, weights, sample_shape, buffers, batch_size, shuffle,
-                     callbacks):
+                     callbacks, divergence=None):
         """The updates of one pass over (data, targets), each sample's loss weighted by
         ``weights`` (n, 1) when given; returns the epoch's logs (the loss with the weight-decay
-        penalty, and the metrics)."""
+        penalty, and the metrics). A training's first batch gives ``divergence``
+        (:class:`dlcore.errors.DivergenceCheck`) its loss before the update, what the first
+        epoch is measured from; not over MPI ranks, whose first batches differ, so that
+        every rank stops alike."""
         totals = self._new_totals()
         order = epoch_order(data.shape[0], self.seed, self.epochs_done, shuffle, batch_size)
         data_parallel = getattr(self, "_data_parallel", None)
@@ -1512,6 +1515,9 @@ class TrainingLoop:
             self._train_step(x.reshape((n,) + tuple(sample_shape)), y, buffers.loss_rows(n),
                              totals, steps, w)
             logs = self._logs(totals) if batch.reports or any(every_batch) else None
+            if batch.index == 0 and divergence is not None and divergence.best == math.inf \
+                    and data_parallel is None:
+                divergence.starts_at((logs or self._logs(totals))["loss"])
             for callback, every in zip(callbacks, every_batch):
                 callback.on_train_batch_end(batch.index, logs if every or batch.reports
                                             else None)

@@ -139,6 +139,44 @@ def test_network_with_a_huge_learning_rate_keeps_its_last_good_epoch(digits):
     assert network.epochs_done == 2 and network.history == history
 
 
+def test_a_network_that_blows_up_in_its_first_epoch_stops_against_its_first_batch(digits):
+    # SGD at lr 1e4 took a network's loss from 2.3 to 4.4e14 in epoch 1, then to 2.6e12:
+    # with no earlier epoch, no epoch grew past 1000 times its best, and fit ended as if
+    # trained (here lr 10: 8e10 in epoch 1, where a larger rate turns it to NaN)
+    X, y = digits
+    network = dlcore.models.mlp((784,), n_classes=10, backend="cpu", seed=1)
+    network.compile("cross_entropy", dlcore.optimizers.SGD(10.0), ["accuracy"])
+    initial = network.get_weights()
+    with pytest.raises(TrainingDiverged, match=r"in epoch 1: the loss grew to .*, over 1000 "
+                                               r"times the first batch's \(2\.\d+, before any "
+                                               r"update\); the model keeps its initial"):
+        network.fit(X, y, epochs=2, batch_size=32, verbose=0)
+    assert_same_arrays(initial, network.get_weights())
+    # a first epoch that ends above its first batch's loss (lr 1: 6.0 against 2.4) but within
+    # the factor trains on (lr 2, 4692 then 10935, then a dead net at chance, is refused)
+    sane = dlcore.models.mlp((784,), n_classes=10, backend="cpu", seed=1)
+    sane.compile("cross_entropy", dlcore.optimizers.SGD(1.0), ["accuracy"])
+    sane.fit(X, y, epochs=1, batch_size=32, verbose=0)
+    assert sane.epochs_done == 1 and sane.history["loss"][0] > 2.5
+
+
+def test_the_first_batch_is_a_baseline_for_a_first_epoch_only_and_when_positive():
+    check = DivergenceCheck("loss", 0.5)
+    check.starts_at(-3.0)   # a loss of no fixed sign: no scale
+    check.check(1, 50.0)
+    resumed = DivergenceCheck("loss", 0.5, history=[0.2])
+    resumed.starts_at(1e-9)   # an epoch behind it: its best is the measure
+    resumed.check(2, 150.0)
+    for value, diverged in ((0.9, False), (1.1, True)):
+        fresh = DivergenceCheck("loss", 0.5)
+        fresh.starts_at(1e-9)     # near zero: measured from GROWTH_FLOOR, not from 1e-9
+        if diverged:
+            with pytest.raises(TrainingDiverged, match="over 1000 times the first batch's"):
+                fresh.check(1, value)
+        else:
+            fresh.check(1, value)
+
+
 def test_cli_divergence_is_one_line_exit_1_and_no_file(tmp_path):
     out = tmp_path / "run"
     result = CliRunner().invoke(main, ["rbm", "train", "--digits", "1-2", "--hidden", "8",
