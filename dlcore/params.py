@@ -405,12 +405,15 @@ class FeatureNamesIn:
             return
         fitted = getattr(self, "feature_names_in_", None)
         model = type(self).__name__
+        # the user's line, however deep in dlcore this check runs (transform is a call deeper
+        # than fit): a fixed stacklevel named dlcore's own transform under the warning
+        from dlcore.layers.geometry import stacklevel_outside_dlcore
         if fitted is None and names is not None:
             warnings.warn(f"X has feature names, but {model} was fitted without feature names",
-                          UserWarning, stacklevel=3)
+                          UserWarning, stacklevel=stacklevel_outside_dlcore())
         elif fitted is not None and names is None:
             warnings.warn(f"X does not have valid feature names, but {model} was fitted with "
-                          f"feature names", UserWarning, stacklevel=3)
+                          f"feature names", UserWarning, stacklevel=stacklevel_outside_dlcore())
         elif fitted is not None and (len(fitted) != len(names) or np.any(fitted != names)):
             raise ValueError(feature_name_mismatch(fitted, names))
 
