@@ -120,11 +120,16 @@ class ParamsMixin:
     def __repr__(self):
         """The class and the arguments that differ from their defaults, compared by their
         ``repr`` as scikit-learn's estimators do: ``==`` on an array argument (``layers``
-        or ``temperatures`` given as a NumPy array) is an array, whose truth is an error."""
+        or ``temperatures`` given as a NumPy array) is an array, whose truth is an error.
+        Every argument after scikit-learn's ``set_config(print_changed_only=False)``, as its
+        own estimators beside this one in a Pipeline then show theirs."""
         signature = inspect.signature(type(self).__init__)
-        changed = [f"{name}={getattr(self, name)!r}" for name in self._param_names()
-                   if repr(getattr(self, name)) != repr(signature.parameters[name].default)]
-        return f"{type(self).__name__}({', '.join(changed)})"
+        sklearn = sys.modules.get("sklearn")
+        every = sklearn is not None and not sklearn.get_config().get("print_changed_only", True)
+        shown = [f"{name}={getattr(self, name)!r}" for name in self._param_names()
+                 if every
+                 or repr(getattr(self, name)) != repr(signature.parameters[name].default)]
+        return f"{type(self).__name__}({', '.join(shown)})"
 
     @property
     def _repr_html_(self):

@@ -59,3 +59,16 @@ def test_a_feature_name_warning_names_the_callers_line(method):
     assert files_warned_from(
         lambda: getattr(on_array, method)(pandas.DataFrame(X, columns=list("abcd")))) == \
         [__file__]
+
+
+def test_the_repr_follows_scikit_learns_print_changed_only():
+    # a Pipeline printed scikit-learn's steps with every parameter and dlcore's with the
+    # changed ones alone after set_config(print_changed_only=False)
+    sklearn = pytest.importorskip("sklearn")
+    rbm = dlcore.BernoulliRBM(n_hidden=16)
+    assert repr(rbm) == "BernoulliRBM(n_hidden=16)"
+    with sklearn.config_context(print_changed_only=False):
+        shown = repr(rbm)
+    assert shown.startswith("BernoulliRBM(n_hidden=16, learning_rate=0.1, cd_k=1, ")
+    assert shown.count("=") == len(rbm.get_params())
+    assert repr(rbm) == "BernoulliRBM(n_hidden=16)"
