@@ -72,3 +72,35 @@ def test_the_repr_follows_scikit_learns_print_changed_only():
     assert shown.startswith("BernoulliRBM(n_hidden=16, learning_rate=0.1, cd_k=1, ")
     assert shown.count("=") == len(rbm.get_params())
     assert repr(rbm) == "BernoulliRBM(n_hidden=16)"
+
+
+@pytest.mark.parametrize("make, layer_line", [
+    (lambda: dlcore.DBN(hidden=[5, 3], epochs=2, batch_size=10, verbose=True,
+                        backend="reference"),
+     "[DBN] RBM {k} of 2: {below} units -> {above} units"),
+    (lambda: dlcore.StackedAutoencoder(hidden=[5, 3], epochs=2, batch_size=10, verbose=True,
+                                       backend="reference"),
+     "[StackedAutoencoder] layer {k} of 2: {below} units -> {above} units")])
+@pytest.mark.parametrize("call", ["fit", "partial_fit"])
+def test_a_verbose_stack_says_which_layer_the_epoch_lines_are_of(make, layer_line, call,
+                                                                 capsys):
+    # every layer wrote "[BernoulliRBM] epoch 1: ..." alike: a DBN's second RBM read as a
+    # second run of the first
+    X = (rows(20, 6) > 0.5).astype(np.float32)
+    getattr(make(), call)(X)
+    lines = capsys.readouterr().err.splitlines()
+    headers = [index for index, line in enumerate(lines) if not line.startswith("[") or
+               line.startswith(("[DBN]", "[StackedAutoencoder]"))]
+    assert [lines[index] for index in headers] == [
+        layer_line.format(k=1, below=6, above=5), layer_line.format(k=2, below=5, above=3)]
+    epochs_each = 2 if call == "fit" else 1
+    assert headers == [0, 1 + epochs_each]
+    assert len(lines) == 2 + 2 * epochs_each
+
+
+def test_a_verbose_dbn_names_the_label_units_of_its_top_rbm(capsys):
+    X = (rows(20, 6) > 0.5).astype(np.float32)
+    dlcore.DBN(hidden=[5, 3], epochs=1, batch_size=10, verbose=True, n_labels=2,
+               backend="reference").fit(X, np.arange(20) % 2)
+    assert "[DBN] RBM 2 of 2: 5 units (+ 2 label units) -> 3 units" in \
+        capsys.readouterr().err.splitlines()

@@ -301,6 +301,7 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
             for index, autoencoder in enumerate(self.autoencoders_):
                 if hasattr(autoencoder, "W"):
                     self._restore_layer_history(index, autoencoder)
+                self._announce_layer(index)
                 try:
                     with self._training_layer(index, autoencoder):
                         autoencoder.partial_fit(features)
@@ -351,6 +352,7 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
                     self._record_layer(index, trained)
                     if on_epoch_end is not None:
                         on_epoch_end(self)
+                self._announce_layer(index)
                 with self._training_layer(index, autoencoder):
                     if hasattr(autoencoder, "W"):
                         self._restore_layer_history(index, autoencoder)
