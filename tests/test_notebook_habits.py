@@ -1,6 +1,9 @@
 """What a student meets in a Jupyter notebook: warnings that name the student's own line (a
 notebook prints that line under the warning), reprs that follow scikit-learn's display
 settings, and the verbose output of the layer-wise estimators. Each was a QA finding."""
+import subprocess
+import sys
+import textwrap
 import warnings
 
 import numpy as np
@@ -104,3 +107,26 @@ def test_a_verbose_dbn_names_the_label_units_of_its_top_rbm(capsys):
                backend="reference").fit(X, np.arange(20) % 2)
     assert "[DBN] RBM 2 of 2: 5 units (+ 2 label units) -> 3 units" in \
         capsys.readouterr().err.splitlines()
+
+
+def test_a_model_made_before_its_module_was_reloaded_still_saves(tmp_path):
+    # IPython's %autoreload (or importlib.reload) leaves the notebook's models of the class
+    # object as it was; dlcore.save refused them as "save it with pickle", which fails too.
+    # A process of its own: a reload here would change the classes of the tests after it
+    code = textwrap.dedent("""
+        import importlib, sys
+        import numpy as np
+        import dlcore, dlcore.rbm.bernoulli
+        X = (np.random.default_rng(0).random((40, 6)) > 0.5).astype(np.float32)
+        before = dlcore.BernoulliRBM(n_hidden=3, epochs=1, batch_size=10,
+                                     backend="reference").fit(X)
+        importlib.reload(dlcore.rbm.bernoulli)
+        assert type(before) is not dlcore.rbm.bernoulli.BernoulliRBM
+        dlcore.save(before, sys.argv[1])
+        loaded = dlcore.load(sys.argv[1])
+        assert np.array_equal(loaded.W, before.W)
+        print("saved and loaded")
+        """)
+    completed = subprocess.run([sys.executable, "-c", code, str(tmp_path / "rbm.h5")],
+                               capture_output=True, text=True, timeout=300, check=False)
+    assert completed.stdout.strip() == "saved and loaded", completed.stderr[-2000:]
