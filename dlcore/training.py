@@ -1141,6 +1141,13 @@ class TrainingLoop:
         :class:`dlcore.callbacks.History`; its ``history`` holds this call's epochs of the
         loss and metrics, as Keras's (the network's own ``history`` all of them, with the
         learning rate and the seconds).
+
+        Notes
+        -----
+        Interrupted (Ctrl-C, a notebook's Interrupt button: ``KeyboardInterrupt``), the
+        network stays as its last finished epoch left it (weights, optimiser state,
+        ``epochs_done``, ``history``; Keras keeps the last finished batch's weights instead),
+        and ``fit(x, y, epochs=remaining)`` goes on from there as the uninterrupted fit would.
         """
         self.check_compiled()
         refuse_batch_stream(x, "fit")

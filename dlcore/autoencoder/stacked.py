@@ -219,6 +219,12 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
         Returns
         -------
         self
+
+        Notes
+        -----
+        Interrupted (Ctrl-C, a notebook's Interrupt button: ``KeyboardInterrupt``), the layer
+        in training stays at its last finished epoch and the stack refuses ``transform`` in
+        one line until :meth:`resume` has trained the rest; it saves as it is (a checkpoint).
         """
         refuse_fit_arguments(self, "fit", unexpected)
         self._check_params(new_training=True)

@@ -353,6 +353,13 @@ class DBN(LayerStack, LogProbabilities, PicklesThroughState, SavesToFile, Transf
         Returns
         -------
         self
+
+        Notes
+        -----
+        Interrupted (Ctrl-C, a notebook's Interrupt button: ``KeyboardInterrupt``), the RBM
+        (or up-down pass) in training stays at its last finished epoch and the DBN refuses
+        ``transform`` in one line until :meth:`resume` has trained the rest; it saves as it is
+        (a checkpoint).
         """
         refuse_fit_arguments(self, "fit", unexpected)
         comm = periodic(comm, sync_every)
