@@ -130,3 +130,34 @@ def test_a_model_made_before_its_module_was_reloaded_still_saves(tmp_path):
     completed = subprocess.run([sys.executable, "-c", code, str(tmp_path / "rbm.h5")],
                                capture_output=True, text=True, timeout=300, check=False)
     assert completed.stdout.strip() == "saved and loaded", completed.stderr[-2000:]
+
+
+def test_a_notebook_shows_a_printed_gradient_check_once(monkeypatch, capsys):
+    # dlcore.gradcheck(model, x, y) as a cell's last line (the README's) printed the table,
+    # then IPython displayed the returned dict of the same numbers under it. IPython is stood
+    # in for, as in test_network_summary: its shell's execution count and its display
+    import types
+    shell = types.SimpleNamespace(execution_count=3)
+    shown = []
+    ipython = types.ModuleType("IPython")
+    ipython.get_ipython = lambda: shell
+    display = types.ModuleType("IPython.display")
+    display.display = lambda data, raw=False: shown.append(data["text/plain"])
+    ipython.display = display
+    monkeypatch.setitem(sys.modules, "IPython", ipython)
+    monkeypatch.setitem(sys.modules, "IPython.display", display)
+    model = dlcore.Sequential([Dense(2, activation="softmax")], input_shape=(3,),
+                              backend="reference")
+    model.compile("cross_entropy", "sgd")
+    x, y = rows(4, 3), np.array([0, 1, 0, 1])
+    errors = dlcore.gradcheck(model, x, y)
+    assert "dense/kernel" in capsys.readouterr().out
+    errors._ipython_display_()
+    assert shown == []
+    quiet = dlcore.gradcheck(model, x, y, verbose=False)
+    assert capsys.readouterr().out == ""
+    quiet._ipython_display_()
+    shell.execution_count = 4   # the errors kept, displayed in a later cell
+    errors._ipython_display_()
+    assert len(shown) == 2 and shown[0].startswith("{'dense/kernel': ")
+    assert dict(errors) == dict(quiet) and isinstance(errors, dict)
