@@ -161,3 +161,17 @@ def test_a_notebook_shows_a_printed_gradient_check_once(monkeypatch, capsys):
     errors._ipython_display_()
     assert len(shown) == 2 and shown[0].startswith("{'dense/kernel': ")
     assert dict(errors) == dict(quiet) and isinstance(errors, dict)
+
+
+def test_a_networks_repr_counts_in_words():
+    # "Sequential(1 layers, ...)" and "Model(1 input(s), 1 output(s), 1 layers, ...)" under
+    # a notebook's cell
+    assert repr(dlcore.Sequential([Dense(3)], backend="reference")) == \
+        "Sequential(1 layer, input_shape=None, backend='reference')"
+    inputs = dlcore.Input((4,))
+    assert repr(dlcore.Model(inputs, Dense(2)(inputs), backend="reference")) == \
+        "Model(1 input, 1 output, 1 layer, backend='reference')"
+    two = [dlcore.Input((4,)), dlcore.Input((3,))]
+    joined = dlcore.layers.concatenate([Dense(2)(two[0]), Dense(2)(two[1])])
+    assert repr(dlcore.Model(two, [joined, Dense(1)(joined)], backend="reference")) \
+        .startswith("Model(2 inputs, 2 outputs, ")
