@@ -1098,8 +1098,9 @@ class TrainingLoop:
         callbacks : list of :class:`dlcore.callbacks.Callback` (or one, as Keras 3 takes it);
             the first fit of a loaded network continues the file's early-stopping state in an
             ``EarlyStopping`` of the same monitor (as ``dlcore`` commands do with --resume)
-        verbose : 1 or "auto" shows a progress bar per epoch on stderr (on a terminal) and the
-            epoch's line, 2 the epoch's line alone, 0 nothing (Keras's values; others refused)
+        verbose : 1 or "auto" shows a progress bar per epoch on stderr (on a terminal or in a
+            Jupyter notebook) and the epoch's line, 2 the epoch's line alone, 0 nothing
+            (Keras's values; others refused)
         class_weight : dict {class index: weight} or None: each training sample's loss (and
             gradient) weighted by its class's weight, 1 for a class left out (Keras's rule; the
             class of a target row is its argmax); the validation loss is not weighted by class

@@ -1,6 +1,7 @@
 """What a student meets in a Jupyter notebook: warnings that name the student's own line (a
 notebook prints that line under the warning), reprs that follow scikit-learn's display
 settings, and the verbose output of the layer-wise estimators. Each was a QA finding."""
+import io
 import subprocess
 import sys
 import textwrap
@@ -175,3 +176,40 @@ def test_a_networks_repr_counts_in_words():
     joined = dlcore.layers.concatenate([Dense(2)(two[0]), Dense(2)(two[1])])
     assert repr(dlcore.Model(two, [joined, Dense(1)(joined)], backend="reference")) \
         .startswith("Model(2 inputs, 2 outputs, ")
+
+
+class KernelStream(io.StringIO):
+    """What a Jupyter kernel puts in sys.stderr: ipykernel's OutStream, not a terminal
+    (isatty False, no fileno), whose notebook redraws a line at each carriage return."""
+
+    __module__ = "ipykernel.iostream"
+
+    def isatty(self):
+        return False
+
+    def fileno(self):
+        raise io.UnsupportedOperation("fileno")
+
+
+@pytest.mark.parametrize("verbose, bar", [(1, True), ("auto", True), (2, False)])
+def test_a_notebook_draws_fits_bar_for_verbose_1_as_keras_does(monkeypatch, verbose, bar):
+    # off a terminal only the epoch lines were written: in a notebook verbose=1 read as
+    # verbose=2, and a long epoch showed nothing until it ended
+    monkeypatch.setattr(sys, "stderr", KernelStream())
+    x, y = rows(40, 16), np.arange(40) % 2
+    network().fit(x, y, epochs=2, batch_size=4, verbose=verbose)
+    written = sys.stderr.getvalue()
+    assert len([line for line in written.split("\n")
+                if line.startswith(("epoch 1/2: loss ", "epoch 2/2: loss "))]) == 2
+    assert ("\repoch 1/2  [" in written) == bar
+    assert "\x1b" not in written   # no terminal's cursor codes printed as text
+
+
+def test_a_notebook_redraws_the_ais_progress_line(monkeypatch):
+    from dlcore.rbm.ais import ais_log_partition
+    X = (rows(20, 6) > 0.5).astype(np.float32)
+    rbm = dlcore.BernoulliRBM(n_hidden=3, epochs=1, batch_size=10, backend="reference").fit(X)
+    monkeypatch.setattr(sys, "stderr", KernelStream())
+    ais_log_partition(rbm, n_temperatures=200, n_runs=4, verbose=True)
+    written = sys.stderr.getvalue()
+    assert written.startswith("\rAIS: 1% ") and written.count("\n") == 1
