@@ -49,6 +49,7 @@ import os
 import shutil
 import sys
 import threading
+import time
 from copy import deepcopy
 
 import click
@@ -1620,7 +1621,13 @@ class ProgressBar(Callback):
         with _PROGRESS_LOCK:
             if _PROGRESS_BARS.setdefault(id(self.file), token) is not token:
                 return   # another fit's bar is on this line
-        drawn_on = self.file if _is_terminal(self.file) else _NotebookLine(self.file)
+        terminal = _is_terminal(self.file)
+        drawn_on = self.file if terminal else _NotebookLine(self.file)
+        # a notebook's line goes to the browser as a message a draw: at most one a
+        # NOTEBOOK_REDRAW_SECONDS (Keras's bar waits 0.05 s), where a draw a report (about 100
+        # an epoch) made a 0.1 s epoch 75 % slower
+        fit["every"], fit["pending"], fit["drawn"] = (0.0 if terminal else
+                                                      NOTEBOOK_REDRAW_SECONDS), 0, 0.0
         fit["bar"] = click.progressbar(length=self.n_batches,
                                        label=f"epoch {epoch + 1}/{self.epochs}",
                                        file=drawn_on, show_eta=True, show_percent=False,
@@ -1633,11 +1640,16 @@ class ProgressBar(Callback):
             return
         if logs:
             fit["text"] = format_logs(logs)
-        fit["bar"].update(1)
+        fit["pending"] += 1
+        now = time.monotonic()
+        if now - fit["drawn"] >= fit["every"]:
+            fit["bar"].update(fit["pending"])
+            fit["pending"], fit["drawn"] = 0, now
 
     def on_epoch_end(self, epoch, logs=None):
         fit = self._fit()
         if fit["bar"] is not None:
+            fit["bar"].update(fit["pending"])   # the epoch's last batches, full
             fit["bar"].__exit__(None, None, None)
             fit["bar"] = None
         shown = dict(logs or {})
@@ -1692,6 +1704,8 @@ def redraws_a_line(stream):
     return _is_terminal(stream) or type(stream).__module__.split(".")[0] == "ipykernel"
 
 
+#: The shortest time between two draws of a progress bar in a notebook, in seconds
+NOTEBOOK_REDRAW_SECONDS = 0.1
 #: A terminal's codes that hide and show the cursor around click's bar, which a notebook
 #: would print as text
 CURSOR_CODES = ("\x1b[?25l", "\x1b[?25h")
