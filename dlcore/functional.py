@@ -34,6 +34,7 @@ import warnings
 
 import numpy as np
 
+from dlcore import wording
 from dlcore.backend import check_backend_name, get_backend, rng
 from dlcore.backend.rng import layer_seeds
 from dlcore.io import register_model
@@ -1772,8 +1773,10 @@ class Model(TrainingLoop):
         return reduce_through_state(self, fitted=True)
 
     def __repr__(self):
-        return (f"Model({len(self.inputs)} input(s), {len(self.outputs)} output(s), "
-                f"{len(self.layers)} layers, backend={self.backend_name!r})")
+        return (f"Model({wording.count(len(self.inputs), 'input')}, "
+                f"{wording.count(len(self.outputs), 'output')}, "
+                f"{wording.count(len(self.layers), 'layer')}, "
+                f"backend={self.backend_name!r})")
 
 
 #: The deepest nesting of models (a model in a model in ...) a file may give: a file that nests

@@ -17,9 +17,12 @@ over the checked entries. Stochastic layers are frozen: dropout and noise use th
 draws in every evaluation (the same step), and :class:`dlcore.layers.ImageAugmentation`, which
 prepares data rather than computing a function of the weights, is left out.
 """
+import pprint
+
 import numpy as np
 
 from dlcore.backend import rng
+from dlcore.summary import _ipython_cell
 from dlcore.training import LossRows, target_rows
 from dlcore.validation import check_network
 
@@ -75,6 +78,20 @@ def _numeric_gradient(cost, array, entries, epsilon):
     return numeric
 
 
+class GradientErrors(dict):
+    """What :func:`gradcheck` returns: a dict, tensor name -> relative error. As the last line
+    of a notebook's cell that printed the table (``verbose``), IPython shows nothing more: the
+    same numbers followed the table as a dict, as a ``Summary(...)`` line followed
+    ``model.summary()``'s table; elsewhere it shows the dict."""
+
+    def _ipython_display_(self):
+        cell = getattr(self, "_shown_in_cell", None)
+        if cell is not None and cell == _ipython_cell():
+            return
+        from IPython.display import display
+        display({"text/plain": pprint.pformat(dict(self), sort_dicts=False)}, raw=True)
+
+
 def gradcheck(model, x, y, epsilon=1e-6, max_entries=200, seed=0, verbose=True, step=0):
     """Compare back-propagation with central differences for every parameter tensor and the
     input (see the module docstring).
@@ -96,10 +113,11 @@ def gradcheck(model, x, y, epsilon=1e-6, max_entries=200, seed=0, verbose=True, 
 
     Returns
     -------
-    dict: tensor name (``"conv2d/kernel"``, ..., ``"input"``) -> relative error (float); 0.0
-    for a tensor whose two gradients are both zero to rounding (the table's "ok (zero)": every
-    difference below :data:`ZERO_GRADIENT`, the relative error noise over noise), so that
-    ``max(errors.values()) < 1e-6`` holds for a correct network.
+    :class:`GradientErrors`, a dict: tensor name (``"conv2d/kernel"``, ..., ``"input"``) ->
+    relative error (float); 0.0 for a tensor whose two gradients are both zero to rounding
+    (the table's "ok (zero)": every difference below :data:`ZERO_GRADIENT`, the relative
+    error noise over noise), so that ``max(errors.values()) < 1e-6`` holds for a correct
+    network.
     """
     check_network(model, "gradcheck")
     if model.loss is None:
@@ -117,8 +135,10 @@ def gradcheck(model, x, y, epsilon=1e-6, max_entries=200, seed=0, verbose=True, 
                           f"layers' get_config(), and {error}") from None
     with twin.backend.compute(small_products=True):
         results, rows = _check(twin, x64, y, epsilon, max_entries, seed, step)
+    results = GradientErrors(results)
     if verbose:
         print(format_table(rows))
+        results._shown_in_cell = _ipython_cell()
     return results
 
 

@@ -19,6 +19,7 @@ form, whichever was given.
 import contextlib
 import math
 import numbers
+import sys
 
 import numpy as np
 
@@ -161,6 +162,19 @@ class LayerStack:
     def _layer_trained(self, index):
         layer = getattr(self, self.layers_attribute)[index]
         return hasattr(layer, "W") and layer.epochs_done_ >= int(layer.epochs)
+
+    def _announce_layer(self, index):
+        """With ``verbose``, a line on stderr naming the layer whose epoch lines follow: each
+        layer writes "[BernoulliRBM] epoch 1: ..." alike, so a DBN's second RBM read as a
+        second run of its first."""
+        if not self.verbose:
+            return
+        layers = getattr(self, self.layers_attribute)
+        below, above = self.layers_[index], self.layers_[index + 1]
+        labels = int(getattr(layers[index], "n_labels", 0) or 0)
+        with_labels = f" (+ {labels} label units)" if labels else ""
+        print(f"[{type(self).__name__}] {self.layer_noun} {index + 1} of {len(layers)}: "
+              f"{below} units{with_labels} -> {above} units", file=sys.stderr)
 
     def _record_layer(self, index, layer):
         # a layer interrupted while it was set up (a Ctrl-C as its first kernels compile) has

@@ -73,6 +73,7 @@ from dlcore.training import (
     logits_of,
 )
 from dlcore.validation import check_model_name
+from dlcore.wording import count
 
 RESERVED_LAYER_NAMES = ("layer_names",)
 
@@ -669,6 +670,6 @@ class Sequential(Model):
         return reduce_through_state(self, fitted=self.built)
 
     def __repr__(self):
-        return (f"Sequential({len(self.layers)} layers, input_shape={self.input_shape}, "
+        return (f"Sequential({count(len(self.layers), 'layer')}, input_shape={self.input_shape}, "
                 f"backend={self.backend_name!r})")
 

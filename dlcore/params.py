@@ -120,11 +120,16 @@ class ParamsMixin:
     def __repr__(self):
         """The class and the arguments that differ from their defaults, compared by their
         ``repr`` as scikit-learn's estimators do: ``==`` on an array argument (``layers``
-        or ``temperatures`` given as a NumPy array) is an array, whose truth is an error."""
+        or ``temperatures`` given as a NumPy array) is an array, whose truth is an error.
+        Every argument after scikit-learn's ``set_config(print_changed_only=False)``, as its
+        own estimators beside this one in a Pipeline then show theirs."""
         signature = inspect.signature(type(self).__init__)
-        changed = [f"{name}={getattr(self, name)!r}" for name in self._param_names()
-                   if repr(getattr(self, name)) != repr(signature.parameters[name].default)]
-        return f"{type(self).__name__}({', '.join(changed)})"
+        sklearn = sys.modules.get("sklearn")
+        every = sklearn is not None and not sklearn.get_config().get("print_changed_only", True)
+        shown = [f"{name}={getattr(self, name)!r}" for name in self._param_names()
+                 if every
+                 or repr(getattr(self, name)) != repr(signature.parameters[name].default)]
+        return f"{type(self).__name__}({', '.join(shown)})"
 
     @property
     def _repr_html_(self):
@@ -405,12 +410,15 @@ class FeatureNamesIn:
             return
         fitted = getattr(self, "feature_names_in_", None)
         model = type(self).__name__
+        # the user's line, however deep in dlcore this check runs (transform is a call deeper
+        # than fit): a fixed stacklevel named dlcore's own transform under the warning
+        from dlcore.layers.geometry import stacklevel_outside_dlcore
         if fitted is None and names is not None:
             warnings.warn(f"X has feature names, but {model} was fitted without feature names",
-                          UserWarning, stacklevel=3)
+                          UserWarning, stacklevel=stacklevel_outside_dlcore())
         elif fitted is not None and names is None:
             warnings.warn(f"X does not have valid feature names, but {model} was fitted with "
-                          f"feature names", UserWarning, stacklevel=3)
+                          f"feature names", UserWarning, stacklevel=stacklevel_outside_dlcore())
         elif fitted is not None and (len(fitted) != len(names) or np.any(fitted != names)):
             raise ValueError(feature_name_mismatch(fitted, names))
 

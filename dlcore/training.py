@@ -123,6 +123,7 @@ from dlcore.keras_options import (
     refuse_steps_and_callbacks,
 )
 from dlcore.layers.base import EVALUATION_GRADIENT, MC_DROPOUT, declared_float_type
+from dlcore.layers.geometry import stacklevel_outside_dlcore
 from dlcore.lazy_rows import LazyRows
 from dlcore.records import record_fit
 from dlcore.validation import (
@@ -247,7 +248,7 @@ def warn_of_unscaled_pixels(model, x):
         warnings.warn("x holds 8-bit pixels (uint8, 0-255), which networks do not train on: "
                       "scale them into [0, 1] with x.astype('float32') / 255, or put "
                       "dlcore.layers.Rescaling(1 / 255) first in the model",
-                      UserWarning, stacklevel=3)
+                      UserWarning, stacklevel=stacklevel_outside_dlcore())
 
 
 class BatchPenalty:
@@ -1097,8 +1098,9 @@ class TrainingLoop:
         callbacks : list of :class:`dlcore.callbacks.Callback` (or one, as Keras 3 takes it);
             the first fit of a loaded network continues the file's early-stopping state in an
             ``EarlyStopping`` of the same monitor (as ``dlcore`` commands do with --resume)
-        verbose : 1 or "auto" shows a progress bar per epoch on stderr (on a terminal) and the
-            epoch's line, 2 the epoch's line alone, 0 nothing (Keras's values; others refused)
+        verbose : 1 or "auto" shows a progress bar per epoch on stderr (on a terminal or in a
+            Jupyter notebook) and the epoch's line, 2 the epoch's line alone, 0 nothing
+            (Keras's values; others refused)
         class_weight : dict {class index: weight} or None: each training sample's loss (and
             gradient) weighted by its class's weight, 1 for a class left out (Keras's rule; the
             class of a target row is its argmax); the validation loss is not weighted by class
@@ -1140,6 +1142,13 @@ class TrainingLoop:
         :class:`dlcore.callbacks.History`; its ``history`` holds this call's epochs of the
         loss and metrics, as Keras's (the network's own ``history`` all of them, with the
         learning rate and the seconds).
+
+        Notes
+        -----
+        Interrupted (Ctrl-C, a notebook's Interrupt button: ``KeyboardInterrupt``), the
+        network stays as its last finished epoch left it (weights, optimiser state,
+        ``epochs_done``, ``history``; Keras keeps the last finished batch's weights instead),
+        and ``fit(x, y, epochs=remaining)`` goes on from there as the uninterrupted fit would.
         """
         self.check_compiled()
         refuse_batch_stream(x, "fit")
@@ -1188,7 +1197,8 @@ class TrainingLoop:
                 # Keras says the same, and trains on: a frozen model still reports its loss
                 warnings.warn("the model does not have any trainable weights: every layer is "
                               "frozen (trainable=False), so fit leaves the weights as they are; "
-                              "set trainable = True on the layers to train", stacklevel=2)
+                              "set trainable = True on the layers to train",
+                              stacklevel=stacklevel_outside_dlcore())
             y = self._targets_in_order(y)
             weights = sample_weights(y, len(x), sample_weight, class_weight)
             self.target_forms_ = target_forms(y, getattr(self, "_several_outputs", False))
@@ -1917,7 +1927,8 @@ class TrainingLoop:
         if draws and not _has_dropout(self):
             warnings.warn(f"predict(mc_dropout={draws}): the network has no Dropout layer (of "
                           f"rate > 0), so every pass would be the plain prediction: it is "
-                          f"computed once; drop mc_dropout", stacklevel=2)
+                          f"computed once; drop mc_dropout",
+                          stacklevel=stacklevel_outside_dlcore())
             draws = 0
         backend = self.backend
         out = np.empty((len(x),) + tuple(self.output_shape), dtype=self.dtype)

@@ -263,6 +263,13 @@ class Autoencoder(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput
         Returns
         -------
         self
+
+        Notes
+        -----
+        Interrupted (Ctrl-C, a notebook's Interrupt button: ``KeyboardInterrupt``), the model
+        stays as its last finished epoch left it (parameters, velocities, counters,
+        ``history``): it transforms and saves as trained so far, :meth:`resume` trains the
+        epochs still missing, and ``fit`` starts again from scratch.
         """
         refuse_fit_arguments(self, "fit", unexpected)
         comm = periodic(comm, sync_every)

@@ -219,6 +219,12 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
         Returns
         -------
         self
+
+        Notes
+        -----
+        Interrupted (Ctrl-C, a notebook's Interrupt button: ``KeyboardInterrupt``), the layer
+        in training stays at its last finished epoch and the stack refuses ``transform`` in
+        one line until :meth:`resume` has trained the rest; it saves as it is (a checkpoint).
         """
         refuse_fit_arguments(self, "fit", unexpected)
         self._check_params(new_training=True)
@@ -301,6 +307,7 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
             for index, autoencoder in enumerate(self.autoencoders_):
                 if hasattr(autoencoder, "W"):
                     self._restore_layer_history(index, autoencoder)
+                self._announce_layer(index)
                 try:
                     with self._training_layer(index, autoencoder):
                         autoencoder.partial_fit(features)
@@ -351,6 +358,7 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
                     self._record_layer(index, trained)
                     if on_epoch_end is not None:
                         on_epoch_end(self)
+                self._announce_layer(index)
                 with self._training_layer(index, autoencoder):
                     if hasattr(autoencoder, "W"):
                         self._restore_layer_history(index, autoencoder)

@@ -353,6 +353,13 @@ class DBN(LayerStack, LogProbabilities, PicklesThroughState, SavesToFile, Transf
         Returns
         -------
         self
+
+        Notes
+        -----
+        Interrupted (Ctrl-C, a notebook's Interrupt button: ``KeyboardInterrupt``), the RBM
+        (or up-down pass) in training stays at its last finished epoch and the DBN refuses
+        ``transform`` in one line until :meth:`resume` has trained the rest; it saves as it is
+        (a checkpoint).
         """
         refuse_fit_arguments(self, "fit", unexpected)
         comm = periodic(comm, sync_every)
@@ -515,6 +522,7 @@ class DBN(LayerStack, LogProbabilities, PicklesThroughState, SavesToFile, Transf
                     features = layer_input(self.rbms_, X, index, "sample", self.seed_, step)
                 if hasattr(rbm, "W"):
                     self._restore_layer_history(index, rbm)
+                self._announce_layer(index)
                 try:
                     rbm.partial_fit(self._visible_rows(index, features, y))
                 except TrainingDiverged as error:
@@ -555,6 +563,7 @@ class DBN(LayerStack, LogProbabilities, PicklesThroughState, SavesToFile, Transf
                     self._record_layer(index, rbm)
                     if on_epoch_end is not None:
                         on_epoch_end(self)
+                self._announce_layer(index)
                 try:
                     self._train_layer(index, features, X, y, valid_rows, report, layer_epoch_end,
                                       comm)

@@ -205,6 +205,16 @@ def _class_identity(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+def _is_registered(cls: type) -> bool:
+    """Whether ``dlcore.save`` writes instances of ``cls``: the registered class, or that class
+    as it was before its module was reloaded (``importlib.reload``, IPython's ``%autoreload``,
+    which leave a notebook's models of the old class object; the registered one reads their
+    file)."""
+    registered = _MODEL_REGISTRY.get(cls.__name__)
+    return registered is cls or (registered is not None
+                                 and _class_identity(registered) == _class_identity(cls))
+
+
 # --------------------------------------------------------------------------------------------
 # Helper for set_state implementations
 # --------------------------------------------------------------------------------------------
@@ -309,7 +319,7 @@ def save(model: Any, path: str | os.PathLike, format: str | None = None) -> None
         return
     model_class = type(model)
     class_name = model_class.__name__
-    if _MODEL_REGISTRY.get(class_name) is not model_class:
+    if not _is_registered(model_class):
         if not (hasattr(model, "get_config") and hasattr(model, "get_state")):
             if hasattr(model, "get_params") and hasattr(model, "fit"):
                 raise TypeError(_scikit_learn_estimator_refusal(model))
@@ -378,11 +388,11 @@ def _scikit_learn_estimator_refusal(estimator: Any) -> str:
     class_name = type(estimator).__name__
     fitted = getattr(estimator, "best_estimator_", estimator)
     steps = [name for name, step in getattr(fitted, "named_steps", {}).items()
-             if _MODEL_REGISTRY.get(type(step).__name__) is type(step)]
+             if _is_registered(type(step))]
     owner = "model.best_estimator_" if fitted is not estimator else "model"
     if steps:
         alone = f"its dlcore step alone with dlcore.save({owner}.named_steps[{steps[0]!r}], path)"
-    elif fitted is not estimator and _MODEL_REGISTRY.get(type(fitted).__name__) is type(fitted):
+    elif fitted is not estimator and _is_registered(type(fitted)):
         alone = f"its best model alone with dlcore.save({owner}, path)"
     else:
         alone = ""

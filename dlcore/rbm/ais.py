@@ -40,7 +40,7 @@ import numpy as np
 
 from dlcore.backend import get_backend, rng
 from dlcore.backend.reference import log_sum_exp
-from dlcore.callbacks import _is_terminal
+from dlcore.callbacks import redraws_a_line
 from dlcore.validation import check_data, check_int
 
 from .annealing import BernoulliPath, GaussianPath, anneal
@@ -383,12 +383,12 @@ def _parameters(rbm, visible_bias, hidden_bias):
 
 def _progress_reporter(progress, verbose, total, label="AIS"):
     """``report(done)``: calls ``progress`` every 1% (or as rarely as ``report`` is called) and,
-    with ``verbose``, writes to stderr (rewriting one line on a terminal, a line every 10%
-    otherwise: what is a terminal is decided as for the training progress, by
-    :mod:`dlcore.callbacks`)."""
+    with ``verbose``, writes to stderr (rewriting one line on a terminal or in a notebook, a
+    line every 10% otherwise: which streams redraw a line is decided as for the training
+    progress, by :func:`dlcore.callbacks.redraws_a_line`)."""
     started = time.perf_counter()
     every = max(1, total // 100)
-    terminal = _is_terminal(sys.stderr)
+    terminal = redraws_a_line(sys.stderr)
     last_tenth, last_done = [0], [0]
 
     def report(done):

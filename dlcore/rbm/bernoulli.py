@@ -81,6 +81,13 @@ class BernoulliRBM(RBMBase):
         ``sampler="pt"`` also ``swap_acceptance`` and ``swap_acceptance_<k>`` (pair k, k+1).
     seed_ : int
         The seed actually used.
+    epochs_done_ : int
+        Epochs trained over the model's life (after a ``fit`` stopped by Ctrl-C: those it
+        finished; :meth:`resume` trains the rest of ``epochs``).
+    n_updates_ : int
+        Parameter updates (mini-batches) trained.
+    n_features_in_ : int, and ``feature_names_in_`` after a table with column names
+        The visible units, as scikit-learn names them.
 
     Notes
     -----
