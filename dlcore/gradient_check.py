@@ -84,8 +84,13 @@ class GradientErrors(dict):
     same numbers followed the table as a dict, as a ``Summary(...)`` line followed
     ``model.summary()``'s table; elsewhere it shows the dict."""
 
+    def __init__(self, errors, shown_in_cell=None):
+        super().__init__(errors)
+        #: the IPython cell that printed the table (None: none did)
+        self.shown_in_cell = shown_in_cell
+
     def _ipython_display_(self):
-        cell = getattr(self, "_shown_in_cell", None)
+        cell = self.shown_in_cell
         if cell is not None and cell == _ipython_cell():
             return
         from IPython.display import display
@@ -135,11 +140,9 @@ def gradcheck(model, x, y, epsilon=1e-6, max_entries=200, seed=0, verbose=True, 
                           f"layers' get_config(), and {error}") from None
     with twin.backend.compute(small_products=True):
         results, rows = _check(twin, x64, y, epsilon, max_entries, seed, step)
-    results = GradientErrors(results)
     if verbose:
         print(format_table(rows))
-        results._shown_in_cell = _ipython_cell()
-    return results
+    return GradientErrors(results, _ipython_cell() if verbose else None)
 
 
 def _check(twin, x64, y, epsilon, max_entries, seed, step):
