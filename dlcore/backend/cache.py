@@ -65,14 +65,40 @@ def kernel_cache_folder():
     ``$DLCORE_CACHE``, else ``$XDG_CACHE_HOME/dlcore/numba``, else ``~/.cache/dlcore/numba``,
     followed by the dlcore version. A relative ``$DLCORE_CACHE`` is taken from the current
     folder; a relative ``$XDG_CACHE_HOME`` is ignored, as the XDG specification asks.
+
+    Raises
+    ------
+    NoHomeFolderError
+        (an OSError, as an unwritable folder's) where neither variable names a folder and the
+        user has no home folder: ``$HOME`` unset and no entry in the password database, as a
+        container started with ``--user <number>`` runs.
     """
     chosen = os.environ.get("DLCORE_CACHE")
     if chosen:
         return Path(os.path.abspath(Path(chosen).expanduser())) / __version__
     cache_home = os.environ.get("XDG_CACHE_HOME", "")
     if not os.path.isabs(cache_home):
-        cache_home = Path.home() / ".cache"
+        cache_home = home_folder() / ".cache"
     return Path(cache_home) / "dlcore" / "numba" / __version__
+
+
+class NoHomeFolderError(OSError):
+    """The user has no home folder to keep a per-user cache in (see :func:`home_folder`)."""
+
+
+def home_folder():
+    """``Path.home()``, or :class:`NoHomeFolderError` where there is none.
+
+    Python's RuntimeError ("Could not determine home directory.") escaped every caller that
+    expects the OSError of a folder it cannot use: ``import dlcore`` failed on an idle machine
+    (the spin's timing is kept in the cache folder), and so did ``dlcore doctor``.
+    """
+    try:
+        return Path.home()
+    except RuntimeError as error:
+        raise NoHomeFolderError(
+            "no home folder: HOME is unset and this user has no entry in the password "
+            "database") from error
 
 
 @functools.cache
@@ -146,7 +172,7 @@ class DlcoreCacheLocator(caching._SourceFileBackedLocatorMixin, caching._CacheLo
             return None
         try:
             return cls._ready(py_func, py_file, os.fspath(kernel_cache_folder()))
-        except (OSError, RuntimeError) as error:  # RuntimeError: Path.home() without a home
+        except OSError as error:
             _report_unwritable(error)
         try:
             return cls._ready(py_func, py_file, _temporary_folder())
@@ -249,6 +275,13 @@ def stable_text(value):
 _DLCORE_CACHE_PATHS = set()
 
 
+def write_error():
+    """The error that kept this process from writing the kernel cache folder (its kernels
+    then compile into a temporary folder, again in every run), or None: known once dlcore's
+    first cached function is defined, as ``import dlcore`` does."""
+    return _unwritable_reported[0] if _unwritable_reported else None
+
+
 def _report_unwritable(error):
     """Say once per run that the kernel cache cannot be written, and what to do."""
     if not _unwritable_reported:
@@ -276,7 +309,7 @@ def kernels_compiled_before():
     every kernel again, and the notice says so again."""
     try:
         return _compiled_stamp().exists()
-    except (OSError, RuntimeError):   # no home folder, unreadable cache: say nothing
+    except OSError:   # no home folder, unreadable cache: say nothing
         return True
 
 
@@ -330,7 +363,7 @@ def remember_compiling():
             path.unlink(missing_ok=True)
         with atomic_open(stamp) as stream:
             stream.write("the kernels of this dlcore source have been compiled here\n")
-    except (OSError, RuntimeError):
+    except OSError:
         pass
 
 
