@@ -438,8 +438,15 @@ def environment_lines(env):
 COMPILE_NOTE_SECONDS = 0.05
 
 
+def _kernels_kept():
+    """Whether compiled kernels are kept for the next run (the cache folder can be written)."""
+    from dlcore.backend.cache import write_error
+    return write_error() is None
+
+
 def _compiling_note(seconds):
-    return (f", after {seconds:.1f} s compiling its kernels (first run only)"
+    return (f", after {seconds:.1f} s compiling its kernels "
+            f"({'first run only' if _kernels_kept() else 'every run: the cache cannot be written'})"
             if seconds >= COMPILE_NOTE_SECONDS else "")
 
 
@@ -460,8 +467,10 @@ def summary_lines(checks):
         compiling = sum(check.compile_seconds for check in checks if check.backend == backend)
         total = sum(check.seconds for check in checks if check.backend == backend) - compiling
         count = sum(check.backend == backend for check in checks)
-        note = (f"; compiling their kernels took {compiling:.1f} s more, first run only: "
-                "a training finds them compiled" if compiling >= COMPILE_NOTE_SECONDS else "")
+        kept = ("first run only: a training finds them compiled" if _kernels_kept() else
+                "in every run while the kernel cache cannot be written")
+        note = (f"; compiling their kernels took {compiling:.1f} s more, {kept}"
+                if compiling >= COMPILE_NOTE_SECONDS else "")
         verdict = (f"FAIL ({', '.join(failed)})" if failed
                    else f"ok ({count} checks against the reference, {total:.1f} s{note})")
         lines.append(f"{backend}: {verdict}")

@@ -225,6 +225,18 @@ def test_the_self_test_tells_its_own_seconds_from_a_first_runs_compiling(monkeyp
         "run only" in summary
 
 
+def test_the_self_test_does_not_promise_a_first_run_only_where_kernels_cannot_be_kept(
+        monkeypatch):
+    from dlcore.backend import cache
+    monkeypatch.setattr(cache, "_unwritable_reported", [PermissionError(13, "denied")])
+    compiled_now = doctor.Check("cpu", "conv2d", True, "fine", seconds=9.5, compile_seconds=9.0)
+    assert doctor.check_line(compiled_now).endswith(
+        "(0.50 s, after 9.0 s compiling its kernels (every run: the cache cannot be written))")
+    summary, = doctor.summary_lines([compiled_now])
+    assert summary.endswith("compiling their kernels took 9.0 s more, in every run while the "
+                            "kernel cache cannot be written)"), summary
+
+
 def test_the_conv_kernels_copy_their_padding_without_numpys_broadcasting_code():
     """A first `dlcore doctor` spent most of its time compiling the conv2d check's two
     kernels (25 s of a 35 s run on a busy 2-core machine): the padding copy and the input
