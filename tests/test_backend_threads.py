@@ -101,6 +101,10 @@ def no_home_folder(monkeypatch):
     for name in ("DLCORE_CACHE", "XDG_CACHE_HOME", "HOME"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(Path, "home", classmethod(refuse))
+    # as posixpath does where it finds no home: "~..." stays as it is (Path.expanduser raises)
+    expand = os.path.expanduser
+    monkeypatch.setattr(os.path, "expanduser",
+                        lambda path: path if os.fspath(path).startswith("~") else expand(path))
 
 
 def test_an_idle_machine_chooses_the_spin_for_a_user_without_a_home_folder(monkeypatch,

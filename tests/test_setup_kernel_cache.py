@@ -83,6 +83,21 @@ def test_the_cache_folder_is_dlcore_cache_else_xdg_cache_home_else_home(monkeypa
                                            / cache.__version__)
 
 
+def test_a_cache_folder_under_a_missing_home_falls_back_as_an_unwritable_one(monkeypatch,
+                                                                              tmp_path):
+    # DLCORE_CACHE="~/kernels" for a user without a home folder (a container's --user):
+    # Path.expanduser's RuntimeError, as Path.home's, is the OSError of a folder that cannot
+    # be used, which the locator, the doctor and the pause's timing catch
+    from test_backend_threads import no_home_folder
+    no_home_folder(monkeypatch)
+    monkeypatch.setenv("DLCORE_CACHE", "~/kernels")
+    with pytest.raises(OSError, match="DLCORE_CACHE=~/kernels names a home folder"):
+        cache.kernel_cache_folder()
+    monkeypatch.setattr(cache, "_unwritable_reported", [])
+    folder = dlcore_cache_folder(tmp_path / "dlcore" / "backend" / "example.py")
+    assert folder.is_relative_to(cache._temporary_folder())
+
+
 def test_a_relative_cache_folder_is_taken_from_where_dlcore_starts(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DLCORE_CACHE", "kernels")

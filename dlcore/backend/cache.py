@@ -75,7 +75,12 @@ def kernel_cache_folder():
     """
     chosen = os.environ.get("DLCORE_CACHE")
     if chosen:
-        return Path(os.path.abspath(Path(chosen).expanduser())) / __version__
+        try:
+            expanded = Path(chosen).expanduser()
+        except RuntimeError as error:   # "~/kernels" without a home folder, "~nobody-here"
+            raise NoHomeFolderError(f"DLCORE_CACHE={chosen} names a home folder that this "
+                                    "user does not have") from error
+        return Path(os.path.abspath(expanded)) / __version__
     cache_home = os.environ.get("XDG_CACHE_HOME", "")
     if not os.path.isabs(cache_home):
         cache_home = home_folder() / ".cache"
