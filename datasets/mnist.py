@@ -274,7 +274,9 @@ def missing_message(spec, split, searched, download_failure=None, target=None,
     """The text of the one error a loader raises when it cannot find a split."""
     images_name, labels_name = split_file_names(split)
     lines = [f"{spec.title} {split} split not found: {images_name} and {labels_name} (or the "
-             "same names without .gz) are not together in any of:"]
+             "same names without .gz) are not together in any of:" if searched else
+             f"{spec.title} {split} split not found: no folder to look in for {images_name} "
+             f"and {labels_name} (no path=, no ${DATA_VARIABLE}, no home folder for the cache)"]
     lines += [f"  {directory}  ({role})" for directory, role in searched]
     if download_failure is not None:
         lines.append(f"Downloading failed: {download_failure}")

@@ -338,6 +338,9 @@ def test_a_user_without_a_home_folder_finds_the_system_copy_or_is_told_what_to_s
     assert int(load_fashion_mnist(download=False)[1][0]) == 6
     with pytest.raises(DatasetNotFoundError) as missing:
         load_mnist()
+    assert str(missing.value).startswith(
+        "MNIST train split not found: no folder to look in for train-images-idx3-ubyte.gz and "
+        "train-labels-idx1-ubyte.gz (no path=, no $DLCORE_DATA, no home folder for the cache)")
     assert "nowhere to download to: no home folder" in str(missing.value)
     assert "To fix: set $DLCORE_DATA to a folder whose mnist/ subfolder holds the four " \
         "files" in str(missing.value)
