@@ -15,8 +15,9 @@ versions or two checkouts never load each other's machine code (Numba's own inde
 Python and Numba versions and a digest of each source file). The functions of every other
 module, yours included, are cached where Numba's own settings (``NUMBA_CACHE_DIR``) say.
 
-When that folder cannot be written, this run caches its kernels in a private temporary folder,
-removed at exit, and one line says so and how to fix it: the kernels compile again next time.
+When that folder cannot be written (or there is none: no home folder, as in a container started
+with ``--user <number>``), this run caches its kernels in a private temporary folder, removed at
+exit, and one line says so and how to fix it: the kernels compile again next time.
 
 Numba checks a cached kernel against its own source file only, but a kernel carries the code of
 every function it calls, compiled in: after a change to ``dlcore/layers/bodies.py`` the kernels
