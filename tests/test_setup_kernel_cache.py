@@ -162,9 +162,24 @@ def test_a_code_file_of_another_signature_is_never_loaded(tmp_path):
     a kernel compiled again, not the other signature's machine code."""
     first, _ = two_processes_cache_files(tmp_path)
     first.save("float32 key", "float32 code")
-    first._save_index({"float64 key": first._load_index()["float32 key"]})
+    named = first._load_index()[cache.with_code_settings("float32 key")]
+    first._save_index({cache.with_code_settings("float64 key"): named})
     assert first.load("float64 key") is None
     assert first.load("float32 key") is None
+
+
+def test_numbas_code_settings_keep_an_entry_each(tmp_path, monkeypatch):
+    """NUMBA_BOUNDSCHECK=1 (looking for an index out of range in a kernel) loaded the kernels
+    compiled without bounds checks: Numba's key of an entry leaves its settings out."""
+    from numba.core import config
+    first, _ = two_processes_cache_files(tmp_path)
+    first.save("float32 key", "code without bounds checks")
+    monkeypatch.setattr(config, "BOUNDSCHECK", 1)
+    assert first.load("float32 key") is None
+    first.save("float32 key", "code with bounds checks")
+    assert first.load("float32 key") == "code with bounds checks"
+    monkeypatch.undo()
+    assert first.load("float32 key") == "code without bounds checks"
 
 
 def test_two_signatures_of_one_text_keep_a_code_file_each(tmp_path):

@@ -38,7 +38,9 @@ entry's key and of the package's source (a run started before an edit never repl
 of a run started after it) and holds them, written whole before the index names it, and a file
 whose key or source is not the one looked up is never loaded (the kernel compiles again). At
 worst, two processes saving at once leave one entry out of the index: compiled again next time,
-never wrong.
+never wrong. An entry is also keyed on the Numba settings that change machine code but not
+Numba's own key (:data:`CODE_SETTINGS`: ``NUMBA_BOUNDSCHECK``, ``NUMBA_OPT``, ...), so that a
+run with bounds checks on compiles its kernels with the checks, once, beside the others.
 """
 import atexit
 import functools
@@ -225,6 +227,7 @@ class KeyedIndexDataCacheFile(_NUMBAS_CACHE_FILE):
                                else source_stamp)
 
     def save(self, key, data):
+        key = with_code_settings(key)
         data_name = self.keyed_data_name(key)
         # the code first: an index never names a file that is not whole yet
         self._save_data(data_name, ((key, self._source_digest), data))
@@ -234,6 +237,7 @@ class KeyedIndexDataCacheFile(_NUMBAS_CACHE_FILE):
             self._save_index(overloads)
 
     def load(self, key):
+        key = with_code_settings(key)
         data_name = self._load_index().get(key)
         if data_name is None:
             return None
@@ -257,6 +261,24 @@ class KeyedIndexDataCacheFile(_NUMBAS_CACHE_FILE):
         text = stable_text((key, self._source_digest))
         digest = hashlib.sha256(text.encode()).hexdigest()[:24]
         return f"{self._filename_base}.{digest}.nbc"
+
+
+#: Numba's settings (``numba.core.config``, from ``NUMBA_*`` variables) that change the machine
+#: code of a kernel but not Numba's key of its cache entry (the signature, the CPU, the code).
+CODE_SETTINGS = ("BOUNDSCHECK", "OPT", "DEBUGINFO_DEFAULT", "LOOP_VECTORIZE", "SLP_VECTORIZE",
+                 "ENABLE_AVX")
+
+
+def with_code_settings(key):
+    """Numba's key of a cache entry, with the values of :data:`CODE_SETTINGS` in this process.
+
+    Numba's key leaves them out: ``NUMBA_BOUNDSCHECK=1``, set to find an index out of range in a
+    kernel, loaded the kernels compiled without the checks (no IndexError, the wrong memory
+    read as before), and ``NUMBA_OPT=0`` the optimised ones. An entry per setting instead, side
+    by side in one index: going back to the default loads the default's kernels again.
+    """
+    from numba.core import config
+    return key, tuple((name, repr(getattr(config, name, None))) for name in CODE_SETTINGS)
 
 
 def stable_text(value):
