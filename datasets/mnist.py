@@ -173,8 +173,20 @@ def find_split_files(directory, split):
 
 
 def cache_directory(subfolder):
-    """``$XDG_CACHE_HOME/dlcore/<subfolder>``, by default ``~/.cache/dlcore/<subfolder>``."""
-    cache_home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    """``$XDG_CACHE_HOME/dlcore/<subfolder>``, by default ``~/.cache/dlcore/<subfolder>``; a
+    relative ``$XDG_CACHE_HOME`` is ignored, as the XDG specification asks (and as the kernel
+    cache ignores it: a download's folder does not follow the folder a program starts in).
+
+    Raises
+    ------
+    OSError
+        Where the user has no home folder and ``$XDG_CACHE_HOME`` names none (a container
+        started with ``--user <number>``): :class:`dlcore.backend.cache.NoHomeFolderError`.
+    """
+    from dlcore.backend.cache import home_folder
+    cache_home = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(cache_home):
+        cache_home = home_folder() / ".cache"
     return Path(cache_home) / "dlcore" / subfolder
 
 
@@ -200,7 +212,10 @@ def search_directories(spec, path=None):
             found.append((home_expanded(Path(data_root)), f"${DATA_VARIABLE}"))
         found.append((home_expanded(Path(data_root)) / spec.subfolder,
                       f"${DATA_VARIABLE}/{spec.subfolder}"))
-    found.append((cache_directory(spec.subfolder), "cache"))
+    try:
+        found.append((cache_directory(spec.subfolder), "cache"))
+    except OSError:   # no home folder: no cache to search, the system folders still are
+        pass
     found.extend((Path(directory), "system") for directory in spec.system_directories)
     unique = {}
     for directory, role in found:
@@ -259,17 +274,22 @@ def missing_message(spec, split, searched, download_failure=None, target=None,
     """The text of the one error a loader raises when it cannot find a split."""
     images_name, labels_name = split_file_names(split)
     lines = [f"{spec.title} {split} split not found: {images_name} and {labels_name} (or the "
-             "same names without .gz) are not together in any of:"]
+             "same names without .gz) are not together in any of:" if searched else
+             f"{spec.title} {split} split not found: no folder to look in for {images_name} "
+             f"and {labels_name} (no path=, no ${DATA_VARIABLE}, no home folder for the cache)"]
     lines += [f"  {directory}  ({role})" for directory, role in searched]
     if download_failure is not None:
         lines.append(f"Downloading failed: {download_failure}")
     else:
         lines.append("Downloading is off (download=False); with download=True they would "
                      f"be fetched from {', '.join(mirrors)}")
-    lines.append(f"To fix: put the four files ({', '.join(spec.files)}, from "
-                 f"{spec.mirrors[0]}) in {target}, or set ${DATA_VARIABLE} to a folder whose "
-                 f"{spec.subfolder}/ subfolder holds them, or pass their folder as path= "
-                 "(on the command line: --dataset FOLDER).")
+    files = f"the four files ({', '.join(spec.files)}, from {spec.mirrors[0]})"
+    # no target: no home folder for the cache, so the two other ways
+    lines.append((f"To fix: put {files} in {target}, or set ${DATA_VARIABLE} to a folder whose "
+                  f"{spec.subfolder}/ subfolder holds them" if target is not None else
+                  f"To fix: set ${DATA_VARIABLE} to a folder whose {spec.subfolder}/ subfolder "
+                  f"holds {files} (or gets them)")
+                 + ", or pass their folder as path= (on the command line: --dataset FOLDER).")
     if spec.install_hint:
         lines.append(f"Or: {spec.install_hint}.")
     return "\n".join(lines)
@@ -285,7 +305,11 @@ def load_official(spec, split="train", path=None, download=True, progress=True,
         found = find_split_files(directory, split)
         if found is not None:
             return read_split(*found, image_shape=(28, 28), lazy=lazy)
-    target = download_directory(spec, path)
+    try:
+        target = download_directory(spec, path)
+    except OSError as error:   # no home folder, so no cache to download into
+        raise DatasetNotFoundError(missing_message(
+            spec, split, searched, f"nowhere to download to: {error}")) from error
     mirrors = resolve_mirrors(spec, mirrors)
     if not download:
         raise DatasetNotFoundError(missing_message(spec, split, searched, target=target,

@@ -116,11 +116,17 @@ def gpu_description():
 def cache_description():
     """The kernel cache: its folder, whether it exists, its files and size, and whether the
     CPU kernels have been compiled into it before (:mod:`dlcore.backend.cache`)."""
-    from dlcore.backend.cache import kernel_cache_folder, kernels_compiled_before
-    folder = kernel_cache_folder()
+    from dlcore.backend.cache import kernel_cache_folder, kernels_compiled_before, write_error
+    try:
+        folder = kernel_cache_folder()
+    except OSError as error:   # no home folder: the kernels compile in a temporary folder
+        return {"folder": None, "exists": False, "files": 0, "megabytes": 0.0,
+                "cpu_kernels_compiled": False, "write_error": str(error)}
     files, size = _files_and_bytes(folder)
+    error = write_error()
     return {"folder": str(folder), "exists": folder.is_dir(), "files": files,
-            "megabytes": round(size / 1e6, 1), "cpu_kernels_compiled": kernels_compiled_before()}
+            "megabytes": round(size / 1e6, 1), "cpu_kernels_compiled": kernels_compiled_before(),
+            "write_error": None if error is None else str(error)}
 
 
 def _files_and_bytes(folder):
@@ -412,6 +418,12 @@ def environment_lines(env):
                      + ("installed" if gpu["cublas"] else
                         f"not installed (cuBLAS on a GPU: "
                         f"{cupy_install_line(installed=gpu.get('cupy_wheels', ()))})"))
+    if cache.get("write_error"):
+        # the kernels went to a temporary folder: "the first run compiles" would be untrue
+        lines.append(f"kernel cache: {cache['folder'] or 'none'} (cannot be written: "
+                     f"{cache['write_error']}; kernels compile again in every run: set "
+                     "DLCORE_CACHE to a writable folder)")
+        return lines
     lines.append(f"kernel cache: {cache['folder']} ("
                  + (f"{cache['files']} files, {cache['megabytes']} MB; "
                     + ("this dlcore's CPU kernels compiled before, those of each kind of model "
@@ -426,8 +438,15 @@ def environment_lines(env):
 COMPILE_NOTE_SECONDS = 0.05
 
 
+def _kernels_kept():
+    """Whether compiled kernels are kept for the next run (the cache folder can be written)."""
+    from dlcore.backend.cache import write_error
+    return write_error() is None
+
+
 def _compiling_note(seconds):
-    return (f", after {seconds:.1f} s compiling its kernels (first run only)"
+    return (f", after {seconds:.1f} s compiling its kernels "
+            f"({'first run only' if _kernels_kept() else 'every run: the cache cannot be written'})"
             if seconds >= COMPILE_NOTE_SECONDS else "")
 
 
@@ -448,8 +467,10 @@ def summary_lines(checks):
         compiling = sum(check.compile_seconds for check in checks if check.backend == backend)
         total = sum(check.seconds for check in checks if check.backend == backend) - compiling
         count = sum(check.backend == backend for check in checks)
-        note = (f"; compiling their kernels took {compiling:.1f} s more, first run only: "
-                "a training finds them compiled" if compiling >= COMPILE_NOTE_SECONDS else "")
+        kept = ("first run only: a training finds them compiled" if _kernels_kept() else
+                "in every run while the kernel cache cannot be written")
+        note = (f"; compiling their kernels took {compiling:.1f} s more, {kept}"
+                if compiling >= COMPILE_NOTE_SECONDS else "")
         verdict = (f"FAIL ({', '.join(failed)})" if failed
                    else f"ok ({count} checks against the reference, {total:.1f} s{note})")
         lines.append(f"{backend}: {verdict}")

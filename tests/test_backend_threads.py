@@ -91,6 +91,36 @@ def test_the_pause_is_measured_once_per_cpu_model_and_kept(tmp_path):
     assert pause() == 12.5 and not (tmp_path / threads.PAUSE_FILE).exists()
 
 
+def no_home_folder(monkeypatch):
+    """A user without a home folder, as a container started with ``--user <number>`` runs:
+    HOME unset and no entry in the password database, so Path.home() raises RuntimeError."""
+    from pathlib import Path
+
+    def refuse(cls):
+        raise RuntimeError("Could not determine home directory.")
+    for name in ("DLCORE_CACHE", "XDG_CACHE_HOME", "HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(Path, "home", classmethod(refuse))
+    # as posixpath does where it finds no home: "~..." stays as it is (Path.expanduser raises)
+    expand = os.path.expanduser
+    monkeypatch.setattr(os.path, "expanduser",
+                        lambda path: path if os.fspath(path).startswith("~") else expand(path))
+
+
+def test_an_idle_machine_chooses_the_spin_for_a_user_without_a_home_folder(monkeypatch,
+                                                                          tmp_path):
+    # the pause's timing is kept in the kernel cache folder, under the home folder: import
+    # dlcore, and every dlcore command, ended in "RuntimeError: Could not determine home
+    # directory." on an idle machine (a busy one sleeps without timing the pause)
+    no_home_folder(monkeypatch)
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Some CPU 9000\n")
+    assert threads.remembered_pause_nanoseconds(cpuinfo=str(cpuinfo), measure=lambda: 20.0) == 20
+    environment = {}
+    threads.choose_waiting(environment, runnable=0, n_threads=1, n_cores=2)
+    assert "GOMP_SPINCOUNT" in environment
+
+
 def test_the_runnable_threads_are_read_from_proc_loadavg(tmp_path):
     (tmp_path / "loadavg").write_text("0.17 0.93 0.89 4/345 12345\n")
     assert threads.runnable_elsewhere(tmp_path / "loadavg") == 3     # not counting the caller

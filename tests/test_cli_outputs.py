@@ -835,3 +835,28 @@ with event.trigger_event("numba:compile", data=data):
                          timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stderr.strip() == dlcore.backend.COMPILING_NOTICE
+
+
+def test_the_compiling_notice_promises_no_later_run_where_the_cache_cannot_be_written(tmp_path):
+    # after "cannot write the kernel cache ...; kernels will compile again in every run" the
+    # notice said "(once: later runs load them from the kernel cache)"
+    script = """
+from types import SimpleNamespace
+from numba.core import event
+import dlcore.backend as backend
+from dlcore.rbm import trainer
+
+backend._announce_compiling()
+data = {"dispatcher": SimpleNamespace(py_func=trainer.ContrastiveDivergence.step)}
+with event.trigger_event("numba:compile", data=data):
+    pass
+"""
+    (tmp_path / "file").write_text("")
+    environment = {**os.environ, "DLCORE_CACHE": str(tmp_path / "file" / "kernels")}
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         env=environment, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    lines = run.stderr.strip().splitlines()
+    assert lines[0].startswith("dlcore: cannot write the kernel cache"), lines
+    assert "later runs load them" not in run.stderr, lines
+    assert lines[1:] == [dlcore.backend.COMPILING_EVERY_RUN_NOTICE], lines

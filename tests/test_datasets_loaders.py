@@ -324,6 +324,36 @@ def test_the_mnist_subfolder_of_dlcore_data_is_searched(tmp_path, monkeypatch):
     assert first_label() == 5
 
 
+def test_a_user_without_a_home_folder_finds_the_system_copy_or_is_told_what_to_set(
+        tmp_path, monkeypatch):
+    # a container started with --user <number>: no HOME, no entry in the password database.
+    # load_fashion_mnist() ended in "RuntimeError: Could not determine home directory." even
+    # with Debian's copy installed, as it listed the cache folder among those it searches
+    from test_backend_threads import no_home_folder
+    no_home_folder(monkeypatch)
+    put_files(tmp_path / "system", tiny_dataset(6))
+    spec = dataclasses.replace(mnist_module.FASHION_MNIST,
+                               system_directories=(str(tmp_path / "system"),))
+    monkeypatch.setattr(mnist_module, "FASHION_MNIST", spec)
+    assert int(load_fashion_mnist(download=False)[1][0]) == 6
+    with pytest.raises(DatasetNotFoundError) as missing:
+        load_mnist()
+    assert str(missing.value).startswith(
+        "MNIST train split not found: no folder to look in for train-images-idx3-ubyte.gz and "
+        "train-labels-idx1-ubyte.gz (no path=, no $DLCORE_DATA, no home folder for the cache)")
+    assert "nowhere to download to: no home folder" in str(missing.value)
+    assert "To fix: set $DLCORE_DATA to a folder whose mnist/ subfolder holds the four " \
+        "files" in str(missing.value)
+
+
+def test_a_relative_xdg_cache_home_is_ignored_as_the_kernel_cache_ignores_it(tmp_path,
+                                                                             monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative")
+    assert mnist_module.cache_directory("mnist") == tmp_path / "home" / ".cache" / "dlcore" \
+        / "mnist"
+
+
 def test_uncompressed_files_are_accepted(tmp_path):
     put_files(tmp_path / "raw", tiny_dataset(7), compressed=False)
     assert first_label(path=tmp_path / "raw") == 7

@@ -20,6 +20,7 @@ from dlcore import doctor
 from dlcore.backend.cpu import CPUBackend
 from dlcore.backend.kernel_backend import KernelBackend
 from dlcore.cli import main
+from test_backend_threads import no_home_folder
 
 
 @pytest.fixture
@@ -174,6 +175,28 @@ def test_the_cache_line_does_not_promise_that_every_kernel_is_compiled(monkeypat
                     "move it)")
 
 
+def test_the_cache_line_says_when_the_kernels_cannot_be_kept(monkeypatch, no_gpu, tmp_path):
+    # an unwritable cache folder (a shared machine's read-only home, a container's --user
+    # without a home): the kernels compile into a temporary folder in every run, where the
+    # line said "empty: the first run compiles", and without a home the doctor itself ended
+    # in "dlcore: error: Could not determine home directory."
+    from dlcore.backend import cache
+    monkeypatch.setenv("DLCORE_CACHE", str(tmp_path))
+    monkeypatch.setattr(cache, "_unwritable_reported", [PermissionError(
+        13, "Permission denied", "/nonexistent")])
+    line, = [line for line in doctor.environment_lines(doctor.environment())
+             if line.startswith("kernel cache: ")]
+    assert line == (f"kernel cache: {tmp_path / dlcore.__version__} (cannot be written: "
+                    "[Errno 13] Permission denied: '/nonexistent'; kernels compile again in "
+                    "every run: set DLCORE_CACHE to a writable folder)")
+    no_home_folder(monkeypatch)
+    result = doctor_run()
+    assert result.exit_code == 0, result.output
+    line, = [line for line in result.stdout.splitlines() if line.startswith("kernel cache: ")]
+    assert line.startswith("kernel cache: none (cannot be written: no home folder: HOME is "
+                           "unset"), line
+
+
 def test_the_self_test_tells_its_own_seconds_from_a_first_runs_compiling(monkeypatch):
     """A first run compiles the checks' kernels (the conv2d check's took 73 s of a busy
     2-core machine, its run 0.2 s): the lines said "(72.71 s)", read as a kernel 300 times
@@ -200,6 +223,18 @@ def test_the_self_test_tells_its_own_seconds_from_a_first_runs_compiling(monkeyp
     summary, = doctor.summary_lines([compiled_now, compiled_before])
     assert f"compiling their kernels took {compiled_now.compile_seconds:.1f} s more, first " \
         "run only" in summary
+
+
+def test_the_self_test_does_not_promise_a_first_run_only_where_kernels_cannot_be_kept(
+        monkeypatch):
+    from dlcore.backend import cache
+    monkeypatch.setattr(cache, "_unwritable_reported", [PermissionError(13, "denied")])
+    compiled_now = doctor.Check("cpu", "conv2d", True, "fine", seconds=9.5, compile_seconds=9.0)
+    assert doctor.check_line(compiled_now).endswith(
+        "(0.50 s, after 9.0 s compiling its kernels (every run: the cache cannot be written))")
+    summary, = doctor.summary_lines([compiled_now])
+    assert summary.endswith("compiling their kernels took 9.0 s more, in every run while the "
+                            "kernel cache cannot be written)"), summary
 
 
 def test_the_conv_kernels_copy_their_padding_without_numpys_broadcasting_code():

@@ -83,6 +83,21 @@ def test_the_cache_folder_is_dlcore_cache_else_xdg_cache_home_else_home(monkeypa
                                            / cache.__version__)
 
 
+def test_a_cache_folder_under_a_missing_home_falls_back_as_an_unwritable_one(monkeypatch,
+                                                                              tmp_path):
+    # DLCORE_CACHE="~/kernels" for a user without a home folder (a container's --user):
+    # Path.expanduser's RuntimeError, as Path.home's, is the OSError of a folder that cannot
+    # be used, which the locator, the doctor and the pause's timing catch
+    from test_backend_threads import no_home_folder
+    no_home_folder(monkeypatch)
+    monkeypatch.setenv("DLCORE_CACHE", "~/kernels")
+    with pytest.raises(OSError, match="DLCORE_CACHE=~/kernels names a home folder"):
+        cache.kernel_cache_folder()
+    monkeypatch.setattr(cache, "_unwritable_reported", [])
+    folder = dlcore_cache_folder(tmp_path / "dlcore" / "backend" / "example.py")
+    assert folder.is_relative_to(cache._temporary_folder())
+
+
 def test_a_relative_cache_folder_is_taken_from_where_dlcore_starts(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DLCORE_CACHE", "kernels")
@@ -147,9 +162,24 @@ def test_a_code_file_of_another_signature_is_never_loaded(tmp_path):
     a kernel compiled again, not the other signature's machine code."""
     first, _ = two_processes_cache_files(tmp_path)
     first.save("float32 key", "float32 code")
-    first._save_index({"float64 key": first._load_index()["float32 key"]})
+    named = first._load_index()[cache.with_code_settings("float32 key")]
+    first._save_index({cache.with_code_settings("float64 key"): named})
     assert first.load("float64 key") is None
     assert first.load("float32 key") is None
+
+
+def test_numbas_code_settings_keep_an_entry_each(tmp_path, monkeypatch):
+    """NUMBA_BOUNDSCHECK=1 (looking for an index out of range in a kernel) loaded the kernels
+    compiled without bounds checks: Numba's key of an entry leaves its settings out."""
+    from numba.core import config
+    first, _ = two_processes_cache_files(tmp_path)
+    first.save("float32 key", "code without bounds checks")
+    monkeypatch.setattr(config, "BOUNDSCHECK", 1)
+    assert first.load("float32 key") is None
+    first.save("float32 key", "code with bounds checks")
+    assert first.load("float32 key") == "code with bounds checks"
+    monkeypatch.undo()
+    assert first.load("float32 key") == "code without bounds checks"
 
 
 def test_two_signatures_of_one_text_keep_a_code_file_each(tmp_path):

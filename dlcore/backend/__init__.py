@@ -381,6 +381,11 @@ def started_as_another_rank():
 COMPILING_NOTICE = ("dlcore: compiling kernels not yet compiled on this machine (once: "
                     "later runs load them from the kernel cache); seconds for an RBM, up to "
                     "a minute for a convolutional network")
+#: The notice where the kernel cache cannot be written (said just before it, by
+#: :mod:`dlcore.backend.cache`): "once: later runs load them" would be untrue there.
+COMPILING_EVERY_RUN_NOTICE = ("dlcore: compiling kernels, again in every run while the kernel "
+                              "cache cannot be written (see above); seconds for an RBM, up to "
+                              "a minute for a convolutional network")
 _compiling_listener = []
 #: Holds True once the notice was said in this process (by whichever listener heard first).
 _compiling_said = []
@@ -411,7 +416,9 @@ def _announce_compiling():
                 # ('| head') compiles on, the notice said as before
                 with contextlib.suppress(AttributeError, ValueError, OSError):
                     sys.stdout.flush()
-                print(COMPILING_NOTICE, file=sys.stderr, flush=True)
+                from .cache import write_error
+                print(COMPILING_NOTICE if write_error() is None else COMPILING_EVERY_RUN_NOTICE,
+                      file=sys.stderr, flush=True)
 
         def on_end(self, compiling):
             pass

@@ -15,8 +15,9 @@ versions or two checkouts never load each other's machine code (Numba's own inde
 Python and Numba versions and a digest of each source file). The functions of every other
 module, yours included, are cached where Numba's own settings (``NUMBA_CACHE_DIR``) say.
 
-When that folder cannot be written, this run caches its kernels in a private temporary folder,
-removed at exit, and one line says so and how to fix it: the kernels compile again next time.
+When that folder cannot be written (or there is none: no home folder, as in a container started
+with ``--user <number>``), this run caches its kernels in a private temporary folder, removed at
+exit, and one line says so and how to fix it: the kernels compile again next time.
 
 Numba checks a cached kernel against its own source file only, but a kernel carries the code of
 every function it calls, compiled in: after a change to ``dlcore/layers/bodies.py`` the kernels
@@ -37,7 +38,9 @@ entry's key and of the package's source (a run started before an edit never repl
 of a run started after it) and holds them, written whole before the index names it, and a file
 whose key or source is not the one looked up is never loaded (the kernel compiles again). At
 worst, two processes saving at once leave one entry out of the index: compiled again next time,
-never wrong.
+never wrong. An entry is also keyed on the Numba settings that change machine code but not
+Numba's own key (:data:`CODE_SETTINGS`: ``NUMBA_BOUNDSCHECK``, ``NUMBA_OPT``, ...), so that a
+run with bounds checks on compiles its kernels with the checks, once, beside the others.
 """
 import atexit
 import functools
@@ -65,14 +68,45 @@ def kernel_cache_folder():
     ``$DLCORE_CACHE``, else ``$XDG_CACHE_HOME/dlcore/numba``, else ``~/.cache/dlcore/numba``,
     followed by the dlcore version. A relative ``$DLCORE_CACHE`` is taken from the current
     folder; a relative ``$XDG_CACHE_HOME`` is ignored, as the XDG specification asks.
+
+    Raises
+    ------
+    NoHomeFolderError
+        (an OSError, as an unwritable folder's) where neither variable names a folder and the
+        user has no home folder: ``$HOME`` unset and no entry in the password database, as a
+        container started with ``--user <number>`` runs.
     """
     chosen = os.environ.get("DLCORE_CACHE")
     if chosen:
-        return Path(os.path.abspath(Path(chosen).expanduser())) / __version__
+        try:
+            expanded = Path(chosen).expanduser()
+        except RuntimeError as error:   # "~/kernels" without a home folder, "~nobody-here"
+            raise NoHomeFolderError(f"DLCORE_CACHE={chosen} names a home folder that this "
+                                    "user does not have") from error
+        return Path(os.path.abspath(expanded)) / __version__
     cache_home = os.environ.get("XDG_CACHE_HOME", "")
     if not os.path.isabs(cache_home):
-        cache_home = Path.home() / ".cache"
+        cache_home = home_folder() / ".cache"
     return Path(cache_home) / "dlcore" / "numba" / __version__
+
+
+class NoHomeFolderError(OSError):
+    """The user has no home folder to keep a per-user cache in (see :func:`home_folder`)."""
+
+
+def home_folder():
+    """``Path.home()``, or :class:`NoHomeFolderError` where there is none.
+
+    Python's RuntimeError ("Could not determine home directory.") escaped every caller that
+    expects the OSError of a folder it cannot use: ``import dlcore`` failed on an idle machine
+    (the spin's timing is kept in the cache folder), and so did ``dlcore doctor``.
+    """
+    try:
+        return Path.home()
+    except RuntimeError as error:
+        raise NoHomeFolderError(
+            "no home folder: HOME is unset and this user has no entry in the password "
+            "database") from error
 
 
 @functools.cache
@@ -146,7 +180,7 @@ class DlcoreCacheLocator(caching._SourceFileBackedLocatorMixin, caching._CacheLo
             return None
         try:
             return cls._ready(py_func, py_file, os.fspath(kernel_cache_folder()))
-        except (OSError, RuntimeError) as error:  # RuntimeError: Path.home() without a home
+        except OSError as error:
             _report_unwritable(error)
         try:
             return cls._ready(py_func, py_file, _temporary_folder())
@@ -193,6 +227,7 @@ class KeyedIndexDataCacheFile(_NUMBAS_CACHE_FILE):
                                else source_stamp)
 
     def save(self, key, data):
+        key = with_code_settings(key)
         data_name = self.keyed_data_name(key)
         # the code first: an index never names a file that is not whole yet
         self._save_data(data_name, ((key, self._source_digest), data))
@@ -202,6 +237,7 @@ class KeyedIndexDataCacheFile(_NUMBAS_CACHE_FILE):
             self._save_index(overloads)
 
     def load(self, key):
+        key = with_code_settings(key)
         data_name = self._load_index().get(key)
         if data_name is None:
             return None
@@ -227,6 +263,24 @@ class KeyedIndexDataCacheFile(_NUMBAS_CACHE_FILE):
         return f"{self._filename_base}.{digest}.nbc"
 
 
+#: Numba's settings (``numba.core.config``, from ``NUMBA_*`` variables) that change the machine
+#: code of a kernel but not Numba's key of its cache entry (the signature, the CPU, the code).
+CODE_SETTINGS = ("BOUNDSCHECK", "OPT", "DEBUGINFO_DEFAULT", "LOOP_VECTORIZE", "SLP_VECTORIZE",
+                 "ENABLE_AVX")
+
+
+def with_code_settings(key):
+    """Numba's key of a cache entry, with the values of :data:`CODE_SETTINGS` in this process.
+
+    Numba's key leaves them out: ``NUMBA_BOUNDSCHECK=1``, set to find an index out of range in a
+    kernel, loaded the kernels compiled without the checks (no IndexError, the wrong memory
+    read as before), and ``NUMBA_OPT=0`` the optimised ones. An entry per setting instead, side
+    by side in one index: going back to the default loads the default's kernels again.
+    """
+    from numba.core import config
+    return key, tuple((name, repr(getattr(config, name, None))) for name in CODE_SETTINGS)
+
+
 def stable_text(value):
     """``repr(value)`` with the class of every Numba type in it, the same in every process.
 
@@ -247,6 +301,13 @@ def stable_text(value):
 
 #: The cache folders :class:`DlcoreCacheLocator` handed to Numba (normalised paths).
 _DLCORE_CACHE_PATHS = set()
+
+
+def write_error():
+    """The error that kept this process from writing the kernel cache folder (its kernels
+    then compile into a temporary folder, again in every run), or None: known once dlcore's
+    first cached function is defined, as ``import dlcore`` does."""
+    return _unwritable_reported[0] if _unwritable_reported else None
 
 
 def _report_unwritable(error):
@@ -276,7 +337,7 @@ def kernels_compiled_before():
     every kernel again, and the notice says so again."""
     try:
         return _compiled_stamp().exists()
-    except (OSError, RuntimeError):   # no home folder, unreadable cache: say nothing
+    except OSError:   # no home folder, unreadable cache: say nothing
         return True
 
 
@@ -330,7 +391,7 @@ def remember_compiling():
             path.unlink(missing_ok=True)
         with atomic_open(stamp) as stream:
             stream.write("the kernels of this dlcore source have been compiled here\n")
-    except (OSError, RuntimeError):
+    except OSError:
         pass
 
 

@@ -166,7 +166,10 @@ def remembered_pause_nanoseconds(folder=None, cpuinfo="/proc/cpuinfo", measure=N
     of another model, or anything unreadable or implausible, is measured again."""
     measure = pause_nanoseconds if measure is None else measure
     model = cpuinfo_fields(("model name",), cpuinfo).get("model name")
-    path = (kernel_cache_folder() if folder is None else folder) / PAUSE_FILE
+    try:
+        path = (kernel_cache_folder() if folder is None else folder) / PAUSE_FILE
+    except OSError:   # no home folder (a container's --user): measured at every import
+        model = None
     if model:
         try:
             with open(path, encoding="utf-8", errors="replace") as file:
