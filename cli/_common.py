@@ -1264,9 +1264,11 @@ class Checkpoints:
         return replaced
 
 
-#: One entry for each command :class:`OneLineErrorGroup` runs (a sweep's runs inside its
-#: own): None while it runs, the list of the signals held once it stops for an interruption
-#: (:func:`_holding_interruptions` with ``until_said``), until its line is said.
+#: One entry for each command :class:`OneLineErrorGroup` runs (a sweep's runs share the
+#: sweep's: it runs them through click's own ``main``, so that one run's stop holds the
+#: signals until the sweep's line is said): None while it runs, the list of the signals held
+#: once it stops for an interruption (:func:`_holding_interruptions` with ``until_said``),
+#: until its line is said.
 _STOPPING = []
 
 
