@@ -537,8 +537,8 @@ def check_rows_to_train(n_rows, n_held_out, validation_split):
 
 
 class DatasetName(click.types.StringParamType):
-    """The type of a training command's --dataset: a data set's name or a folder of IDX
-    files, as given (:func:`_canonical_dataset` checks it). A folder is recorded, and compared
+    """The type of a command's --dataset: a data set's name or a folder of IDX files, as
+    given (:func:`_canonical_dataset` checks it). A folder is recorded, and compared
     with a --resume file's, by its absolute path (:func:`dataset_identity`): the relative one
     recorded ("idx") named another folder, or none, in a run resumed from elsewhere, and
     ``./idx`` or ``idx/`` (a shell's completion) was refused as differing from ``idx``."""
@@ -559,7 +559,9 @@ def dataset_option(default="mnist-5k"):
 def model_dataset_option(fallback="mnist-5k"):
     """``--dataset`` of a command that uses a saved model: by default the data set its file
     was trained on (:func:`trained_dataset`), else ``fallback``."""
-    return click.option("--dataset", default=None, callback=_canonical_dataset,
+    # DatasetName: dbn finetune trains and resumes with it, as the training commands do
+    return click.option("--dataset", type=DatasetName(), default=None,
+                        callback=_canonical_dataset,
                         help="mnist-5k (bundled), mnist, fashion-mnist, or a folder of IDX files "
                              "[default: the data set the model file was trained on (its "
                              f"training record), else {fallback}].")
@@ -1262,9 +1264,11 @@ class Checkpoints:
         return replaced
 
 
-#: One entry for each command :class:`OneLineErrorGroup` runs (a sweep's runs inside its
-#: own): None while it runs, the list of the signals held once it stops for an interruption
-#: (:func:`_holding_interruptions` with ``until_said``), until its line is said.
+#: One entry for each command :class:`OneLineErrorGroup` runs (a sweep's runs share the
+#: sweep's: it runs them through click's own ``main``, so that one run's stop holds the
+#: signals until the sweep's line is said): None while it runs, the list of the signals held
+#: once it stops for an interruption (:func:`_holding_interruptions` with ``until_said``),
+#: until its line is said.
 _STOPPING = []
 
 

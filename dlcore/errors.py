@@ -6,10 +6,11 @@ A learning rate that is too large makes gradient steps overshoot: the parameters
 monitored error jumps, and within a few epochs the arithmetic overflows to inf and NaN. Every
 trainer (the RBMs, a DBN's layers and up-down, ``Sequential.fit``) checks after each epoch that
 the monitored quantity and the parameters are finite and that the quantity has not grown by more
-than :data:`DIVERGENCE_FACTOR` over its best value so far; otherwise it puts back the parameters
-of the last good epoch (a copy taken at the end of each good epoch) and raises
-:class:`TrainingDiverged`. Nothing non-finite is ever left in the model, so nothing non-finite can
-be saved.
+than :data:`DIVERGENCE_FACTOR` over its best value so far (a network's first epoch, with no best
+yet: over its first batch's loss before any update, :meth:`DivergenceCheck.starts_at`);
+otherwise it puts back the parameters of the last good epoch (a copy taken at the end of each
+good epoch) and raises :class:`TrainingDiverged`. Nothing non-finite is ever left in the model,
+so nothing non-finite can be saved.
 
 A weight decay that is too large diverges by itself, whatever the gradient: each update takes
 eta lambda W off W (eta the learning rate, lambda the decay), which overshoots zero, and grows

@@ -1527,13 +1527,29 @@ class TrainingLoop:
             logs = self._logs(totals) if batch.reports or any(every_batch) else None
             if batch.index == 0 and divergence is not None and divergence.best == math.inf \
                     and data_parallel is None:
-                divergence.starts_at((logs or self._logs(totals))["loss"])
+                self._first_batch_baseline(divergence, (logs or self._logs(totals))["loss"],
+                                           weights, order[:n])
             for callback, every in zip(callbacks, every_batch):
                 callback.on_train_batch_end(batch.index, logs if every or batch.reports
                                             else None)
         if getattr(self, "_data_parallel", None) is not None:
             self._data_parallel.sum_totals(totals)
         return self._logs(totals)
+
+    def _first_batch_baseline(self, divergence, loss, weights, rows):
+        """Give ``divergence`` the first batch's ``loss`` (on the rows ``rows``) as the
+        first epoch's measure, on the scale of the epoch's: a weighted loss sums each row's
+        weight times its loss, so a first batch of rows weighed 1e-4 (``sample_weight``, or a
+        ``class_weight`` of the classes it holds) gave a baseline 1e4 times too small, and a
+        sane first epoch was stopped as diverged. ``weights``: the backend's (n, 1) weights of
+        every row, or None. A first batch of weight 0 gives no baseline."""
+        if weights is not None:
+            weights = np.asarray(self.backend.to_numpy(weights), dtype=np.float64).ravel()
+            batch_weight, epoch_weight = weights[rows].mean(), weights.mean()
+            if not batch_weight > 0:
+                return
+            loss = loss * epoch_weight / batch_weight
+        divergence.starts_at(loss)
 
     def _train_step(self, x, targets, rows, totals, steps=None, weights=None):
         """One update (lecture "Supervised learning": forward, loss, back-propagation, then the

@@ -1472,6 +1472,30 @@ def test_a_dataset_folder_given_relative_resumes_from_another_folder_and_as_dot_
         monkeypatch.chdir(tmp_path)
 
 
+def test_a_fine_tuning_dataset_folder_given_relative_resumes_from_another_folder(
+        tmp_path, monkeypatch, digit_files):
+    """`dbn finetune dbn.h5 --dataset idx`, resumed from another folder without --dataset:
+    its --dataset (which defaults to the DBN file's data set) was recorded as typed, so the
+    resume said "unknown data set 'idx'", as rbm train's did before its folder was recorded
+    by its absolute path."""
+    shutil.copytree(digit_files, tmp_path / "idx")
+    monkeypatch.chdir(tmp_path)
+    pretrained = CliRunner().invoke(main, ["dbn", "pretrain", "--layers", "784-12",
+                                           "--epochs-per-layer", "1", "--dataset", "idx",
+                                           "--backend", "cpu", "--out", "dbn"])
+    assert pretrained.exit_code == 0, pretrained.output
+    finetune = ["dbn", "finetune", "dbn/dbn.h5", "--batch-size", "128", "--backend", "cpu"]
+    first = CliRunner().invoke(main, [*finetune, "--epochs", "1", "--dataset", "idx",
+                                      "--out", "ft"])
+    assert first.exit_code == 0, first.output
+    monkeypatch.chdir(tmp_path / "ft")
+    resumed = CliRunner().invoke(main, ["dbn", "finetune", "../dbn/dbn.h5", "--batch-size",
+                                        "128", "--backend", "cpu", "--epochs", "2", "--resume",
+                                        "model.h5", "--out", "../ft2"])
+    assert resumed.exit_code == 0, resumed.output
+    assert dlcore.load(tmp_path / "ft2" / "model.h5").epochs_done == 2
+
+
 def test_a_photograph_given_relative_resumes_from_another_folder_and_as_dot_slash(
         tmp_path, monkeypatch):
     """task2's --train-image, a file given by a relative name, as --dataset's folder: a

@@ -160,6 +160,25 @@ def test_a_network_that_blows_up_in_its_first_epoch_stops_against_its_first_batc
     assert sane.epochs_done == 1 and sane.history["loss"][0] > 2.5
 
 
+@pytest.mark.parametrize("first_weight", [1e-4, 0.0])
+def test_a_first_batch_of_light_weights_stops_no_sane_first_epoch(digits, first_weight):
+    # the weighted loss sums weight x loss over the batch's rows: a first batch of rows
+    # weighed 1e-4 (or 0: a small L2 penalty alone) gave a baseline 1e4 times too small, and a
+    # sane first epoch (2.0, near chance) stopped as grown "over 1000 times the first
+    # batch's (0.0002342, before any update)"
+    X, y = digits
+    light = y < 2   # the rows of classes 0 and 1, first: the first batch holds only them
+    order = np.argsort(~light, kind="stable")
+    X, y, light = X[order], y[order], light[order]
+    for options in ({"sample_weight": np.where(light, first_weight, 1.0)},
+                    {"class_weight": {0: first_weight, 1: first_weight}}):
+        network = dlcore.models.mlp((784,), n_classes=10, backend="cpu", seed=1,
+                                    kernel_regularizer=dlcore.regularizers.l2(1e-7))
+        network.compile("cross_entropy", dlcore.optimizers.SGD(0.1), ["accuracy"])
+        network.fit(X, y, epochs=1, batch_size=32, shuffle=False, verbose=0, **options)
+        assert network.epochs_done == 1 and 0.1 < network.history["loss"][0] < 3
+
+
 def test_the_first_batch_is_a_baseline_for_a_first_epoch_only_and_when_positive():
     check = DivergenceCheck("loss", 0.5)
     check.starts_at(-3.0)   # a loss of no fixed sign: no scale
