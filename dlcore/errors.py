@@ -36,6 +36,11 @@ DIVERGENCE_FACTOR = 1e3
 #: Growth is measured from at least this value: a loss near zero (1e-7) that moves to 1e-4 is
 #: noise at the floating-point resolution, not an overshooting learning rate.
 GROWTH_FLOOR = 1e-3
+#: A first epoch is measured from at least this value: one batch is a noisy measure (of one
+#: row at ``batch_size=1``), and a network given trained weights without their history (a
+#: Keras file, ``set_weights``) may score 1e-4 on its first batch and 0.5 over the epoch,
+#: where a blown-up first epoch (4692, 8e10, 4.4e14 measured) lies far beyond 1000 times it.
+FIRST_BATCH_FLOOR = 1.0
 #: The largest weight decay in common use (Hinton 2010, sec. 10: the weight-cost of RBMs
 #: typically 0.01 to 0.00001): a learning rate at which even this one diverges by itself is
 #: the setting to blame, not the decay.
@@ -189,7 +194,8 @@ class DivergenceCheck:
         ended with a non-finite ``value``, non-finite ``parameters`` (NumPy arrays), or a value
         above ``factor`` times the best (or times :data:`GROWTH_FLOOR`, when the best is
         smaller; in the first epoch of a training, above ``factor`` times the first batch's
-        value given to :meth:`starts_at`); else remember the best. ``where`` prefixes the message
+        value given to :meth:`starts_at`, or :data:`FIRST_BATCH_FLOOR`); else remember the
+        best. ``where`` prefixes the message
         (``"RBM 2 of the DBN: "``)."""
         value = float(value)
         problem = None
@@ -201,7 +207,7 @@ class DivergenceCheck:
             problem = (f"the {self.quantity} grew to {value:.4g}, over {self.factor:g} times its "
                        f"best ({self.best:.4g})")
         elif self.best == math.inf and self.first_batch is not None \
-                and value > self.factor * max(self.first_batch, GROWTH_FLOOR):
+                and value > self.factor * max(self.first_batch, FIRST_BATCH_FLOOR):
             problem = (f"the {self.quantity} grew to {value:.4g}, over {self.factor:g} times "
                        f"the first batch's ({self.first_batch:.4g}, before any update)")
         if problem is not None:

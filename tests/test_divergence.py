@@ -186,9 +186,11 @@ def test_the_first_batch_is_a_baseline_for_a_first_epoch_only_and_when_positive(
     resumed = DivergenceCheck("loss", 0.5, history=[0.2])
     resumed.starts_at(1e-9)   # an epoch behind it: its best is the measure
     resumed.check(2, 150.0)
-    for value, diverged in ((0.9, False), (1.1, True)):
+    # near zero (trained weights without their history, one row a batch): measured from
+    # FIRST_BATCH_FLOOR, not from 1e-9
+    for value, diverged in ((0.5, False), (999.0, False), (1001.0, True)):
         fresh = DivergenceCheck("loss", 0.5)
-        fresh.starts_at(1e-9)     # near zero: measured from GROWTH_FLOOR, not from 1e-9
+        fresh.starts_at(1e-9)
         if diverged:
             with pytest.raises(TrainingDiverged, match="over 1000 times the first batch's"):
                 fresh.check(1, value)
