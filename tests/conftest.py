@@ -37,6 +37,24 @@ def simulated_tiled_gemm(monkeypatch):
 
 
 @pytest.fixture
+def ipython_stand_in(monkeypatch):
+    """IPython as a notebook's cell sees it, stood in for: ``(shell, shown)``, the shell whose
+    ``execution_count`` numbers the running cell (set it to move to a later cell) and the list
+    of the texts ``IPython.display.display`` was given."""
+    import types
+    shell = types.SimpleNamespace(execution_count=3)
+    shown = []
+    ipython = types.ModuleType("IPython")
+    ipython.get_ipython = lambda: shell
+    display = types.ModuleType("IPython.display")
+    display.display = lambda data, raw=False: shown.append(data["text/plain"])
+    ipython.display = display
+    monkeypatch.setitem(sys.modules, "IPython", ipython)
+    monkeypatch.setitem(sys.modules, "IPython.display", display)
+    return shell, shown
+
+
+@pytest.fixture
 def random_state():
     """A NumPy generator for test inputs (never for the code under test)."""
     return np.random.default_rng(12345)

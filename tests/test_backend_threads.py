@@ -107,8 +107,8 @@ def no_home_folder(monkeypatch):
                         lambda path: path if os.fspath(path).startswith("~") else expand(path))
 
 
-def test_an_idle_machine_chooses_the_spin_for_a_user_without_a_home_folder(monkeypatch,
-                                                                          tmp_path):
+def test_an_idle_machine_chooses_the_spin_for_a_user_without_a_home_folder(
+        monkeypatch, tmp_path):
     # the pause's timing is kept in the kernel cache folder, under the home folder: import
     # dlcore, and every dlcore command, ended in "RuntimeError: Could not determine home
     # directory." on an idle machine (a busy one sleeps without timing the pause)

@@ -103,22 +103,12 @@ def test_unnamed_layers_get_unique_keras_like_names():
                                                       "flatten", "dense"]
 
 
-def test_a_notebook_shows_a_printed_summary_once(monkeypatch, capsys):
+def test_a_notebook_shows_a_printed_summary_once(ipython_stand_in, capsys):
     """model.summary() as a cell's last line printed the table, then IPython displayed the
     returned Summary(...) under it (Keras's returns None, which shows nothing). Now the cell
-    that printed it displays nothing more; print_fn=None's, or a later cell's, shows the table.
-    IPython is stood in for: its shell's execution count and its display."""
-    import sys
-    import types
-    shell = types.SimpleNamespace(execution_count=7)
-    shown = []
-    ipython = types.ModuleType("IPython")
-    ipython.get_ipython = lambda: shell
-    display = types.ModuleType("IPython.display")
-    display.display = lambda data, raw=False: shown.append(data["text/plain"])
-    ipython.display = display
-    monkeypatch.setitem(sys.modules, "IPython", ipython)
-    monkeypatch.setitem(sys.modules, "IPython.display", display)
+    that printed it displays nothing more; print_fn=None's, or a later cell's, shows the table
+    (IPython stood in for: conftest's ipython_stand_in)."""
+    shell, shown = ipython_stand_in
     model = dlcore.Sequential([Dense(2)], input_shape=(3,), backend="reference")
     model.build()
     printed = model.summary()

@@ -133,20 +133,10 @@ def test_a_model_made_before_its_module_was_reloaded_still_saves(tmp_path):
     assert completed.stdout.strip() == "saved and loaded", completed.stderr[-2000:]
 
 
-def test_a_notebook_shows_a_printed_gradient_check_once(monkeypatch, capsys):
+def test_a_notebook_shows_a_printed_gradient_check_once(ipython_stand_in, capsys):
     # dlcore.gradcheck(model, x, y) as a cell's last line (the README's) printed the table,
-    # then IPython displayed the returned dict of the same numbers under it. IPython is stood
-    # in for, as in test_network_summary: its shell's execution count and its display
-    import types
-    shell = types.SimpleNamespace(execution_count=3)
-    shown = []
-    ipython = types.ModuleType("IPython")
-    ipython.get_ipython = lambda: shell
-    display = types.ModuleType("IPython.display")
-    display.display = lambda data, raw=False: shown.append(data["text/plain"])
-    ipython.display = display
-    monkeypatch.setitem(sys.modules, "IPython", ipython)
-    monkeypatch.setitem(sys.modules, "IPython.display", display)
+    # then IPython displayed the returned dict of the same numbers under it
+    shell, shown = ipython_stand_in
     model = dlcore.Sequential([Dense(2, activation="softmax")], input_shape=(3,),
                               backend="reference")
     model.compile("cross_entropy", "sgd")

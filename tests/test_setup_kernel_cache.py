@@ -83,8 +83,8 @@ def test_the_cache_folder_is_dlcore_cache_else_xdg_cache_home_else_home(monkeypa
                                            / cache.__version__)
 
 
-def test_a_cache_folder_under_a_missing_home_falls_back_as_an_unwritable_one(monkeypatch,
-                                                                              tmp_path):
+def test_a_cache_folder_under_a_missing_home_falls_back_as_an_unwritable_one(
+        monkeypatch, tmp_path):
     # DLCORE_CACHE="~/kernels" for a user without a home folder (a container's --user):
     # Path.expanduser's RuntimeError, as Path.home's, is the OSError of a folder that cannot
     # be used, which the locator, the doctor and the pause's timing catch

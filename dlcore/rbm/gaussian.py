@@ -84,13 +84,9 @@ class GaussianBernoulliRBM(RBMBase):
         ``reconstruction_error`` (mean squared error per visible unit between each mini-batch
         and its mean reconstruction b + sigma W h1, in the units of the data), ``free_energy_gap``
         and ``seconds``, as for the Bernoulli RBM.
-    epochs_done_ : int
-        Epochs trained over the model's life (after a ``fit`` stopped by Ctrl-C: those it
-        finished; :meth:`resume` trains the rest of ``epochs``).
-    n_updates_ : int
-        Parameter updates (mini-batches) trained.
-    n_features_in_ : int, and ``feature_names_in_`` after a table with column names
-        The visible units, as scikit-learn names them.
+    epochs_done_, n_updates_, n_features_in_ : int
+        As for :class:`dlcore.BernoulliRBM`: the epochs trained over the model's life (those
+        a ``fit`` stopped by Ctrl-C finished), the updates, the visible units.
 
     Notes
     -----
