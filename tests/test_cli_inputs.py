@@ -469,7 +469,9 @@ def test_text_that_is_no_number_names_the_number_the_option_takes(value):
         assert result.exit_code == 2, (words, option.opts[0], result.output)
         [line] = result.stderr.strip().splitlines()
         number = "a whole number" if whole else "a number"
-        assert (f"Invalid value for '{option.opts[0]}': '{value}' is not {number}; give "
+        # Click names an option of several spellings by all of them: '--steps' / '--gibbs-steps'
+        names = " / ".join(f"'{name}'" for name in option.opts)
+        assert (f"Invalid value for {names}: '{value}' is not {number}; give "
                 f"{number} in the range {option.type._describe_range()} (see ") in line, words
         assert "valid integer" not in line and "valid float" not in line
 
