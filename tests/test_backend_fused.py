@@ -35,10 +35,11 @@ def operands(n, k, m, seed=0):
 
 
 def unfused_gemm_sigmoid_bernoulli(backend, a, b, out, bias, sample, seed, stream, step,
-                                   trans_b=False, first_row=0):
+                                   trans_b=False, first_row=0, a_ones=None):
     """The cpu's gemm_sigmoid_bernoulli as separate operations: the product (as the sum of
     its two halves where the cpu sums them: an RBM's product along the dimension its weight
-    step splits W), then the sigmoids and samples."""
+    step splits W), then the sigmoids and samples. Products, never the sums of a binary
+    ``a`` (tests/test_binary_products.py holds those to these)."""
     if backend.sums_inner_halves(a, b, trans_b):
         cpu_product(backend, a, b, out, trans_b)
         backend.sigmoid_bernoulli(out, bias, sample, seed, stream, step, first_row)
@@ -116,6 +117,8 @@ def test_fusion_does_not_change_the_weights_a_seed_trains(monkeypatch):
     from dlcore.backend import cpu
     data = (np.random.default_rng(3).random((300, 784)) < 0.2).astype(np.float32)
     weights = []
+    # the binary samples' products multiplied on both sides, as the unfused path does
+    monkeypatch.setattr(cpu, "BINARY_DENSITY_LIMIT", -1.0)
     for fuse in (True, False):
         if not fuse:  # the products, then the kernels, one call each
             monkeypatch.setattr(cpu.CPUBackend, "gemm_sigmoid_bernoulli",
@@ -158,9 +161,10 @@ def test_the_second_halves_buffer_is_one_per_dtype_whatever_the_batch_sizes():
     expected = model.predict(x)
     for n in (64, 1, 17, 40, 3):
         np.testing.assert_allclose(model.predict(x[:n]), expected[:n], rtol=1e-5)
-    buffers = _PER_THREAD.second_half
-    assert set(buffers) <= {np.dtype(np.float32), np.dtype(np.float64)}
-    assert buffers[np.dtype(np.float32)].size >= 64 * 300
+    halves = {dtype: buffer for (purpose, dtype), buffer in _PER_THREAD.scratch.items()
+              if purpose == "second half"}
+    assert set(halves) <= {np.dtype(np.float32), np.dtype(np.float64)}
+    assert halves[np.dtype(np.float32)].size >= 64 * 300
 
 
 @pytest.mark.parametrize("n_hidden", [500, 2000])

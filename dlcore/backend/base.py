@@ -87,7 +87,7 @@ class Backend:
         raise NotImplementedError
 
     def gemm_sigmoid_bernoulli(self, a, b, out, bias, sample, seed, stream, step,
-                               trans_b=False, first_row=0):
+                               trans_b=False, first_row=0, a_ones=None):
         """A product and the binary units it drives, in one call:
 
             out[r, j] = sigm((a @ op(b))[r, j] + bias[j]),    op(b) = b.T if trans_b else b
@@ -97,12 +97,31 @@ class Backend:
         ``first_row`` as for :meth:`sigmoid_bernoulli`.
         :meth:`gemm` then :meth:`sigmoid_bernoulli`, the same numbers; a backend may fuse them
         (the CPU applies the sigmoid to each block of the product right after computing it).
+        ``a_ones``: what :meth:`list_ones` made of ``a``, a sample of binary units, or None;
+        a backend may then sum the rows of op(b) that each row of ``a`` selects rather than
+        multiply (the CPU does, :mod:`dlcore.backend.binary_products`): the same sums,
+        rounded in another order.
         """
         self.gemm(a, b, out, trans_b=trans_b)
         self.sigmoid_bernoulli(out, bias, sample, seed, stream, step, first_row)
 
+    def ones_lists(self, rows, width):
+        """Buffers for :meth:`list_ones` to list the ones of a 0/1 sample of up to ``rows``
+        rows and ``width`` columns (made once, where a trainer makes its other buffers), or
+        None where this backend always multiplies (here)."""
+        return None
+
+    def list_ones(self, sample, lists):
+        """The ones of ``sample`` (n, width), a sample of binary units just drawn, listed
+        into ``lists`` (:meth:`ones_lists`) for the products that take them (``a_ones`` of
+        :meth:`gemm_sigmoid_bernoulli`, ``positive_ones`` and ``negative_ones`` of
+        :meth:`contrastive_weight_step`), or None: those products are then multiplied (here:
+        always). Valid until ``sample`` or ``lists`` change."""
+        return None
+
     def contrastive_weight_step(self, weights, velocity, positive_a, positive_b, negative_a,
-                                negative_b, positive_rate, negative_rate, momentum, decay):
+                                negative_b, positive_rate, negative_rate, momentum, decay,
+                                positive_ones=None, negative_ones=None):
         """The contrastive-divergence step of a weight matrix, with momentum and weight decay:
 
             velocity <- momentum * velocity + rp pa' pb - rn na' nb - decay * weights
@@ -113,6 +132,9 @@ class Backend:
         rows); rp = ``positive_rate``, rn = ``negative_rate``. Two :meth:`gemm` calls that
         fold the statistic into the momentum buffer, then :meth:`momentum_step`; a backend may
         fuse them (the CPU updates each block of the weights right after its products).
+        ``positive_ones``, ``negative_ones``: what :meth:`list_ones` made of ``positive_b``
+        and ``negative_a`` (samples of binary units), or None: their products may be summed
+        rather than multiplied (as with ``a_ones`` of :meth:`gemm_sigmoid_bernoulli`).
         """
         self.gemm(positive_a, positive_b, velocity, trans_a=True, alpha=positive_rate,
                   beta=momentum)

@@ -39,6 +39,13 @@ from numba.extending import intrinsic
 
 from . import _auto_note, registry, say_auto_note
 from .base import HostMemory
+from .binary_products import (
+    BLOCK_COLUMNS,
+    SampleOnes,
+    selected_columns_block,
+    selected_rows_block,
+    selected_transposed_block,
+)
 from .blas import choose_blas, function_address, one_blas_thread
 from .flush_to_zero import flush_to_zero_on, restore_float_modes
 from .kernel_backend import (
@@ -111,6 +118,13 @@ def fingerprint(function):
             elif isinstance(value, (int, float, np.number)):
                 digest.update(f"{name}={value!r}".encode())
     return digest.hexdigest()
+
+
+def _binary_products_fingerprint():
+    """The :func:`fingerprint` of the sums of :mod:`.binary_products` that kernels here call
+    (their module is another file, which Numba's cache key of these kernels does not cover)."""
+    return "".join(fingerprint(function.py_func) for function in (
+        selected_rows_block, selected_columns_block, selected_transposed_block))
 
 
 def _compiled_source(value):
@@ -200,6 +214,37 @@ def _gemm_then_rows(body, body_fingerprint):
             for part in prange(parts):
                 for row in range(part * row_chunk, min(m, (part + 1) * row_chunk)):
                     body(row, 0, n_units, *args)
+    return kernel
+
+
+def _selected_then_rows(body, body_fingerprint):
+    """out <- a op(b) for a binary ``a`` given as lists of its ones (:func:`row_lists`:
+    ``indices``, ``bounds``): each row of out the sum of the rows of op(b) its row of a selects
+    (:mod:`.binary_products`), in ``parts`` blocks of columns; then the epilogue
+    ``body(row, first, last, *args)`` of every row, as :func:`_gemm_then_rows` runs it.
+    ``transposed`` (parts, b's columns, BLOCK_COLUMNS): each block's copy of the rows of b it
+    sums as columns (``trans_b``)."""
+    sums_fingerprint = _binary_products_fingerprint()
+
+    @njit(parallel=True, cache=True, error_model="numpy")
+    def kernel(b, out, trans_b, indices, bounds, transposed, parts, unit_width, *args):
+        body_fingerprint, sums_fingerprint  # noqa: B018  (both part of the cache key)
+        m, n = out.shape
+        blocks = -(-n // BLOCK_COLUMNS)
+        for part in prange(parts):
+            start = min(n, part * blocks // parts * BLOCK_COLUMNS)
+            stop = min(n, (part + 1) * blocks // parts * BLOCK_COLUMNS)
+            if stop <= start:
+                continue
+            if trans_b:
+                selected_columns_block(b, indices, bounds, out, start, stop, transposed[part])
+            else:
+                selected_rows_block(b, indices, bounds, out, start, stop, 1.0, False)
+        n_units = -(-n // unit_width)
+        row_chunk = -(-m // parts)
+        for part in prange(parts):
+            for row in range(part * row_chunk, min(m, (part + 1) * row_chunk)):
+                body(row, 0, n_units, *args)
     return kernel
 
 
@@ -330,6 +375,7 @@ def _serial_tensors(body, body_fingerprint):
 
 _LOOPS = {"rows": _parallel_rows, "serial rows": _serial_rows, "chunks": _parallel_chunks,
           "serial chunk": _serial_chunk, "gemm then rows": _gemm_then_rows,
+          "selected then rows": _selected_then_rows,
           "halves then rows": _parallel_halves_then_rows,
           "serial halves then rows": _serial_halves_then_rows,
           "tensors": _parallel_tensors, "serial tensors": _serial_tensors}
@@ -545,7 +591,8 @@ def _fused_weight_step(steps_fingerprint):
     @njit(parallel=True, cache=True, error_model="numpy")
     def kernel(weights, velocity, first_a, first_b, first_rate, second_a, second_b,
                second_rate, momentum, descend, scalar, blas, integer_probe, parts,
-               input_gradient, grad_z):
+               input_gradient, grad_z, first_indices, first_bounds, second_indices,
+               second_bounds, gathered, transposed):
         steps_fingerprint  # noqa: B018
         m, n = velocity.shape
         flat_weights, flat_velocity = weights.reshape(-1), velocity.reshape(-1)
@@ -558,18 +605,34 @@ def _fused_weight_step(steps_fingerprint):
                                    integer_probe, start, stop)
             saved_modes = flush_to_zero_on()
             if splits_columns(m, n):
-                _gemm_column_block(first_a, first_b, velocity, True, False, first_rate, momentum,
-                                   blas, integer_probe, start, stop)
-                if second_a.shape[0] > 0:
+                if first_indices.shape[0] > 0:
+                    selected_transposed_block(first_a, first_indices, first_bounds, velocity, 0,
+                                              m, start, stop, first_rate, momentum,
+                                              gathered[part], transposed[part])
+                else:
+                    _gemm_column_block(first_a, first_b, velocity, True, False, first_rate,
+                                       momentum, blas, integer_probe, start, stop)
+                if second_indices.shape[0] > 0:
+                    selected_rows_block(second_b, second_indices, second_bounds, velocity,
+                                        start, stop, second_rate, True)
+                elif second_a.shape[0] > 0:
                     _gemm_column_block(second_a, second_b, velocity, True, False, second_rate,
                                        1.0, blas, integer_probe, start, stop)
                 for row in range(m):
                     _step_span(row * n + start, row * n + stop, flat_weights, flat_velocity,
                                descend, scalar)
             else:
-                _gemm_row_block(first_a, first_b, velocity, True, False, first_rate, momentum,
-                                blas, integer_probe, start, stop)
-                if second_a.shape[0] > 0:
+                if first_indices.shape[0] > 0:
+                    selected_transposed_block(first_a, first_indices, first_bounds, velocity,
+                                              start, stop, 0, n, first_rate, momentum,
+                                              gathered[part], transposed[part])
+                else:
+                    _gemm_row_block(first_a, first_b, velocity, True, False, first_rate,
+                                    momentum, blas, integer_probe, start, stop)
+                if second_indices.shape[0] > 0:
+                    selected_rows_block(second_b, second_indices, second_bounds[start:stop],
+                                        velocity[start:stop], 0, n, second_rate, True)
+                elif second_a.shape[0] > 0:
                     _gemm_row_block(second_a, second_b, velocity, True, False, second_rate, 1.0,
                                     blas, integer_probe, start, stop)
                 _step_span(start * n, stop * n, flat_weights, flat_velocity, descend, scalar)
@@ -589,19 +652,52 @@ def _fused_weight_step(steps_fingerprint):
 #: (:meth:`CPUBackend.dense_weight_step`); else velocity -= scalar weights, weights +=
 #: velocity (:meth:`CPUBackend.contrastive_weight_step`, scalar the weight decay). Arguments:
 #: ``(weights, velocity, first_a, first_b, first_rate, second_a, second_b, second_rate,
-#: momentum, descend, scalar, blas, integer_probe, parts, input_gradient, grad_z)``: unless
+#: momentum, descend, scalar, blas, integer_probe, parts, input_gradient, grad_z,
+#: first_indices, first_bounds, second_indices, second_bounds, gathered, transposed)``: unless
 #: ``input_gradient`` has no rows, each block first puts columns start..stop-1 of
 #: input_gradient <- grad_z weights' (a Dense layer's dL/dx, from the weights before the step),
 #: which are that block's rows of the weights; only for a W split by rows into the blocks that
 #: :func:`_parallel_gemm` gives that product (:meth:`CPUBackend.dense_weight_step` checks).
+#: Unless ``second_indices`` is empty, second_a is binary and listed by its columns
+#: (:func:`column_lists`: ``second_indices``, ``second_bounds``), and its product is summed,
+#: not multiplied (:mod:`.binary_products`); unless ``first_indices`` is empty, first_b is
+#: binary, listed by its columns, and first_a' first_b is summed
+#: (:func:`selected_transposed_block`, in each thread's ``gathered[part]`` and
+#: ``transposed[part]``, (n, BLOCK_COLUMNS) and (BLOCK_COLUMNS, n)).
 _weight_step = _fused_weight_step(
     "".join(fingerprint(function) for function in (descent_span, momentum_step_span,
                                                    flush_to_zero_on.py_func,
-                                                   restore_float_modes.py_func)))
+                                                   restore_float_modes.py_func))
+    + _binary_products_fingerprint())
 
 
 #: buffers a Python thread reuses from one call to the next (the backend is shared)
 _PER_THREAD = threading.local()
+
+
+def _scratch(purpose, shape, dtype):
+    """A ``shape`` array of ``dtype`` for ``purpose``: a view of one buffer per purpose, dtype
+    and Python thread (a backend is shared between them), as large as the largest asked so
+    far. One per shape would grow without bound with the batch sizes a caller uses (predict on
+    inputs of every length)."""
+    buffers = _PER_THREAD.__dict__.setdefault("scratch", {})
+    size = int(np.prod(shape))
+    buffer = buffers.get((purpose, np.dtype(dtype)))
+    if buffer is None or buffer.size < size:
+        buffer = buffers[(purpose, np.dtype(dtype))] = np.empty(size, dtype)
+    return buffer[:size].reshape(shape)
+
+
+#: The largest share of ones in a binary sample whose products are summed rather than
+#: multiplied (:mod:`.binary_products`): measured on an AMD EPYC (Zen 4, AVX-512), one thread,
+#: a 100 x 784 sample times 784 x 500 weights, the sums take 290, 390 and 510 us at shares
+#: 0.2, 0.29 and 0.4 against OpenBLAS's 780 us (a share near 0.6 would break even); listing
+#: the sample's ones for all of its products costs ~85 us on two threads.
+BINARY_DENSITY_LIMIT = 0.5
+#: The lists of a product multiplied, not summed (:data:`_weight_step`'s arguments), and the
+#: per-thread blocks its sums would need
+_NO_LISTS = (np.empty(0, np.int32), np.empty((0, 1), np.int64))
+_NO_BLOCKS = np.empty((0, 0, BLOCK_COLUMNS), np.float32)
 
 _SCIPY_GEMM = {np.dtype(np.float32): scipy_blas.sgemm, np.dtype(np.float64): scipy_blas.dgemm}
 
@@ -721,18 +817,45 @@ class CPUBackend(HostMemory, KernelBackend):
                 and splits_columns(rows, columns) == bool(trans_b))
 
     def _second_half(self, out):
-        """An (m, n) buffer for :meth:`sums_inner_halves`' second product: a view of one
-        buffer per dtype and Python thread (a backend is shared between them), as large as the
-        largest product so far. One per shape would grow without bound with the batch sizes a
-        caller uses (predict on inputs of every length)."""
-        buffers = _PER_THREAD.__dict__.setdefault("second_half", {})
-        buffer = buffers.get(out.dtype)
-        if buffer is None or buffer.size < out.size:
-            buffer = buffers[out.dtype] = np.empty(out.size, out.dtype)
-        return buffer[:out.size].reshape(out.shape)
+        """An (m, n) buffer for :meth:`sums_inner_halves`' second product."""
+        return _scratch("second half", out.shape, out.dtype)
+
+    def ones_lists(self, rows, width):
+        return SampleOnes(rows, width)
+
+    def list_ones(self, sample, lists):
+        # the sums are float32 kernels, and pay only where the products would be split
+        # between the threads (inside compute(), large enough: _sums_ones checks at each use)
+        if (lists is None or self._compute_depth == 0 or sample.dtype != np.float32
+                or sample.size == 0 or sample.shape[1] != lists.width):
+            return None
+        if lists.fill(sample, self._parts()) > BINARY_DENSITY_LIMIT * sample.size:
+            return None
+        return lists
+
+    def _sums_ones(self, ones, sample, other, out, inner):
+        """Whether the product of ``sample`` (listed in ``ones``, or None) and ``other`` into
+        ``out``, ``inner`` terms each, is summed (:mod:`.binary_products`) rather than
+        multiplied: inside :meth:`compute`, large enough to split between the threads, float32
+        operands with contiguous rows, and ``ones`` listed from an array of ``sample``'s
+        shape."""
+        return (ones is not None and ones.shape == sample.shape
+                and self._splits_products(out, inner)
+                and all(array.dtype == np.float32 and array.strides[-1] == 4
+                        for array in (other, out)))
 
     def gemm_sigmoid_bernoulli(self, a, b, out, bias, sample, seed, stream, step,
-                               trans_b=False, first_row=0):
+                               trans_b=False, first_row=0, a_ones=None):
+        if self._sums_ones(a_ones, a, b, out, a.shape[1]):
+            transposed = _scratch("transposed rows",
+                                  (self._parts(), b.shape[1] if trans_b else 0, BLOCK_COLUMNS),
+                                  np.float32)
+            k0, k1 = key_from_seed(seed)
+            _kernel("selected then rows", sigmoid_bernoulli_span)(
+                b, out, bool(trans_b), *a_ones.by_rows, transposed, self._parts(), 4, out, bias,
+                self._optional(sample), k0, k1, np.uint64(stream), np.uint64(step),
+                np.uint64(first_row))
+            return
         if self.sums_inner_halves(a, b, trans_b):
             k0, k1 = key_from_seed(seed)
             blas = BLAS_GEMM[out.dtype][0]
@@ -771,7 +894,8 @@ class CPUBackend(HostMemory, KernelBackend):
                                         self._parts(), 1, *args)
 
     def contrastive_weight_step(self, weights, velocity, positive_a, positive_b, negative_a,
-                                negative_b, positive_rate, negative_rate, momentum, decay):
+                                negative_b, positive_rate, negative_rate, momentum, decay,
+                                positive_ones=None, negative_ones=None):
         # fused only where both products would be split (the same blocks, the same numbers)
         if not (self._splits_products(velocity, positive_a.shape[0])
                 and self._splits_products(velocity, negative_a.shape[0])):
@@ -779,11 +903,25 @@ class CPUBackend(HostMemory, KernelBackend):
                                             negative_a, negative_b, positive_rate,
                                             negative_rate, momentum, decay)
             return
+        if self._sums_ones(positive_ones, positive_b, positive_a, velocity, positive_a.shape[0]):
+            positive = positive_ones.by_columns
+        else:
+            positive = None
+        negative = (negative_ones.by_columns if self._sums_ones(
+            negative_ones, negative_a, negative_b, velocity, negative_a.shape[0]) else None)
+        if positive is None:
+            positive, gathered, transposed = _NO_LISTS, _NO_BLOCKS, _NO_BLOCKS
+        else:
+            gathered = _scratch("gathered rows", (self._parts(), velocity.shape[1],
+                                                  BLOCK_COLUMNS), np.float32)
+            transposed = _scratch("transposed sums", (self._parts(), BLOCK_COLUMNS,
+                                                      velocity.shape[1]), np.float32)
         blas = BLAS_GEMM[velocity.dtype][0]
         _weight_step(weights, velocity, positive_a, positive_b, float(positive_rate),
                      negative_a, negative_b, -float(negative_rate), float(momentum), False,
                      velocity.dtype.type(decay), blas, _INTEGER_PROBES[velocity.dtype],
-                     self._parts(), velocity[:0], velocity[:0])
+                     self._parts(), velocity[:0], velocity[:0], *positive,
+                     *(_NO_LISTS if negative is None else negative), gathered, transposed)
 
     def fuses_weight_step(self, velocity, k):
         # measured on an Intel Xeon (MKL, 2 threads), batch 32, gradient product and its
@@ -803,7 +941,8 @@ class CPUBackend(HostMemory, KernelBackend):
         _weight_step(weights, velocity, x, grad_z, 1.0, x[:0], grad_z[:0], 0.0,
                      float(momentum), True, velocity.dtype.type(rate), blas,
                      _INTEGER_PROBES[velocity.dtype], self._parts(),
-                     velocity[:0] if grad_x is None else grad_x, grad_z)
+                     velocity[:0] if grad_x is None else grad_x, grad_z, *_NO_LISTS,
+                     *_NO_LISTS, _NO_BLOCKS, _NO_BLOCKS)
 
     def _steps_input_gradient_blocks(self, grad_x, weights):
         """Whether the fused weight step's blocks of the weights' rows are the blocks of

@@ -153,12 +153,21 @@ class ContrastiveDivergence:
         # data-parallel shard its own rows' (as PCD always did here)
         self._row_aligned = self.sampler == "pcd" and not settings.n_chains
         self.means = RowMeans(be)
+        #: whether x2, the reconstruction that multiplies W in the negative phase, is 0s and 1s
+        #: (a sample of binary units): a backend may then sum W's rows rather than multiply
+        self._binary_reconstruction = settings.sample_visible and self.visible_units.binary_samples
         #: the rows of the per-batch buffers: the largest batch an epoch over the data makes
         self.batch_rows = batch if rows is None else max(1, min(batch, int(rows)))
         self.x1, self.p2, self.x2 = (be.empty((self.batch_rows, n_visible)) for _ in range(3))
         self.q1, self.h1, self.q2, self.h2 = (be.empty((self.batch_rows, n_hidden))
                                               for _ in range(4))
         self.squared_error = be.zeros((n_visible,))
+        # where the backend lists the ones of the samples h1, h2 (CD-k's later steps) and x2
+        # for the products that sum them (Backend.list_ones)
+        self.h1_ones = be.ones_lists(self.batch_rows, n_hidden)
+        self.h2_ones = be.ones_lists(self.batch_rows, n_hidden) if settings.cd_k > 1 else None
+        self.x2_ones = (be.ones_lists(self.batch_rows, n_visible)
+                        if self._binary_reconstruction else None)
 
     def _chains_too_large(self, n_visible, n_hidden):
         """The line that refuses persistent chains that do not fit in memory."""
@@ -205,8 +214,12 @@ class ContrastiveDivergence:
         input1 = units.weight_input(be, x1, "data")
         be.gemm_sigmoid_bernoulli(input1, self.W, q1, self.hidden_bias, h1, s.seed,
                                   STREAM_GIBBS, update, first_row=first)
+        # (not on the slide: h1's ones, listed once for the products that sum them)
+        h1_ones = be.list_ones(h1, self.h1_ones)
+        x2_ones = None
         if self.chains is None:
-            x2, input2, q2 = self._reconstruction(x1, h1, p2, x2, q2, update, first)
+            x2, input2, q2, x2_ones = self._reconstruction(x1, h1, p2, x2, q2, update, first,
+                                                           h1_ones)
         elif self._row_aligned:
             x2, input2, q2 = self._row_aligned_pcd(x1, h1, p2, x2, q2, update, first)
         else:
@@ -214,14 +227,15 @@ class ContrastiveDivergence:
         if shard is not None:
             shard.update(self, x1, x2, h1, q1, q2, input1, input2)
             return
-        self.update(x1, x2, h1, q1, q2, input1, input2)
+        self.update(x1, x2, h1, q1, q2, input1, input2, h1_ones, x2_ones)
 
-    def update(self, x1, x2, h1, q1, q2, input1, input2):
+    def update(self, x1, x2, h1, q1, q2, input1, input2, h1_ones=None, x2_ones=None):
         """The update of :meth:`step` from its batch's rows: the data ``x1`` (b, n_visible),
         its hidden sample ``h1`` and Q(h1 = 1 | x1) ``q1`` (b, n_hidden), the negative
         particles ``x2`` (m, n_visible) and Q(h2 = 1 | x2) ``q2`` (m, n_hidden), m = b or the
         persistent chains, and the visible layer's weight inputs of x1 and x2 (``x / sigma``
-        for Gaussian units, else the rows themselves)."""
+        for Gaussian units, else the rows themselves); ``h1_ones``, ``x2_ones``: the ones of
+        h1 and x2 as the backend listed them (Backend.list_ones), or None."""
         be, s, units = self.backend, self.settings, self.visible_units
         b = x1.shape[0]
         if self.chains is not None and self.chains.fast_W is not None:
@@ -245,7 +259,8 @@ class ContrastiveDivergence:
             #     with the weight decay
             be.contrastive_weight_step(self.W, self.velocity_W, input1, h1, input2, q2,
                                        s.learning_rate / b, s.learning_rate / x2.shape[0],
-                                       s.momentum, s.learning_rate * s.weight_decay)
+                                       s.momentum, s.learning_rate * s.weight_decay,
+                                       positive_ones=h1_ones, negative_ones=x2_ones)
             # c <- c + eps (h1 - Q(h2. = 1 | x2))
             #     averaged over the rows (b of h1, m of q2), through the momentum buffer
             contrastive_bias_step(be, self.hidden_bias, self.velocity_hidden_bias, h1, q2,
@@ -255,12 +270,13 @@ class ContrastiveDivergence:
             be.sparsity_step(q1, self.sparsity_mean, self.hidden_bias, s.sparsity_decay,
                              s.learning_rate * s.sparsity_cost, s.sparsity_target)
 
-    def _reconstruction(self, x1, h1, p2, x2, q2, update, first=0):
+    def _reconstruction(self, x1, h1, p2, x2, q2, update, first=0, h1_ones=None):
         """CD-k's negative phase: k Gibbs steps from the data's own hidden sample ``h1``
-        (rows ``first ..`` of the global batch: the Philox rows). Returns (x2, its weight
-        input, Q(h2 = 1 | x2)), (b, .) each."""
+        (rows ``first ..`` of the global batch: the Philox rows; ``h1_ones``, its ones as the
+        backend listed them). Returns (x2, its weight input, Q(h2 = 1 | x2)), (b, .) each,
+        and x2's ones as the backend listed them (None where it did not)."""
         be, s, units = self.backend, self.settings, self.visible_units
-        h = h1
+        h, h_ones, x2_ones = h1, h1_ones, None
         for t in range(s.cd_k):
             # for all visible units j do
             #     compute P(x2j = 1 | h1)  (for binomial units, sigm(b_j + sum_i W_ij h1i))
@@ -268,7 +284,7 @@ class ContrastiveDivergence:
             # (h is h1 in CD-1's only step; CD-k's later steps start from the last hidden sample)
             units.sample_from_hidden(be, h, self.W, p2, self.visible_bias,
                                      x2 if s.sample_visible else None, s.seed,
-                                     STREAM_GIBBS + 2 * t + 1, update, first)
+                                     STREAM_GIBBS + 2 * t + 1, update, first, hidden_ones=h_ones)
             # (not on the slide: the training lines' reconstruction error, the sum over the
             # batch of (x1 - P(x2 = 1 | h1))^2, from the first step only)
             if t == 0:
@@ -279,10 +295,15 @@ class ContrastiveDivergence:
             # pass h = None, the probabilities only; CD-k's earlier steps sample h2 into h,
             # where the next step starts)
             input2 = units.weight_input(be, x2, "model")
+            if self._binary_reconstruction:
+                x2_ones = be.list_ones(x2, self.x2_ones)
             h = self.h2[:x1.shape[0]] if t + 1 < s.cd_k else None
             be.gemm_sigmoid_bernoulli(input2, self.W, q2, self.hidden_bias, h, s.seed,
-                                      STREAM_GIBBS + 2 * t + 2, update, first_row=first)
-        return x2, input2, q2
+                                      STREAM_GIBBS + 2 * t + 2, update, first_row=first,
+                                      a_ones=x2_ones)
+            if h is not None:
+                h_ones = be.list_ones(h, self.h2_ones)
+        return x2, input2, q2, x2_ones
 
     @property
     def chain(self):

@@ -66,6 +66,10 @@ class VisibleUnits:
     #: arrays: they travel with W, b and c (training, files, copies).
     parameter_names = ()
     training_arrays = ()
+    #: Whether a sample of the layer (what :meth:`weight_input` makes of it) is 0s and 1s, so
+    #: that a backend may sum the rows of W it selects rather than multiply
+    #: (:mod:`dlcore.backend.binary_products`)
+    binary_samples = False
 
     # -- the model, in NumPy ------------------------------------------------------------
     def check(self, X, name, n_columns=None, held_out=False):
@@ -116,10 +120,12 @@ class VisibleUnits:
         raise NotImplementedError
 
     def sample_from_hidden(self, backend, hidden, W, top_down, visible_bias, sample, seed,
-                           stream, step, first_row=0):
+                           stream, step, first_row=0, hidden_ones=None):
         """The visible units given ``hidden`` (n, n_hidden): ``top_down`` (n, n_visible)
         receives sum_j W_ij h_j, then :meth:`sample` turns it into the means (and ``sample``
-        into a sample, unless None)."""
+        into a sample, unless None). ``hidden_ones``: the ones of ``hidden``, a sample, as
+        the backend listed them (a backend may then sum W's columns: ``a_ones`` of
+        :meth:`dlcore.backend.Backend.gemm_sigmoid_bernoulli`), or None."""
         backend.gemm(hidden, W, top_down, trans_b=True)
         self.sample(backend, top_down, visible_bias, sample, seed, stream, step, first_row)
 
@@ -138,6 +144,8 @@ class VisibleUnits:
 
 class BernoulliVisible(VisibleUnits):
     """Binary visible units: P(v_i = 1 | h) = sigm(b_i + sum_j W_ij h_j)."""
+
+    binary_samples = True
 
     def check(self, X, name, n_columns=None, held_out=False):
         """As :meth:`VisibleUnits.check`, and every value in [0, 1] for training; rows
@@ -170,11 +178,12 @@ class BernoulliVisible(VisibleUnits):
         backend.sigmoid_bernoulli(top_down, visible_bias, sample, seed, stream, step, first_row)
 
     def sample_from_hidden(self, backend, hidden, W, top_down, visible_bias, sample, seed,
-                           stream, step, first_row=0):
+                           stream, step, first_row=0, hidden_ones=None):
         """P(v = 1 | h) = sigm(b + h W') into ``top_down``, and a sample: the product and the
         sigmoids in one call (:meth:`dlcore.backend.Backend.gemm_sigmoid_bernoulli`)."""
         backend.gemm_sigmoid_bernoulli(hidden, W, top_down, visible_bias, sample, seed, stream,
-                                       step, trans_b=True, first_row=first_row)
+                                       step, trans_b=True, first_row=first_row,
+                                       a_ones=hidden_ones)
 
 
 class SoftmaxLabelVisible(BernoulliVisible):
