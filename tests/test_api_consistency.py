@@ -102,15 +102,24 @@ def test_the_subpackages_the_readme_calls_after_import_dlcore_are_there():
     assert result.stdout.splitlines() == ["False False", "SKLearnClassifier save_curves", "[]"]
 
 
-@pytest.mark.parametrize("hidden", [[], "5"])
-def test_dbn_classifier_refuses_an_empty_hidden_in_the_words_of_dbn_and_the_stacks(hidden):
+@pytest.mark.parametrize("hidden, message", [
+    ([], "hidden must list at least one size [n_hidden, ...], got []"),
+    # a string (the command line's "500-200") was told it listed no size
+    ("5", "hidden must be a whole number of units (one hidden layer, as hidden=100) or a list "
+          "of them [n_hidden, ...], got '5': give hidden=5")])
+def test_dbn_classifier_refuses_an_empty_hidden_in_the_words_of_dbn_and_the_stacks(hidden,
+                                                                                     message):
     X, y = np.zeros((6, 4), np.float32), np.arange(6) % 2
     messages = []
     for estimator in (dlcore.DBN, dlcore.StackedAutoencoder, dlcore.DBNClassifier):
         with pytest.raises(ValueError) as refusal:
             estimator(hidden=hidden).fit(X, y)
         messages.append(str(refusal.value))
-    assert messages == [f"hidden must list at least one size [n_hidden, ...], got {hidden!r}"] * 3
+    if hidden:   # mlp takes no hidden layer (softmax regression), the stacks at least one
+        with pytest.raises(ValueError) as refusal:
+            dlcore.models.mlp(input_shape=(4,), hidden=hidden)
+        messages.append(str(refusal.value))
+    assert messages == [message] * len(messages)
 
 
 def test_the_keras_spelling_adagrad_takes_keras_defaults_where_adagrad_keeps_duchis():

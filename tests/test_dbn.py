@@ -439,12 +439,17 @@ def test_the_label_sigma_and_up_down_kernels_compile_to_ptx_for_a_real_gpu():
 
 
 @pytest.mark.parametrize("make", [DBN, dlcore.StackedAutoencoder])
-def test_layers_given_as_an_array_are_refused_with_the_fix(make):
-    """An array of sizes (e.g. from a NumPy grid) was told it lists fewer than two sizes."""
-    with pytest.raises(ValueError, match=r"layers must be a list of sizes \[n_visible, "
-                                         r"n_hidden, \.\.\.\], got an array .*: pass "
-                                         r"layers\.tolist\(\)"):
-        make(layers=np.array([12, 6, 4])).fit(binary_data())
+def test_layers_given_as_an_array_are_taken_as_their_list(make, tmp_path):
+    """An array of sizes (a NumPy grid's) was refused ("pass layers.tolist()") where
+    DBNClassifier and scikit-learn's hidden_layer_sizes take one; the file holds the list."""
+    X = binary_data()
+    options = {"epochs": 1, "batch_size": 10, "seed": 0, "backend": "cpu"}
+    model = make(layers=np.array([12, 6, 4]), **options).fit(X)
+    listed = make(layers=[12, 6, 4], **options).fit(X)
+    assert model.layers_ == [12, 6, 4]
+    np.testing.assert_array_equal(model.transform(X), listed.transform(X))
+    dlcore.save(model, tmp_path / "model.h5")
+    assert dlcore.load(tmp_path / "model.h5").get_params()["layers"] == [12, 6, 4]
 
 
 def test_a_sparse_matrix_is_refused_as_the_rbms_refuse_it():

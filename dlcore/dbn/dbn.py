@@ -16,7 +16,7 @@ from dlcore.distributed.communicator import periodic
 from dlcore.errors import DivergenceCheck, TrainingDiverged
 from dlcore.io import register_model, require_array
 from dlcore.io.hdf5 import json_text
-from dlcore.layer_stack import LayerStack, as_size_list, fitting
+from dlcore.layer_stack import LayerStack, fitting
 from dlcore.lazy_rows import LazyRows
 from dlcore.params import (
     AccuracyScore,
@@ -1048,8 +1048,9 @@ class DBN(LayerStack, LogProbabilities, PicklesThroughState, SavesToFile, Transf
         """The constructor arguments, JSON-serialisable (hidden, layers and per-layer lists as
         lists)."""
         config = with_verbose_flag(self.get_params())
-        # one number is one hidden layer: the file holds the list it stands for
-        config["hidden"] = as_size_list(config["hidden"])
+        # one number is one hidden layer, an array of sizes is its list: the file holds the
+        # list of Python ints they stand for
+        config["hidden"], config["layers"] = self._listed("hidden"), self._listed("layers")
         for name, value in config.items():
             if isinstance(value, tuple):
                 config[name] = list(value)
@@ -1120,7 +1121,7 @@ class DBN(LayerStack, LogProbabilities, PicklesThroughState, SavesToFile, Transf
                          else max(rbm.W.shape[0] - labels, 0), *self._hidden_sizes()]
             expected = (sizes[index] + labels, sizes[index + 1])
             if rbm.W.shape != expected:
-                given = (f"layers={list(self.layers)}" if self.layers is not None
+                given = (f"layers={self._listed('layers')}" if self.layers is not None
                          else f"hidden={sizes[1:]}")
                 raise ValueError(f"dataset 'rbms/rbm_{index}/W' has shape {rbm.W.shape}; "
                                  f"expected {expected} from {given}")
