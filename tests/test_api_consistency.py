@@ -107,8 +107,8 @@ def test_the_subpackages_the_readme_calls_after_import_dlcore_are_there():
     # a string (the command line's "500-200") was told it listed no size
     ("5", "hidden must be a whole number of units (one hidden layer, as hidden=100) or a list "
           "of them [n_hidden, ...], got '5': give hidden=5")])
-def test_dbn_classifier_refuses_an_empty_hidden_in_the_words_of_dbn_and_the_stacks(hidden,
-                                                                                     message):
+def test_dbn_classifier_refuses_an_empty_hidden_in_the_words_of_dbn_and_the_stacks(
+        hidden, message):
     X, y = np.zeros((6, 4), np.float32), np.arange(6) % 2
     messages = []
     for estimator in (dlcore.DBN, dlcore.StackedAutoencoder, dlcore.DBNClassifier):

@@ -76,8 +76,8 @@ def test_sizes_that_cannot_be_used_are_refused_at_fit_in_one_line(stack, options
 @pytest.mark.parametrize("stack", STACKS + [dlcore.DBNClassifier])
 @pytest.mark.parametrize("hidden", [np.array([4, 3]), np.array([4, 3], np.uint16),
                                     [np.int64(4), np.int32(3)], (4, 3), range(4, 2, -1)])
-def test_any_sequence_of_whole_sizes_is_taken_as_the_list_it_stands_for(stack, hidden,
-                                                                         tmp_path):
+def test_any_sequence_of_whole_sizes_is_taken_as_the_list_it_stands_for(
+        stack, hidden, tmp_path):
     # DBN and StackedAutoencoder refused a NumPy array ("pass hidden.tolist()") where
     # DBNClassifier, models.mlp and scikit-learn's hidden_layer_sizes take one
     X, y = rows(6), np.arange(30) % 2
