@@ -19,14 +19,16 @@ form, whichever was given.
 import contextlib
 import math
 import numbers
+import re
 import sys
+from collections.abc import Sequence
 
 import numpy as np
 
 from dlcore.errors import NotFittedError
 from dlcore.params import FittedAttribute, sizes_call_wording
-from dlcore.validation import check_int, check_width
-from dlcore.wording import as_typed
+from dlcore.validation import check_width, is_integer
+from dlcore.wording import as_typed, count
 
 #: The hidden layers of a stack given neither ``hidden`` nor ``layers``.
 DEFAULT_HIDDEN = (500, 500)
@@ -54,6 +56,54 @@ def check_hidden_sizes(hidden):
                          + (f": give hidden={int(hidden)}" if whole else ""))
     return as_size_list(hidden)
 
+
+def check_size_list(sizes, name="hidden", least=1, form="[n_hidden, ...]"):
+    """``sizes`` (``hidden``, or ``layers`` with the width first) as a list of Python ints.
+
+    What every estimator and model builder taking layer sizes accepts alike (``DBN``,
+    ``StackedAutoencoder``, ``DBNClassifier``, ``models.mlp``), as scikit-learn's
+    ``hidden_layer_sizes`` takes them: any sequence of whole numbers >= 1 (a list, a tuple, a
+    ``range``, a 1-D NumPy integer array from a grid, NumPy integers inside a list) with at
+    least ``least`` entries, and for ``hidden`` one whole number too (one hidden layer).
+    Anything else (a float, a size below 1, a string, too few sizes) is a ValueError of one
+    line naming ``name`` and what to give instead.
+    """
+    example = "[500, 200]" if name == "hidden" else "[784, 500, 200]"
+    if name == "hidden":
+        sizes = check_hidden_sizes(sizes)
+    if isinstance(sizes, np.ndarray) and sizes.ndim != 1:
+        raise ValueError(f"{name} must be one size per layer {form}, got an array of shape "
+                         f"{sizes.shape}: give a flat list, e.g. {name}={example}")
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, (Sequence, np.ndarray)):
+        # a set or a generator has no order or no length to check; a string is the command
+        # line's form ("500-200"), whose sizes the fix spells out
+        words = (f"a whole number of units (one hidden layer, as hidden=100) or a list of "
+                 f"them {form}" if name == "hidden" else f"a list of sizes {form}")
+        parts = re.split(r"[-,\s]+", sizes.strip()) if isinstance(sizes, str) else [""]
+        spelled = [int(part) for part in parts if part.isdigit() and int(part) >= 1]
+        fix = (f"e.g. {name}={example}" if len(spelled) < len(parts) else
+               f"hidden={spelled[0]}" if name == "hidden" and len(spelled) == 1 else
+               f"{name}={spelled}")
+        raise ValueError(f"{name} must be {words}, got {as_typed(sizes):.80}: give {fix}")
+    if len(sizes) < least:
+        words = {1: "one size", 2: "two sizes"}.get(least) or count(least, "size")
+        raise ValueError(f"{name} must list at least {words} {form}, got "
+                         f"{as_typed(sizes):.80}")
+    for size in sizes:
+        if is_integer(size):
+            if size < 1:
+                raise ValueError(f"every entry of {name} must be >= 1, got {as_typed(size)} "
+                                 f"in {name}={as_typed(sizes):.80}: give every layer at "
+                                 f"least one unit")
+            continue
+        whole = all(isinstance(each, numbers.Real) and not isinstance(each, (bool, np.bool_))
+                    and math.isfinite(each) and each == int(each) and each >= 1
+                    for each in sizes)
+        fix = (f": give {name}={[int(each) for each in sizes]}" if whole else
+               f": give whole numbers of units, e.g. {name}={example}")
+        raise ValueError(f"every entry of {name} must be a whole number of units, got "
+                         f"{as_typed(size):.40} in {name}={as_typed(sizes):.80}{fix}")
+    return [int(size) for size in sizes]
 
 
 #: A layer's settings that say what the fitted layer is, not how it trains: changed after fit,
@@ -93,26 +143,23 @@ class LayerStack:
         """``hidden`` and ``layers`` each a list of positive sizes (``hidden`` also one
         number, one hidden layer), at most one of them given; else one line naming the
         argument."""
-        forms = {"layers": (2, "two sizes", "[n_visible, n_hidden, ...]"),
-                 "hidden": (1, "one size", "[n_hidden, ...]")}
-        for name, (least, words, form) in forms.items():
-            sizes = getattr(self, name)
-            if sizes is None:
-                continue
-            if name == "hidden":
-                sizes = check_hidden_sizes(sizes)
-            if isinstance(sizes, np.ndarray):
-                raise ValueError(f"{name} must be a list of sizes {form}, got an array "
-                                 f"{sizes!r:.80}: pass {name}.tolist()")
-            if not isinstance(sizes, (list, tuple)) or len(sizes) < least:
-                raise ValueError(f"{name} must list at least {words} {form}, got {sizes!r}")
-            for size in sizes:
-                check_int(size, f"every entry of {name}", minimum=1)
+        forms = {"layers": (2, "[n_visible, n_hidden, ...]"), "hidden": (1, "[n_hidden, ...]")}
+        for name, (least, form) in forms.items():
+            if getattr(self, name) is not None:
+                check_size_list(getattr(self, name), name, least, form)
         if self.layers is not None and self.hidden is not None:
-            raise ValueError(f"give hidden={list(as_size_list(self.hidden))} (the hidden "
-                             f"layers; the width "
-                             f"comes from X) or layers={list(self.layers)} (the width first), "
-                             f"not both")
+            raise ValueError(f"give hidden={self._listed('hidden')} (the hidden layers; the "
+                             f"width comes from X) or layers={self._listed('layers')} (the "
+                             f"width first), not both")
+
+    def _listed(self, name):
+        """``hidden`` or ``layers`` as the list of Python ints it stands for (a NumPy array,
+        a tuple, one number: as the user would type it back, and as a file's JSON holds it);
+        None when not given."""
+        sizes = getattr(self, name)
+        if sizes is None:
+            return None
+        return [int(size) if is_integer(size) else size for size in as_size_list(sizes)]
 
     def _hidden_sizes(self):
         """The hidden layers' sizes, bottom first: ``layers[1:]``, ``hidden``, or
@@ -125,7 +172,7 @@ class LayerStack:
     def _sizes_given(self):
         """How the sizes were given, for messages: ``hidden=[...]`` or ``layers=[...]``."""
         if self.layers is not None:
-            return f"layers={list(self.layers)}"
+            return f"layers={self._listed('layers')}"
         return f"hidden={self._hidden_sizes()}"
 
     def _check_layers_follow_the_stack(self, layers):

@@ -28,7 +28,7 @@ cross-entropy (``activation="tanh"``, ``pooling="avg"`` give the older flavour).
 import numpy as np
 
 from dlcore.functional import Model  # noqa: F401  (Keras: from keras.models import Model)
-from dlcore.layer_stack import check_hidden_sizes
+from dlcore.layer_stack import check_size_list
 from dlcore.layers import (
     AvgPool2D,
     Conv2D,
@@ -157,17 +157,13 @@ def mlp(input_shape=(1, 28, 28), hidden=(256, 128), n_classes=10, activation="re
         Built for ``input_shape``, not compiled.
     """
     dropout = check_float(dropout, "dropout", low=0.0, high=1.0, high_open=True)
-    hidden = check_hidden_sizes(hidden)
-    if isinstance(hidden, (str, bytes)) or not hasattr(hidden, "__iter__"):
-        raise ValueError(f"hidden must be a whole number of units (one hidden layer, as "
-                         f"hidden=100) or a list of them [n_hidden, ...], got {hidden!r:.40}")
+    hidden = check_size_list(hidden, least=0)   # as DBN's: a list, an array, one number
     weights = {"kernel_regularizer": kernel_regularizer, "kernel_constraint": kernel_constraint}
     layers = _input_layers(augment, noise)
     input_shape = check_shape(input_shape)   # 784 or (784,): rows; (1, 28, 28): images
     layers += [Flatten(name="flatten")] if len(input_shape) > 1 else []
     for index, units in enumerate(hidden):
-        layers.append(Dense(check_int(units, "every entry of hidden", minimum=1),
-                            activation=activation, name=f"hidden_{index + 1}", **weights))
+        layers.append(Dense(units, activation=activation, name=f"hidden_{index + 1}", **weights))
         if dropout:
             layers.append(Dropout(dropout, name=f"dropout_{index + 1}"))
     layers.append(Dense(check_int(n_classes, "n_classes", minimum=1), activation="softmax",

@@ -521,7 +521,10 @@ class Sequential(Model):
 
         Returns
         -------
-        :class:`dlcore.summary.Summary` with the same numbers (``rows``, ``total_params``, ...).
+        :class:`dlcore.summary.Summary` with the same numbers (``rows``, ``total_params``, ...)
+        and the table's text (``table``). Its ``str()`` is the table when ``print_fn=None``,
+        else (the table printed) the one line of its repr, so that ``print(model.summary())``
+        shows the table once, as Keras's (whose ``summary()`` returns None).
         """
         check_keras_summary_options(line_length, positions, expand_nested, show_trainable,
                                     layer_range)

@@ -24,7 +24,7 @@ import warnings
 import numpy as np
 
 from dlcore.validation import as_array, is_integer
-from dlcore.wording import count, listed
+from dlcore.wording import as_typed, count, listed
 
 
 class FittedAttribute:
@@ -62,6 +62,28 @@ SCIKIT_LEARN_NAMES = {"n_components": "n_hidden", "n_iter": "epochs", "max_iter"
                       "learning_rate_init": "learning_rate"}
 
 
+#: dlcore's own two names of the hidden sizes: one layer's ``n_hidden`` (``BernoulliRBM``,
+#: ``GaussianBernoulliRBM``, ``Autoencoder``) and a stack's ``hidden`` (``DBN``,
+#: ``StackedAutoencoder``, ``DBNClassifier``); the one given to an estimator that takes the
+#: other is answered with it, not with Python's bare "unexpected keyword argument".
+SIZE_NAMES = {"n_hidden": "hidden", "hidden": "n_hidden"}
+
+
+def _size_name_refusal(cls_name, name, value):
+    """The one line answering ``name`` (one of :data:`SIZE_NAMES`) given as ``value`` to
+    ``cls_name``, which takes the other name."""
+    ours = SIZE_NAMES[name]
+    if ours == "hidden":
+        return (f"{cls_name} has no parameter 'n_hidden' (a single RBM's or autoencoder's): "
+                f"its hidden layers' sizes are hidden, e.g. {cls_name}(hidden="
+                f"{as_typed(value):.40}) (one number is one hidden layer)")
+    example = as_typed(value) if is_integer(value) else "500"
+    stack = "StackedAutoencoder" if cls_name.endswith("Autoencoder") else "DBN"
+    return (f"{cls_name} has no parameter 'hidden' (the stacks' list of layer sizes): its "
+            f"hidden units are n_hidden, e.g. {cls_name}(n_hidden={example:.40}); several "
+            f"layers stacked are a {stack}'s, {stack}(hidden=[500, 200])")
+
+
 class ParamsMixin:
     """get_params / set_params / repr from the names of ``__init__``'s arguments."""
 
@@ -84,6 +106,9 @@ class ParamsMixin:
                             f"{listed([repr(name) for name in theirs])} (scikit-learn's "
                             f"names): dlcore calls them {listed(ours)}, e.g. "
                             f"{cls.__name__}({example})")
+        for name, value in kwargs.items():
+            if name not in valid and SIZE_NAMES.get(name) in valid:
+                raise TypeError(_size_name_refusal(cls.__name__, name, value))
         return super().__new__(cls)
 
     @classmethod
@@ -170,6 +195,9 @@ def _parameter_hint(name, valid):
     ours = SCIKIT_LEARN_NAMES.get(name)
     if ours in valid:
         return f" ({name} is scikit-learn's name: dlcore calls it {ours})"
+    if SIZE_NAMES.get(name) in valid:
+        return (f" (the sizes are {SIZE_NAMES[name]} here: n_hidden is a single layer's, "
+                f"hidden a stack's)")
     option, _, inner = name.partition("__")
     if inner and option == "model" and "model_kwargs" in valid:
         option = "model_kwargs"   # the model function's own arguments

@@ -23,6 +23,7 @@ early layers do not ask for.
 import numpy as np
 
 from dlcore.backend import rng
+from dlcore.layer_stack import check_size_list
 from dlcore.layers import Dense
 from dlcore.models import stacked_network
 from dlcore.network import Sequential
@@ -60,10 +61,8 @@ def supervised_greedy(layers, X, y, n_classes=None, epochs=5, learning_rate=0.1,
     pretrained weights, and ``classifier``, a fresh softmax layer; it carries
     ``pretraining_history``, the history (loss, accuracy) of each temporary network.
     """
-    if not isinstance(layers, (list, tuple)) or len(layers) < 2:
-        raise ValueError(f"layers must list at least two sizes [n_inputs, n_hidden, ...], got "
-                         f"{layers!r}")
-    sizes = [check_int(size, "every entry of layers", minimum=1) for size in layers]
+    # as DBN(layers=...) takes them: a list, a tuple, a NumPy integer array
+    sizes = check_size_list(layers, "layers", 2, "[n_inputs, n_hidden, ...]")
     features = check_data(X, "X", n_columns=sizes[0], columns_meaning="inputs")
     labels = np.asarray(y)
     if labels.shape != (len(features),) or not np.issubdtype(labels.dtype, np.integer) \

@@ -36,10 +36,19 @@ class LayerSummary:
 class Summary:
     """The numbers of a network's summary (``rows``, ``total_params``, ``total_weights``,
     ``total_biases``, ``total_flops``, and as Keras ``trainable_params`` and
-    ``non_trainable_params``, those of frozen layers); ``str()`` is the table."""
+    ``non_trainable_params``, those of frozen layers); ``table`` is the table's text.
+
+    ``str()`` is the table, but once :meth:`show` (``model.summary()``) has printed it, the
+    one line of ``repr()``: ``print(model.summary())`` printed the table twice, where Keras's
+    ``summary()`` prints it and returns None (``print`` then adds "None"). The table's text
+    stays ``table``, and ``summary(print_fn=None)`` prints nothing and returns the table as
+    ``str()``.
+    """
 
     def __init__(self, rows, name, input_shape, inputs=None):
         self.rows, self.name, self.input_shape = rows, name, tuple(input_shape)
+        #: whether :meth:`show` printed the table (``str()`` is then the repr's line)
+        self.printed = False
         #: (name, per-sample shape) of each input: a row each at the top of the table
         self.inputs = list(inputs) if inputs else [("input", self.input_shape)]
         self.total_weights = sum(r.weights for r in rows)
@@ -52,6 +61,11 @@ class Summary:
         self.total_flops = sum(r.flops for r in rows)
 
     def __str__(self):
+        return repr(self) if self.printed else self.table
+
+    @property
+    def table(self):
+        """The table's text: a title, a row per input and per layer, then the totals."""
         header = ("Layer (type)", "Output shape", "Params", "Weights", "Biases", "FLOPs")
         table = [header] + [(name, _shape_text(shape), "", "", "", "")
                             for name, shape in self.inputs]
@@ -89,9 +103,11 @@ class Summary:
 
     def show(self, print_fn=print):
         """Print the table with ``print_fn`` (None prints nothing), as ``model.summary()``
-        does; IPython's display of this object in the same cell then shows nothing more."""
+        does; IPython's display of this object in the same cell then shows nothing more, and
+        ``print`` of it the one line of its repr (the class docstring)."""
         if print_fn is not None:
-            print_fn(str(self))
+            print_fn(self.table)
+            self.printed = True
             self._shown_in_cell = _ipython_cell()
 
     def _ipython_display_(self):
@@ -102,7 +118,7 @@ class Summary:
         if cell is not None and cell == _ipython_cell():
             return
         from IPython.display import display
-        display({"text/plain": str(self)}, raw=True)
+        display({"text/plain": self.table}, raw=True)
 
     def __repr__(self):
         return (f"Summary(total_params={self.total_params}, total_weights={self.total_weights}"

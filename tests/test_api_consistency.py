@@ -102,15 +102,24 @@ def test_the_subpackages_the_readme_calls_after_import_dlcore_are_there():
     assert result.stdout.splitlines() == ["False False", "SKLearnClassifier save_curves", "[]"]
 
 
-@pytest.mark.parametrize("hidden", [[], "5"])
-def test_dbn_classifier_refuses_an_empty_hidden_in_the_words_of_dbn_and_the_stacks(hidden):
+@pytest.mark.parametrize("hidden, message", [
+    ([], "hidden must list at least one size [n_hidden, ...], got []"),
+    # a string (the command line's "500-200") was told it listed no size
+    ("5", "hidden must be a whole number of units (one hidden layer, as hidden=100) or a list "
+          "of them [n_hidden, ...], got '5': give hidden=5")])
+def test_dbn_classifier_refuses_an_empty_hidden_in_the_words_of_dbn_and_the_stacks(
+        hidden, message):
     X, y = np.zeros((6, 4), np.float32), np.arange(6) % 2
     messages = []
     for estimator in (dlcore.DBN, dlcore.StackedAutoencoder, dlcore.DBNClassifier):
         with pytest.raises(ValueError) as refusal:
             estimator(hidden=hidden).fit(X, y)
         messages.append(str(refusal.value))
-    assert messages == [f"hidden must list at least one size [n_hidden, ...], got {hidden!r}"] * 3
+    if hidden:   # mlp takes no hidden layer (softmax regression), the stacks at least one
+        with pytest.raises(ValueError) as refusal:
+            dlcore.models.mlp(input_shape=(4,), hidden=hidden)
+        messages.append(str(refusal.value))
+    assert messages == [message] * len(messages)
 
 
 def test_the_keras_spelling_adagrad_takes_keras_defaults_where_adagrad_keeps_duchis():
@@ -124,3 +133,30 @@ def test_the_keras_spelling_adagrad_takes_keras_defaults_where_adagrad_keeps_duc
     assert isinstance(keras_spelling, dlcore.optimizers.AdaGrad)
     assert keras_spelling.name == "adagrad"   # the same rule, saved under the same name
 
+
+
+@pytest.mark.parametrize("make, given, message", [
+    (dlcore.DBN, {"n_hidden": 5}, r"^DBN has no parameter 'n_hidden' \(a single RBM's or "
+                                  r"autoencoder's\): its hidden layers' sizes are hidden, e\.g\. "
+                                  r"DBN\(hidden=5\) \(one number is one hidden layer\)$"),
+    (dlcore.StackedAutoencoder, {"n_hidden": np.int64(5)}, r"StackedAutoencoder\(hidden=5\)"),
+    (dlcore.DBNClassifier, {"n_hidden": [5, 3]}, r"DBNClassifier\(hidden=\[5, 3\]\)"),
+    (dlcore.BernoulliRBM, {"hidden": 5}, r"^BernoulliRBM has no parameter 'hidden' \(the "
+                                         r"stacks' list of layer sizes\): its hidden units are "
+                                         r"n_hidden, e\.g\. BernoulliRBM\(n_hidden=5\); "
+                                         r"several layers stacked are a DBN's, "
+                                         r"DBN\(hidden=\[500, 200\]\)$"),
+    (dlcore.GaussianBernoulliRBM, {"hidden": [500, 200]}, r"\(n_hidden=500\); .* DBN\(hidden="),
+    (dlcore.Autoencoder, {"hidden": 7}, r"\(n_hidden=7\); .*StackedAutoencoder\(hidden=")])
+def test_one_layers_name_of_the_sizes_given_to_a_stack_is_answered_with_its_own(make, given,
+                                                                                message):
+    """BernoulliRBM(n_hidden=500) and DBN(hidden=[500, 500]): DBN(n_hidden=500) and
+    BernoulliRBM(hidden=500), a name of dlcore's own, met Python's bare "unexpected keyword
+    argument", where scikit-learn's names (hidden_layer_sizes, n_components) were answered."""
+    with pytest.raises(TypeError, match=message):
+        make(**given)
+    (name, value), = given.items()
+    with pytest.raises(ValueError, match=f"invalid parameter '{name}' for {make.__name__} "
+                                         r"\(the sizes are \w+ here: n_hidden is a single "
+                                         r"layer's, hidden a stack's\)"):
+        make().set_params(**given)

@@ -177,6 +177,41 @@ def test_a_refused_sample_call_leaves_the_next_samples_as_they_were(labelled_dbn
                                       twin.sample(20, gibbs_steps=2))
 
 
+@pytest.mark.parametrize("options", [{}, {"label": 1}, {"sampler": "pt"}])
+def test_a_seed_gives_the_same_samples_and_leaves_the_models_sequence_as_the_rbms_does(
+        labelled_dbn, options):
+    # rbm.sample(seed=...) had it, dbn.sample had no seed: the same samples twice took a
+    # deepcopy of the DBN or reloading its file
+    import copy
+    if options.get("sampler") == "pt":   # parallel tempering does not clamp labels
+        dbn = DBN(hidden=[8, 6], epochs=2, batch_size=10, seed=0, backend="cpu",
+                  rbm={"sampler": "pt", "n_temperatures": 3}).fit(binary_data(width=16))
+    else:                                # random labels ({}) or one clamped
+        dbn = copy.deepcopy(labelled_dbn)
+    untouched = copy.deepcopy(dbn)
+    seeded = dbn.sample(30, 3, seed=7, **options)
+    np.testing.assert_array_equal(dbn.sample(30, 3, seed=np.int64(7), **options), seeded)
+    assert not np.array_equal(dbn.sample(30, 3, seed=8, **options), seeded)
+    # None continues the model's own sequence, which the seeded calls left where it was (the
+    # DBN's call counter and its top RBM's, both saved in its file)
+    assert (dbn.sample_calls_, dbn.rbms_[-1].sample_calls_) == (
+        untouched.sample_calls_, untouched.rbms_[-1].sample_calls_)
+    np.testing.assert_array_equal(dbn.sample(30, 3, **options),
+                                  untouched.sample(30, 3, **options))
+    assert not np.array_equal(dbn.sample(30, 3, **options), seeded)
+    with pytest.raises(TypeError, match="seed must be a non-negative integer or None"):
+        dbn.sample(3, 2, seed=1.5, **options)
+
+
+def test_dbn_sample_documents_its_seed_in_the_words_of_rbm_sample():
+    import inspect
+    rbm_words = inspect.getdoc(BernoulliRBM.sample).split("seed : int or None")[1]
+    dbn_words = inspect.getdoc(DBN.sample).split("seed : int or None")[1]
+    assert " ".join(rbm_words.split("\n")[1:3]) == " ".join(dbn_words.split("\n")[1:3])
+    assert "None continues the model's own sequence" in dbn_words
+    assert inspect.signature(DBN.sample).parameters["seed"].default is None
+
+
 def test_up_down_keeps_generative_weights_separate_from_recognition_weights():
     X, y = two_class_data()
     dbn = DBN(layers=[16, 12, 10, 12], epochs=3, batch_size=10, n_labels=2, seed=1,
@@ -439,12 +474,17 @@ def test_the_label_sigma_and_up_down_kernels_compile_to_ptx_for_a_real_gpu():
 
 
 @pytest.mark.parametrize("make", [DBN, dlcore.StackedAutoencoder])
-def test_layers_given_as_an_array_are_refused_with_the_fix(make):
-    """An array of sizes (e.g. from a NumPy grid) was told it lists fewer than two sizes."""
-    with pytest.raises(ValueError, match=r"layers must be a list of sizes \[n_visible, "
-                                         r"n_hidden, \.\.\.\], got an array .*: pass "
-                                         r"layers\.tolist\(\)"):
-        make(layers=np.array([12, 6, 4])).fit(binary_data())
+def test_layers_given_as_an_array_are_taken_as_their_list(make, tmp_path):
+    """An array of sizes (a NumPy grid's) was refused ("pass layers.tolist()") where
+    DBNClassifier and scikit-learn's hidden_layer_sizes take one; the file holds the list."""
+    X = binary_data()
+    options = {"epochs": 1, "batch_size": 10, "seed": 0, "backend": "cpu"}
+    model = make(layers=np.array([12, 6, 4]), **options).fit(X)
+    listed = make(layers=[12, 6, 4], **options).fit(X)
+    assert model.layers_ == [12, 6, 4]
+    np.testing.assert_array_equal(model.transform(X), listed.transform(X))
+    dlcore.save(model, tmp_path / "model.h5")
+    assert dlcore.load(tmp_path / "model.h5").get_params()["layers"] == [12, 6, 4]
 
 
 def test_a_sparse_matrix_is_refused_as_the_rbms_refuse_it():

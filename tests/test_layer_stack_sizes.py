@@ -53,14 +53,68 @@ def test_neither_size_given_is_two_hidden_layers_of_500(stack):
                                         r"comes from X\) or layers=\[6, 4\] \(the width "
                                         r"first\), not both$"),
     ({"hidden": []}, r"hidden must list at least one size \[n_hidden, ...\], got \[\]"),
-    ({"hidden": np.array([4, 3])}, r"hidden must be a list of sizes .*pass hidden.tolist\(\)"),
-    ({"hidden": [4, 0]}, "every entry of hidden"),
+    ({"hidden": [4, 0]}, r"^every entry of hidden must be >= 1, got 0 in hidden=\[4, 0\]: give "
+                         r"every layer at least one unit$"),
+    ({"hidden": [4, -3]}, r"^every entry of hidden must be >= 1, got -3"),
+    ({"hidden": np.array([4.0, 3.0])}, r"^every entry of hidden must be a whole number of "
+                                       r"units, got 4\.0 in hidden=\[4\.0, 3\.0\]: give "
+                                       r"hidden=\[4, 3\]$"),
+    ({"hidden": [4, 2.5]}, r"got 2\.5 in hidden=\[4, 2\.5\]: give whole numbers of units"),
+    ({"hidden": np.array([[4, 3]])}, r"^hidden must be one size per layer \[n_hidden, ...\], "
+                                     r"got an array of shape \(1, 2\): give a flat list"),
+    ({"hidden": "4-3"}, r"^hidden must be a whole number of units .* got '4-3': give "
+                        r"hidden=\[4, 3\]$"),
+    ({"layers": np.array([6.0, 4.0])}, r"^every entry of layers .* give layers=\[6, 4\]$"),
     ({"layers": [6]}, r"layers must list at least two sizes \[n_visible, n_hidden, ...\]")])
 def test_sizes_that_cannot_be_used_are_refused_at_fit_in_one_line(stack, options, message):
     model = stack(**options)                   # scikit-learn's rule: __init__ only stores
     with pytest.raises(ValueError, match=message) as refusal:
         model.fit(rows(6))
     assert "\n" not in str(refusal.value)
+
+
+@pytest.mark.parametrize("stack", STACKS + [dlcore.DBNClassifier])
+@pytest.mark.parametrize("hidden", [np.array([4, 3]), np.array([4, 3], np.uint16),
+                                    [np.int64(4), np.int32(3)], (4, 3), range(4, 2, -1)])
+def test_any_sequence_of_whole_sizes_is_taken_as_the_list_it_stands_for(
+        stack, hidden, tmp_path):
+    # DBN and StackedAutoencoder refused a NumPy array ("pass hidden.tolist()") where
+    # DBNClassifier, models.mlp and scikit-learn's hidden_layer_sizes take one
+    X, y = rows(6), np.arange(30) % 2
+    options = ({"pretrain_epochs": 1, "epochs": 0, "pretrain_batch_size": 10,
+                "validation_split": 0.0} if stack is dlcore.DBNClassifier else
+               {"epochs": 1, "batch_size": 10})
+    model = stack(hidden=hidden, seed=0, backend="cpu", **options).fit(X, y)
+    listed = stack(hidden=[4, 3], seed=0, backend="cpu", **options).fit(X, y)
+    assert model.get_params()["hidden"] is hidden    # kept as given (scikit-learn's clone)
+    if stack is dlcore.DBNClassifier:
+        np.testing.assert_array_equal(model.predict_proba(X), listed.predict_proba(X))
+        return
+    assert model.layers_ == [6, 4, 3]
+    assert all(type(size) is int for size in model.layers_)
+    np.testing.assert_array_equal(model.transform(X), listed.transform(X))
+    dlcore.save(model, tmp_path / "model.h5")   # the file's JSON holds the list of ints
+    loaded = dlcore.load(tmp_path / "model.h5")
+    assert loaded.get_params()["hidden"] == [4, 3]
+    np.testing.assert_array_equal(loaded.transform(X), model.transform(X))
+
+
+def test_mlp_takes_the_sizes_the_stacks_take_and_refuses_them_in_the_same_words():
+    sizes = [layer.units for layer in dlcore.models.mlp(input_shape=(6,), hidden=np.array(
+        [4, 3]), n_classes=2).layers]
+    assert sizes == [4, 3, 2]
+    with pytest.raises(ValueError, match=r"^every entry of hidden must be a whole number of "
+                                         r"units, got 4\.0 .*: give hidden=\[4, 3\]$"):
+        dlcore.models.mlp(input_shape=(6,), hidden=np.linspace(4, 3, 2))
+
+
+def test_supervised_pretraining_takes_layers_as_dbn_takes_them():
+    from dlcore.pretraining import supervised_greedy
+    X, y = rows(6, n=8), np.arange(8) % 2
+    network = supervised_greedy(np.array([6, 4]), X, y, epochs=1, backend="reference")
+    assert network.get_layer("supervised1").units == 4
+    with pytest.raises(ValueError, match=r"^every entry of layers must be >= 1, got 0"):
+        supervised_greedy([6, 0], X, y)
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -650,7 +650,7 @@ def test_summary_takes_kerass_arguments_as_the_transfer_learning_guide_writes_th
     printed = []
     summary = model.summary(show_trainable=True, expand_nested=True, line_length=80,
                             positions=[0.4, 0.6, 0.8, 1.0], print_fn=printed.append)
-    assert printed == [str(summary)] and "non-trainable: 16" in printed[0]
+    assert printed == [summary.table] and "non-trainable: 16" in printed[0]
     functional = dlcore.Model(model.input, model.output)
     assert str(functional.summary(show_trainable=True, print_fn=None)) == str(
         functional.summary(print_fn=None))

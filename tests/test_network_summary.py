@@ -120,3 +120,24 @@ def test_a_notebook_shows_a_printed_summary_once(ipython_stand_in, capsys):
     shell.execution_count = 8   # the summary kept, displayed in a later cell
     printed._ipython_display_()
     assert shown == [table.rstrip("\n")] * 2
+
+
+def test_print_of_summary_shows_the_table_once_as_keras_does(capsys):
+    """print(model.summary()) printed the table twice: summary() printed it and returned a
+    Summary whose str() was the table again. Keras's summary() prints and returns None; here
+    the numbers stay on the returned Summary, whose str() after printing is its repr's line."""
+    from dlcore.layers import Input
+    inputs = Input((3,))
+    models = [dlcore.Sequential([Dense(2)], input_shape=(3,), backend="reference"),
+              dlcore.Model(inputs, Dense(2)(inputs), backend="reference")]
+    for model in models:
+        model.build()
+        print(model.summary())
+        out = capsys.readouterr().out
+        table = model.summary(print_fn=None)
+        assert out.count("Total parameters: 8") == 1 and out.count("(Dense)") == 1
+        assert out == f"{table}\n{table!r}\n"
+        assert model.summary(print_fn=None).table == str(table)   # print_fn=None: the table
+        printed = model.summary(print_fn=lambda text: None)
+        assert printed.table == str(table) and str(printed) == repr(printed)
+        assert printed.total_params == 8

@@ -413,3 +413,17 @@ def test_the_argument_check_leaves_fits_warnings_at_the_callers_line(digits_like
     with pytest.warns(Warning, match="column-vector y") as caught:
         model.fit(digits_like, (np.arange(len(digits_like)) % 2)[:, None])
     assert [record.filename for record in caught] == [__file__]
+
+
+def test_gibbs_takes_the_seed_sample_takes_with_its_meaning(digits_like):
+    # a DBN's seeded samples run their chains through its top RBM's gibbs, which had no seed
+    rbm = BernoulliRBM(n_hidden=5, epochs=1, batch_size=10, seed=0, backend="cpu").fit(
+        digits_like)
+    untouched = copy.deepcopy(rbm)
+    V = digits_like[:8]
+    seeded = rbm.gibbs(V, steps=3, seed=4)
+    np.testing.assert_array_equal(rbm.gibbs(V, steps=3, seed=4), seeded)
+    assert not np.array_equal(rbm.gibbs(V, steps=3, seed=5), seeded)
+    # None continues the model's own sequence, where the seeded calls left it
+    assert rbm.sample_calls_ == untouched.sample_calls_
+    np.testing.assert_array_equal(rbm.gibbs(V, steps=3), untouched.gibbs(V, steps=3))

@@ -29,7 +29,7 @@ from dlcore.backend import check_backend_name, rng
 from dlcore.errors import TrainingDiverged
 from dlcore.io import register_model
 from dlcore.io.hdf5 import json_text
-from dlcore.layer_stack import LayerStack, as_size_list, fitting
+from dlcore.layer_stack import LayerStack, fitting
 from dlcore.params import (
     ParamsMixin,
     PicklesThroughState,
@@ -459,8 +459,9 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
     def get_config(self):
         """The constructor arguments, JSON-serialisable (tuples as lists)."""
         config = with_verbose_flag(self.get_params())
-        # one number is one hidden layer: the file holds the list it stands for
-        config["hidden"] = as_size_list(config["hidden"])
+        # one number is one hidden layer, an array of sizes is its list: the file holds the
+        # list of Python ints they stand for
+        config["hidden"], config["layers"] = self._listed("hidden"), self._listed("layers")
         for name, value in config.items():
             if isinstance(value, tuple):
                 config[name] = list(value)
@@ -520,7 +521,7 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
                          else autoencoder.W.shape[0], *self._hidden_sizes()]
             expected = (sizes[index], sizes[index + 1])
             if autoencoder.W.shape != expected:
-                given = (f"layers={list(self.layers)}" if self.layers is not None
+                given = (f"layers={self._listed('layers')}" if self.layers is not None
                          else f"hidden={sizes[1:]}")
                 raise ValueError(f"dataset 'autoencoders/ae_{index}/W' has shape "
                                  f"{autoencoder.W.shape}; expected {expected} from {given}")

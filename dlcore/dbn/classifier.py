@@ -27,7 +27,7 @@ import numpy as np
 
 from dlcore.backend import check_backend_name, rng
 from dlcore.errors import NotFittedError
-from dlcore.layer_stack import as_size_list, check_hidden_sizes
+from dlcore.layer_stack import as_size_list, check_size_list
 from dlcore.params import (
     UNCHANGED,
     AccuracyScore,
@@ -159,14 +159,7 @@ class DBNClassifier(AccuracyScore, LogProbabilities, RoutesSampleWeight, ConfigI
         self._init_params(locals())   # checked in fit (scikit-learn's rule)
 
     def _check_params(self):
-        hidden = check_hidden_sizes(self.hidden)
-        if isinstance(hidden, (str, bytes)) or not hasattr(hidden, "__len__") \
-                or len(hidden) < 1:
-            # the words of DBN's and StackedAutoencoder's refusal (LayerStack._check_sizes)
-            raise ValueError(f"hidden must list at least one size [n_hidden, ...], got "
-                             f"{self.hidden!r}")
-        for size in hidden:
-            check_int(size, "every entry of hidden", minimum=1)
+        check_size_list(self.hidden)   # as DBN's and StackedAutoencoder's (LayerStack)
         for name in ("epochs", "patience"):
             check_int(getattr(self, name), name, minimum=0)
         if not (isinstance(self.shift, str) and self.shift == "auto"):

@@ -16,7 +16,7 @@ from dlcore.distributed.communicator import periodic
 from dlcore.errors import DivergenceCheck, TrainingDiverged
 from dlcore.io import register_model, require_array
 from dlcore.io.hdf5 import json_text
-from dlcore.layer_stack import LayerStack, as_size_list, fitting
+from dlcore.layer_stack import LayerStack, fitting
 from dlcore.lazy_rows import LazyRows
 from dlcore.params import (
     AccuracyScore,
@@ -858,7 +858,7 @@ class DBN(LayerStack, LogProbabilities, PicklesThroughState, SavesToFile, Transf
         return AccuracyScore.score(self, X, y, sample_weight)
 
     # -- generation ---------------------------------------------------------------------
-    def sample(self, n_samples=100, steps=1000, label=None, sampler="gibbs", *,
+    def sample(self, n_samples=100, steps=1000, label=None, sampler="gibbs", seed=None, *,
                gibbs_steps=None):
         """Fantasies of the generative model: ``steps`` of block Gibbs sampling in the top
         RBM (label units clamped to ``label`` when given), then one pass down through the lower
@@ -877,6 +877,9 @@ class DBN(LayerStack, LogProbabilities, PicklesThroughState, SavesToFile, Transf
         sampler : {"gibbs", "pt"}
             Block Gibbs chains in the top RBM from a random start, or parallel tempering on
             the top RBM's ladder (:meth:`dlcore.BernoulliRBM.sample`; not with ``label``).
+        seed : int or None
+            Philox key of the draws; None continues the model's own sequence (successive
+            calls draw fresh samples). Same seed, same samples on every backend.
 
         Returns
         -------
@@ -897,6 +900,8 @@ class DBN(LayerStack, LogProbabilities, PicklesThroughState, SavesToFile, Transf
         # a refused call draws nothing: the call counter, the position of the samples in
         # the model's Philox stream, moves only for a call that samples
         requested = None
+        if seed is not None:
+            seed = rng.check_seed(seed)
         if label is not None:
             if not K:
                 raise ValueError("label= needs a DBN trained with label units: "
@@ -905,30 +910,39 @@ class DBN(LayerStack, LogProbabilities, PicklesThroughState, SavesToFile, Transf
                 raise ValueError("label= clamps the label units, which parallel tempering "
                                  "does not: sample with sampler='gibbs'")
             requested = self._label_rows(label, n_samples, K)
-        self.sample_calls_ += 1
+        # the Philox key and step of every draw (the start, the labels, the top RBM's chains,
+        # the pass down): a seed given is its own sequence from its start, as the RBM's, and
+        # leaves the model's (the DBN's and its top RBM's call counters) where it was
+        if seed is None:
+            self.sample_calls_ += 1
+            draws = (self.seed_, self.sample_calls_)
+        else:
+            draws = (seed, 0)
         if sampler == "pt":
-            visible = top.sample(n_samples, steps, sampler="pt",
+            visible = top.sample(n_samples, steps, sampler="pt", seed=seed,
                                  probabilities=len(self.rbms_) == 1)
-            return self._down_pass(visible[:, :visible.shape[1] - K]).astype(np.float32)
-        start = (rng.uniform(n_samples, top.W.shape[0], self.seed_, STREAM_GENERATE,
-                             2 * self.sample_calls_) < 0.5).astype(np.float32)
+            return self._down_pass(visible[:, :visible.shape[1] - K], draws).astype(np.float32)
+        start = (rng.uniform(n_samples, top.W.shape[0], draws[0], STREAM_GENERATE,
+                             2 * draws[1]) < 0.5).astype(np.float32)
         clamped = None
         if K:
             start_labels = (requested if requested is not None
-                            else self._label_rows(None, n_samples, K))
+                            else self._label_rows(None, n_samples, K, draws))
             start[:, -K:] = start_labels
             clamped = requested
         # a DBN of one RBM has no pass down: its last Gibbs step gives the probabilities
         visible = top.gibbs(start, steps=steps, clamped=clamped,
-                            probabilities=len(self.rbms_) == 1)
+                            probabilities=len(self.rbms_) == 1, seed=seed)
         states = visible[:, :visible.shape[1] - K]
-        return self._down_pass(states).astype(np.float32)
+        return self._down_pass(states, draws).astype(np.float32)
 
-    def _label_rows(self, label, n_samples, n_labels):
-        """One-hot rows of the requested labels, or of random ones when ``label`` is None."""
+    def _label_rows(self, label, n_samples, n_labels, draws=None):
+        """One-hot rows of the requested labels, or when ``label`` is None of random ones,
+        drawn at ``draws``, the (key, call) of :meth:`sample`."""
         if label is None:
-            labels = (rng.uniform(n_samples, 1, self.seed_, STREAM_GENERATE,
-                                  2 * self.sample_calls_ + 1)[:, 0] * n_labels).astype(int)
+            key, call = draws
+            labels = (rng.uniform(n_samples, 1, key, STREAM_GENERATE,
+                                  2 * call + 1)[:, 0] * n_labels).astype(int)
         else:
             labels = np.asarray(label)
             if labels.ndim > 1 or (labels.ndim == 1 and len(labels) != n_samples):
@@ -944,7 +958,10 @@ class DBN(LayerStack, LogProbabilities, PicklesThroughState, SavesToFile, Transf
             return self.generative_[index]
         return self.rbms_[index].W, self.rbms_[index].visible_bias
 
-    def _down_pass(self, states):
+    def _down_pass(self, states, draws):
+        """The samples of P(h_i | h_{i+1}) from the top down, drawn at ``draws``, the
+        (key, call) of :meth:`sample`; the bottom layer's means."""
+        key, call = draws
         for index in range(len(self.rbms_) - 2, -1, -1):
             G, g = (np.asarray(a, np.float64) for a in self._generative_weights(index))
             if index == 0:  # the data's own units: their mean, E[v | h1] (a sigmoid if binary)
@@ -952,8 +969,7 @@ class DBN(LayerStack, LogProbabilities, PicklesThroughState, SavesToFile, Transf
                 return bottom._visible_units().visible_mean(
                     states, dict(bottom._parameters(), W=G, visible_bias=g))
             probability = visible_probability(states, G, g)
-            u = rng.uniform(*probability.shape, self.seed_, STREAM_GENERATE + 1 + index,
-                            self.sample_calls_)
+            u = rng.uniform(*probability.shape, key, STREAM_GENERATE + 1 + index, call)
             states = (u < probability).astype(np.float64)
         return states
 
@@ -1048,8 +1064,9 @@ class DBN(LayerStack, LogProbabilities, PicklesThroughState, SavesToFile, Transf
         """The constructor arguments, JSON-serialisable (hidden, layers and per-layer lists as
         lists)."""
         config = with_verbose_flag(self.get_params())
-        # one number is one hidden layer: the file holds the list it stands for
-        config["hidden"] = as_size_list(config["hidden"])
+        # one number is one hidden layer, an array of sizes is its list: the file holds the
+        # list of Python ints they stand for
+        config["hidden"], config["layers"] = self._listed("hidden"), self._listed("layers")
         for name, value in config.items():
             if isinstance(value, tuple):
                 config[name] = list(value)
@@ -1120,7 +1137,7 @@ class DBN(LayerStack, LogProbabilities, PicklesThroughState, SavesToFile, Transf
                          else max(rbm.W.shape[0] - labels, 0), *self._hidden_sizes()]
             expected = (sizes[index] + labels, sizes[index + 1])
             if rbm.W.shape != expected:
-                given = (f"layers={list(self.layers)}" if self.layers is not None
+                given = (f"layers={self._listed('layers')}" if self.layers is not None
                          else f"hidden={sizes[1:]}")
                 raise ValueError(f"dataset 'rbms/rbm_{index}/W' has shape {rbm.W.shape}; "
                                  f"expected {expected} from {given}")

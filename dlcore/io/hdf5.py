@@ -493,7 +493,9 @@ def _format_version(model: Any) -> int:
         if type(item).__name__ == "Dense" and getattr(item, "built", False) \
                 and isinstance(shape, tuple) and len(shape) > 1:
             return 2
-        pending.extend(getattr(item, "layers", None) or ())
+        # a network's layers; a DBN's or a stack's ``layers`` are sizes (a list, an array)
+        children = getattr(item, "layers", None)
+        pending.extend(children if isinstance(children, (list, tuple)) else ())
     return 1
 
 

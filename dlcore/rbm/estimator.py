@@ -504,14 +504,17 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
         from .ais import log_likelihood
         return log_likelihood(self, X, method=method, **options)
 
-    def gibbs(self, V, steps=1, clamped=None, probabilities=False):
+    def gibbs(self, V, steps=1, clamped=None, probabilities=False, seed=None):
         """Visible samples after ``steps`` block Gibbs steps v -> h -> v from each row of ``V``
         (n, n_visible). Reproducible: successive calls continue one Philox sequence.
 
         ``clamped`` (n, K), optional, holds the last K visible units fixed at its values (the
         label units of a DBN's top RBM, to generate a chosen class). ``probabilities=True``
         returns the last step's P(v = 1 | h) (the visible means of Gaussian units) instead of
-        the sample drawn from it: smoother pictures of the same chains (needs steps >= 1)."""
+        the sample drawn from it: smoother pictures of the same chains (needs steps >= 1).
+        ``seed`` (int or None), as :meth:`sample`'s: Philox key of the draws; None continues
+        the model's own sequence (successive calls draw fresh samples). Same seed, same
+        samples on every backend."""
         V = self._check_visible_input(V, "V")
         steps = check_int(steps, "steps", minimum=1 if probabilities else 0)
         if clamped is not None:
@@ -519,9 +522,12 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
             if clamped.shape[0] != V.shape[0] or clamped.shape[1] > V.shape[1]:
                 raise ValueError(f"clamped has shape {clamped.shape}; expected "
                                  f"({V.shape[0]}, K) with K <= {V.shape[1]} visible units")
+        # a seed given: its own sequence from its start, the model's left where it was
+        call = self._next_sample_call() if seed is None else 0
+        seed = self.seed_ if seed is None else rng.check_seed(seed)
         backend = get_backend(self.backend)
-        return sampler.gibbs_chain(backend, self._parameters(), V, steps, self.seed_,
-                                   self._next_sample_call(), self._visible_units(backend),
+        return sampler.gibbs_chain(backend, self._parameters(), V, steps, seed, call,
+                                   self._visible_units(backend),
                                    return_probabilities=probabilities, clamped=clamped)
 
     def sample(self, n_samples=100, steps=1000, sampler=None, seed=None, probabilities=False):
