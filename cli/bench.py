@@ -124,7 +124,8 @@ def bench_rbm(hidden, batch_size, rows, repeats, slow_repeats, skip, backend, as
     Two equal-work rows: visible units mean-field, then sampled (dlcore's default), both with
     hidden units sampled, momentum 0.5 and weight decay 2e-4; then scikit-learn's own update
     (PCD-1, no momentum) against dlcore doing the same. GFLOP/s count the five products of
-    CD-1, against the SGEMM rate measured at the same shapes.
+    CD-1, against the SGEMM rate measured at the same shapes (dlcore's cpu sums the products
+    of binary samples, fewer operations for the same update: its share can pass 100 %).
     """
     from dlcore import bench as benchmarks
     from dlcore import bench_workloads as workloads

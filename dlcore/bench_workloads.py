@@ -217,9 +217,11 @@ def rbm_comparisons(X, n_hidden=500, batch_size=100, backend="cpu",
                                                    repeats=slow_repeats))
         task = ("CD-1 epoch, visible units sampled (dlcore's default)" if sample_visible
                 else "CD-1 epoch, visible units mean-field")
-        comparisons.append(Comparison(task, contenders, flops, note="hidden units sampled; "
-                                      f"momentum {RBM_MOMENTUM}, weight decay "
-                                      f"{RBM_WEIGHT_DECAY}"))
+        note = f"hidden units sampled; momentum {RBM_MOMENTUM}, weight decay {RBM_WEIGHT_DECAY}"
+        if backend == "cpu":   # GFLOP/s above SGEMM's rate, unexplained, would look like a bug
+            note += ("; GFLOP/s count the products as multiplied: dlcore's cpu sums those of "
+                     "binary samples, the same update in fewer operations (docs/backends.md)")
+        comparisons.append(Comparison(task, contenders, flops, note=note))
     if "sklearn" in include and bench.races_on("sklearn", backend) and bench.importable("sklearn"):
         contenders = [dlcore_rbm_contender(X, n_hidden, batch_size, backend, True,
                                            persistent=True, momentum=0.0, weight_decay=0.0,

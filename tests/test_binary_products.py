@@ -141,8 +141,8 @@ def test_a_block_of_columns_is_those_columns_of_the_whole_bit_for_bit_and_nothin
         assert np.isnan(block[:, :start]).all() and np.isnan(block[:, stop:]).all()
 
 
-@pytest.mark.parametrize("rows, columns, first, width", [(40, 37, 3, 35), (16, 16, 0, 16),
-                                                        (70, 500, 6, 64), (5, 3, 1, 4)])
+@pytest.mark.parametrize("rows, columns, first, width",
+                         [(40, 37, 3, 35), (16, 16, 0, 16), (70, 500, 6, 64), (5, 3, 1, 4)])
 def test_rows_are_transposed_whole_squares_and_edges_alike(rows, columns, first, width):
     matrix = np.random.default_rng(3).standard_normal((rows, columns)).astype(np.float32)
     transposed = np.full((columns, BLOCK_COLUMNS), np.nan, np.float32)
@@ -200,7 +200,7 @@ def test_the_cpu_sums_a_binary_sample_and_follows_the_reference(trans_b, sums_ta
 
 @pytest.mark.parametrize("density, compute", [(0.8, True), (0.3, False)])
 def test_a_dense_sample_or_a_product_outside_compute_is_multiplied(density, compute,
-                                                                    sums_taken):
+                                                                   sums_taken):
     """Above BINARY_DENSITY_LIMIT BLAS is faster, and outside compute() nothing is listed:
     the same numbers as without the lists."""
     generator = np.random.default_rng(5)
@@ -242,7 +242,7 @@ def test_the_weight_step_sums_binary_statistics_and_follows_the_reference(n, v, 
 
 
 def test_an_rbm_trained_with_the_sums_ends_where_the_products_take_it(monkeypatch,
-                                                                       sums_taken):
+                                                                      sums_taken):
     """CD-1 with sampled visible units: its four products of samples summed (visible
     inputs from h1, hidden inputs from x2, both statistics) against all multiplied.
     Only rounding differs (and, rarely, a sample where u falls between two roundings)."""
@@ -260,3 +260,13 @@ def test_an_rbm_trained_with_the_sums_ends_where_the_products_take_it(monkeypatc
     difference = np.abs(weights[0] - weights[1])
     assert difference.mean() < 1e-6 and difference.max() < 1e-3
     assert not np.array_equal(weights[0], weights[1])  # the sums did run: other roundings
+
+
+def test_a_batch_too_large_to_list_is_multiplied():
+    """The lists cost two int32 arrays the size of the sample: past LISTED_ELEMENTS_LIMIT a
+    trainer gets no buffers for them, and its products are multiplied."""
+    backend = get_backend("cpu")
+    assert backend.ones_lists(1, cpu.LISTED_ELEMENTS_LIMIT) is not None
+    assert backend.ones_lists(2, cpu.LISTED_ELEMENTS_LIMIT // 2 + 1) is None
+    with backend.compute():
+        assert backend.list_ones(np.ones((2, 3), np.float32), None) is None

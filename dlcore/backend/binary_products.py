@@ -1,25 +1,28 @@
 """Matrix products whose one operand is a sample of binary units: sums of selected rows.
 
-A Bernoulli sample ``x`` (b, k) holds only 0 and 1, so its product with a matrix W (k, n) is,
-row by row, the sum of the rows of W that the row's ones select:
+A Bernoulli sample ``x`` (b, k) holds only 0 and 1, so its product with a matrix is, row by
+row, the sum of the rows of that matrix which the row's ones select:
 
-    (x W)[i, :] = sum_{l : x[i, l] = 1} W[l, :]                         (b, n)
+    (x W)[i, :] = sum_{l : x[i, l] = 1} W[l, :]                         (b, n), W (k, n)
     (x' q)[l, :] = sum_{i : x[i, l] = 1} q[i, :]                        (k, n), q (b, n)
     (h W')[i, :] = sum_{j : h[i, j] = 1} W[:, j]                        (b, k), h (b, n)
+    (x1' h)[r, j] = sum_{i : h[i, j] = 1} x1[i, r]                      (k, n), x1 (b, k)
 
 the same sums with no multiplications and, at a sample's density p, p times the additions.
-An RBM trained by CD with sampled visible units makes three such products a batch: Q(h2 | x2)
-from x2 W, the negative statistic x2' Q(h2 | x2), and P(x2 | h1) from h1 W' (lecture "Deep
-Neural Networks", slide "RBM Weight Update": x2 and h1 are the slide's samples). Measured on an
-AMD EPYC (Zen 4, AVX-512), single-threaded, batch 100, 784 x 500 weights, samples of density
-0.29 (a Fashion-MNIST reconstruction's): x2 W 780 us by OpenBLAS's SGEMM, ~450 us as sums.
+A CD-1 update makes four such products a batch (lecture "Deep Neural Networks", slide "RBM
+Weight Update": h1 and x2 are the slide's 0/1 samples): P(x2 | h1) from h1 W', Q(h2 | x2)
+from x2 W, and the statistics x1' h1 and x2' Q(h2 | x2). Measured on an AMD EPYC (Zen 4,
+AVX-512), one thread, batch 100, 784 x 500 weights, samples of density 0.29 (a Fashion-MNIST
+reconstruction's): OpenBLAS's SGEMM 780 us a product; the sums x2 W 390 us, h1 W' 330 us,
+x2' q2 400 us.
 
 The sums are taken 64 columns at a time in four 16-lane vectors that stay in registers while
-the selected rows stream past (:func:`gather_sum`): Numba's loops alone keep the partial sums
-in memory and reach about two thirds of that speed. Each output element is the sum of its
-selected rows in the order of their indices, whatever the number of threads or blocks, so a
-seed gives the same numbers on 1 or more threads (not the BLAS product's: its rounding differs
-in the last bits).
+the selected rows stream past (:func:`selected_sum`; Numba's own loops kept the partial sums
+in memory and reached about two thirds of that speed), over tiles of TILE_ROWS rows of the
+summed matrix that stay in level-1 cache. Each output element is the sum of its selected rows
+in the order of their indices (tile by tile), whatever the number of threads or blocks, so a
+seed gives the same numbers on 1 or more threads; they differ from a BLAS product's in the
+last bits.
 
 Lists: the ones of a sample are listed once, by rows and by columns (:func:`list_ones`), and
 serve all of its products: row i's from ``i * (width + 1)`` to ``bounds[i, -1]``
@@ -45,8 +48,17 @@ BLOCK_COLUMNS = 4 * LANES
 #: it (measured on Zen 4, 32 KB: tiles of 64, 96, 128 and 192 rows summed x2 W in 412, 393,
 #: 396 and 472 us, and x2' q2, whose 100 rows are then one tile, in 400, 402, 375, 387 us)
 TILE_ROWS = 128
-_VECTOR = ir.VectorType(ir.FloatType(), LANES)
 _MASK = ir.VectorType(ir.IntType(1), LANES)
+#: The float types the intrinsics take (float64 only so that kernels shared with float64
+#: networks type: the backend sums float32 samples only)
+_FLOATS = (numba_types.float32, numba_types.float64)
+
+
+def _vector_of(context, dtype):
+    """(the LLVM vector of LANES ``dtype``s, its element size in bytes, its intrinsics' type
+    suffix)."""
+    element = context.get_value_type(dtype)
+    return ir.VectorType(element, LANES), dtype.bitwidth // 8, f"v{LANES}f{dtype.bitwidth}"
 
 
 def _sum_of_selected_rows(masked):
@@ -57,8 +69,9 @@ def _sum_of_selected_rows(masked):
         out[offset + c] = scale s[c]  (+ out[offset + c] where ``accumulate``),   c < width
 
     for ``width`` = BLOCK_COLUMNS, or any width below it when ``masked`` (the columns past it
-    neither read nor written). ``matrix`` (rows, n) float32 with contiguous rows, ``indices``
-    int32, ``out`` 1-D float32 contiguous, ``scale`` a float (rounded to float32)."""
+    neither read nor written). ``matrix`` (rows, n) float32 (or float64) with contiguous rows,
+    ``indices`` int32, ``out`` 1-D of matrix's type, contiguous, ``scale`` a float (rounded to
+    that type)."""
     def typer(typingctx, matrix, indices, start, stop, column, width, out, offset, scale,
               accumulate):
         def codegen(context, builder, signature, values):
@@ -70,13 +83,14 @@ def _sum_of_selected_rows(masked):
             start, stop, column, width, offset = (
                 context.cast(builder, values[i], signature.args[i], numba_types.int64)
                 for i in (2, 3, 4, 5, 7))
-            scale = context.cast(builder, values[8], signature.args[8], numba_types.float32)
+            vector, size, suffix = _vector_of(context, matrix_type.dtype)
+            scale = context.cast(builder, values[8], signature.args[8], matrix_type.dtype)
             accumulate = context.cast(builder, values[9], signature.args[9], numba_types.boolean)
             row_bytes = builder.extract_value(matrix.strides, 0)
             first_column = builder.gep(builder.bitcast(matrix.data, ir.IntType(8).as_pointer()),
-                                       [builder.mul(column, ir.Constant(int64, 4))])
-            pointer = _VECTOR.as_pointer()
-            zero = ir.Constant(_VECTOR, None)
+                                       [builder.mul(column, ir.Constant(int64, size))])
+            pointer = vector.as_pointer()
+            zero = ir.Constant(vector, None)
             vectors = BLOCK_COLUMNS // LANES
 
             def spread(value, element_type):
@@ -89,21 +103,21 @@ def _sum_of_selected_rows(masked):
                 masks = [builder.icmp_unsigned("<", ir.Constant(ir.VectorType(int64, LANES), [
                     v * LANES + lane for lane in range(LANES)]), widths) for v in range(vectors)]
                 masked_load = cgutils.get_or_insert_function(
-                    builder.module, ir.FunctionType(_VECTOR, [pointer, int32, _MASK, _VECTOR]),
-                    "llvm.masked.load.v16f32.p0")
+                    builder.module, ir.FunctionType(vector, [pointer, int32, _MASK, vector]),
+                    f"llvm.masked.load.{suffix}.p0")
                 masked_store = cgutils.get_or_insert_function(
                     builder.module,
-                    ir.FunctionType(ir.VoidType(), [_VECTOR, pointer, int32, _MASK]),
-                    "llvm.masked.store.v16f32.p0")
+                    ir.FunctionType(ir.VoidType(), [vector, pointer, int32, _MASK]),
+                    f"llvm.masked.store.{suffix}.p0")
 
             def load(address, v):
                 if masked:
                     return builder.call(masked_load,
-                                        [address, ir.Constant(int32, 4), masks[v], zero])
-                return builder.load(address, align=4)
+                                        [address, ir.Constant(int32, size), masks[v], zero])
+                return builder.load(address, align=size)
 
             def vector_at(base, v):
-                return builder.bitcast(builder.gep(base, [ir.Constant(int64, 4 * LANES * v)]),
+                return builder.bitcast(builder.gep(base, [ir.Constant(int64, size * LANES * v)]),
                                        pointer)
 
             sums = [cgutils.alloca_once_value(builder, zero) for _ in range(vectors)]
@@ -114,20 +128,21 @@ def _sum_of_selected_rows(masked):
                 for v, partial in enumerate(sums):
                     builder.store(builder.fadd(builder.load(partial), load(vector_at(row, v), v)),
                                   partial)
-            scales = spread(scale, ir.FloatType())
+            scales = spread(scale, vector.element)
             target = builder.bitcast(builder.gep(out.data, [offset]), ir.IntType(8).as_pointer())
             for v, partial in enumerate(sums):
                 address = vector_at(target, v)
                 total = builder.fmul(builder.load(partial), scales)
                 total = builder.fadd(builder.select(accumulate, load(address, v), zero), total)
                 if masked:
-                    builder.call(masked_store, [total, address, ir.Constant(int32, 4), masks[v]])
+                    builder.call(masked_store,
+                                 [total, address, ir.Constant(int32, size), masks[v]])
                 else:
-                    builder.store(total, address, align=4)
+                    builder.store(total, address, align=size)
             return context.get_dummy_value()
 
-        if not (isinstance(matrix, numba_types.Array) and matrix.dtype == numba_types.float32
-                and isinstance(out, numba_types.Array) and out.dtype == numba_types.float32
+        if not (isinstance(matrix, numba_types.Array) and matrix.dtype in _FLOATS
+                and isinstance(out, numba_types.Array) and out.dtype == matrix.dtype
                 and isinstance(indices, numba_types.Array)
                 and indices.dtype == numba_types.int32):
             return None
@@ -144,28 +159,29 @@ _sum_masked = intrinsic(_sum_of_selected_rows(True))
 @intrinsic
 def _transpose_square(typingctx, matrix, row, column, out, out_row, out_column):
     """``out[out_row + c, out_column + r] = matrix[row + r, column + c]`` for r, c < LANES: a
-    LANES x LANES square of float32 transposed in registers (log2(LANES) rounds of two-vector
-    shuffles; element by element, the stores to LANES lines 256 bytes apart keep evicting each
-    other from the level-1 cache: measured three times slower). Both 2-D float32 with
+    LANES x LANES square transposed in registers (log2(LANES) rounds of two-vector shuffles;
+    element by element, the stores to LANES lines 256 bytes apart keep evicting each other from
+    the level-1 cache: measured three times slower). Both 2-D, of one float type, with
     contiguous rows."""
     def codegen(context, builder, signature, values):
         int64, int32 = ir.IntType(64), ir.IntType(32)
         byte = ir.IntType(8).as_pointer()
+        vector, size, _ = _vector_of(context, signature.args[0].dtype)
 
-        def square(array_type, array, first_row, first_column):
-            array = context.make_array(array_type)(context, builder, array)
+        def square(first):   # the LANES rows of the square at arguments first .. first + 2
+            array_type, row_type, column_type = signature.args[first:first + 3]
+            array = context.make_array(array_type)(context, builder, values[first])
             row_bytes = builder.extract_value(array.strides, 0)
-            first_row = context.cast(builder, first_row, signature.args[1], numba_types.int64)
-            first_column = context.cast(builder, first_column, signature.args[2],
+            first_row = context.cast(builder, values[first + 1], row_type, numba_types.int64)
+            first_column = context.cast(builder, values[first + 2], column_type,
                                         numba_types.int64)
             corner = builder.gep(builder.bitcast(array.data, byte), [
                 builder.add(builder.mul(first_row, row_bytes),
-                            builder.mul(first_column, ir.Constant(int64, 4)))])
+                            builder.mul(first_column, ir.Constant(int64, size)))])
             return [builder.bitcast(builder.gep(corner, [builder.mul(ir.Constant(int64, r),
                                                                      row_bytes)]),
-                                    _VECTOR.as_pointer()) for r in range(LANES)]
-        rows = [builder.load(address, align=4)
-                for address in square(signature.args[0], values[0], values[1], values[2])]
+                                    vector.as_pointer()) for r in range(LANES)]
+        rows = [builder.load(address, align=size) for address in square(0)]
         step = LANES // 2
         while step:
             for first in range(LANES):
@@ -179,12 +195,12 @@ def _transpose_square(typingctx, matrix, row, column, out, out_row, out_column):
                 rows[first + step] = builder.shuffle_vector(a, b, ir.Constant(
                     ir.VectorType(int32, LANES), high))
             step //= 2
-        for address, value in zip(square(signature.args[3], values[3], values[4], values[5]),
-                                  rows):
-            builder.store(value, address, align=4)
+        for address, value in zip(square(3), rows):
+            builder.store(value, address, align=size)
         return context.get_dummy_value()
-    if not all(isinstance(array, numba_types.Array) and array.dtype == numba_types.float32
-               and array.ndim == 2 for array in (matrix, out)):
+    if not (isinstance(matrix, numba_types.Array) and matrix.dtype in _FLOATS
+            and isinstance(out, numba_types.Array) and out.dtype == matrix.dtype
+            and matrix.ndim == 2 and out.ndim == 2):
         return None
     return numba_types.void(matrix, row, column, out, out_row, out_column), codegen
 
@@ -208,8 +224,8 @@ def transpose_rows(matrix, first, width, transposed):
 def selected_sum(matrix, indices, start, stop, column, width, out, offset, scale, accumulate):
     """``out[offset + c] = scale sum_{t = start .. stop-1} matrix[indices[t], column + c]``
     (``+ out[offset + c]`` where ``accumulate``) for c < width <= BLOCK_COLUMNS. ``matrix``
-    (rows, n) float32 with contiguous rows; ``indices`` int32; ``out`` 1-D float32,
-    contiguous."""
+    (rows, n) float32 (or float64) with contiguous rows; ``indices`` int32; ``out`` 1-D of
+    matrix's type, contiguous."""
     if width == BLOCK_COLUMNS:
         _sum_full(matrix, indices, start, stop, column, width, out, offset, scale, accumulate)
     else:
@@ -331,7 +347,8 @@ def selected_transposed_block(matrix, indices, bounds, out, row_start, row_stop,
     transposed into ``transposed`` (BLOCK_COLUMNS, >= columns)."""
     tiles = bounds.shape[1] - 1
     columns = column_stop - column_start
-    keep, scale = np.float32(keep), np.float32(scale)   # as BLAS's sgemm takes beta, alpha
+    # in out's precision, as BLAS's ?gemm takes beta and alpha
+    keep, scale = out.dtype.type(keep), out.dtype.type(scale)
     for first in range(row_start, row_stop, BLOCK_COLUMNS):
         width = min(BLOCK_COLUMNS, row_stop - first)
         for tile in range(tiles):

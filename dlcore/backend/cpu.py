@@ -25,6 +25,7 @@ in milliseconds. The cache lives in a per-user folder, never in the installed pa
 """
 import contextlib
 import hashlib
+import math
 import os
 import threading
 import types
@@ -681,7 +682,7 @@ def _scratch(purpose, shape, dtype):
     far. One per shape would grow without bound with the batch sizes a caller uses (predict on
     inputs of every length)."""
     buffers = _PER_THREAD.__dict__.setdefault("scratch", {})
-    size = int(np.prod(shape))
+    size = math.prod(shape)   # np.prod costs ~1 us, and this runs at every batch
     buffer = buffers.get((purpose, np.dtype(dtype)))
     if buffer is None or buffer.size < size:
         buffer = buffers[(purpose, np.dtype(dtype))] = np.empty(size, dtype)
@@ -694,10 +695,15 @@ def _scratch(purpose, shape, dtype):
 #: 0.2, 0.29 and 0.4 against OpenBLAS's 780 us (a share near 0.6 would break even); listing
 #: the sample's ones for all of its products costs ~85 us on two threads.
 BINARY_DENSITY_LIMIT = 0.5
+#: The largest sample (rows x columns) whose ones are listed (:meth:`CPUBackend.ones_lists`):
+#: the lists take two int32 arrays of its size, beside the trainer's float32 buffers of it;
+#: a batch of more than ~5,000 rows of 784 pixels multiplies (BLAS is efficient there anyway)
+LISTED_ELEMENTS_LIMIT = 1 << 22
 #: The lists of a product multiplied, not summed (:data:`_weight_step`'s arguments), and the
 #: per-thread blocks its sums would need
 _NO_LISTS = (np.empty(0, np.int32), np.empty((0, 1), np.int64))
-_NO_BLOCKS = np.empty((0, 0, BLOCK_COLUMNS), np.float32)
+_NO_BLOCKS = {np.dtype(dtype): np.empty((0, 0, BLOCK_COLUMNS), dtype)
+              for dtype in (np.float32, np.float64)}
 
 _SCIPY_GEMM = {np.dtype(np.float32): scipy_blas.sgemm, np.dtype(np.float64): scipy_blas.dgemm}
 
@@ -821,6 +827,8 @@ class CPUBackend(HostMemory, KernelBackend):
         return _scratch("second half", out.shape, out.dtype)
 
     def ones_lists(self, rows, width):
+        if rows * width > LISTED_ELEMENTS_LIMIT:
+            return None
         return SampleOnes(rows, width)
 
     def list_ones(self, sample, lists):
@@ -910,7 +918,8 @@ class CPUBackend(HostMemory, KernelBackend):
         negative = (negative_ones.by_columns if self._sums_ones(
             negative_ones, negative_a, negative_b, velocity, negative_a.shape[0]) else None)
         if positive is None:
-            positive, gathered, transposed = _NO_LISTS, _NO_BLOCKS, _NO_BLOCKS
+            positive = _NO_LISTS
+            gathered = transposed = _NO_BLOCKS[velocity.dtype]
         else:
             gathered = _scratch("gathered rows", (self._parts(), velocity.shape[1],
                                                   BLOCK_COLUMNS), np.float32)
@@ -942,7 +951,7 @@ class CPUBackend(HostMemory, KernelBackend):
                      float(momentum), True, velocity.dtype.type(rate), blas,
                      _INTEGER_PROBES[velocity.dtype], self._parts(),
                      velocity[:0] if grad_x is None else grad_x, grad_z, *_NO_LISTS,
-                     *_NO_LISTS, _NO_BLOCKS, _NO_BLOCKS)
+                     *_NO_LISTS, _NO_BLOCKS[velocity.dtype], _NO_BLOCKS[velocity.dtype])
 
     def _steps_input_gradient_blocks(self, grad_x, weights):
         """Whether the fused weight step's blocks of the weights' rows are the blocks of
