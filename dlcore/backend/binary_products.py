@@ -232,19 +232,6 @@ def selected_sum(matrix, indices, start, stop, column, width, out, offset, scale
         _sum_masked(matrix, indices, start, stop, column, width, out, offset, scale, accumulate)
 
 
-@njit(cache=True)
-def _tile_bounds(indices, first, stop, tile_rows, bounds):
-    """``bounds[t]``: the first position in ``indices[first:stop]`` (ascending) whose index is
-    at least ``t * tile_rows``; the last, ``stop``."""
-    position = first
-    tiles = bounds.shape[0] - 1
-    for tile in range(tiles):
-        bounds[tile] = position
-        while position < stop and indices[position] < (tile + 1) * tile_rows:
-            position += 1
-    bounds[tiles] = stop
-
-
 @njit(parallel=True, cache=True)
 def list_ones(sample, row_indices, row_bounds, column_indices, column_bounds, parts):
     """The ones of ``sample`` (b, k), 0s and 1s, listed twice; returns how many there are.
@@ -254,39 +241,52 @@ def list_ones(sample, row_indices, row_bounds, column_indices, column_bounds, pa
     then where it ends. Each column is written before it is known to be a one (hence the
     room for one more): no branch for a random sample to mispredict. By columns, from those:
     column l's rows in ascending order, ``column_indices[l * (b + 1) ..]``, ``column_bounds[l]``
-    likewise (tiles of TILE_ROWS rows). The rows in ``parts`` blocks on Numba's threads, then
-    the columns on one (it visits the ones only)."""
+    likewise (tiles of TILE_ROWS rows). Both in ``parts`` blocks on Numba's threads: of rows,
+    then of tiles of columns (visiting the ones only)."""
     rows, width = sample.shape
     row_tiles = row_bounds.shape[1] - 1
     chunk = -(-rows // parts)
     for part in prange(parts):
         for i in range(part * chunk, min(rows, (part + 1) * chunk)):
-            end = i * (width + 1)
-            line, bounds = sample[i], row_bounds[i]
+            first = end = i * (width + 1)
+            line = sample[i]
+            for column in range(width):
+                row_indices[end] = column
+                end += line[column] != 0
+            row_bounds[i, row_tiles] = end
+            # found afterwards: a loop over the tiles around this one ran at half its speed
+            position = first
             for tile in range(row_tiles):
-                bounds[tile] = end
-                for column in range(tile * TILE_ROWS, min(width, (tile + 1) * TILE_ROWS)):
-                    row_indices[end] = column
-                    end += line[column] != 0
-            bounds[row_tiles] = end
+                while position < end and row_indices[position] < tile * TILE_ROWS:
+                    position += 1
+                row_bounds[i, tile] = position
+    # each part lists the columns of its tiles of columns, which the rows' bounds delimit
     column_tiles = column_bounds.shape[1] - 1
-    ends = column_bounds[:, column_tiles]
-    for column in range(width):
-        ends[column] = column * (rows + 1)
+    tiles_chunk = -(-row_tiles // parts)
+    for part in prange(parts):
+        first_column = min(width, part * tiles_chunk * TILE_ROWS)
+        last_column = min(width, (part + 1) * tiles_chunk * TILE_ROWS)
+        if last_column <= first_column:
+            continue
+        ends = np.empty(last_column - first_column, np.int64)
+        for column in range(first_column, last_column):
+            ends[column - first_column] = column * (rows + 1)
+        for i in range(rows):
+            if i % TILE_ROWS == 0:
+                for column in range(first_column, last_column):
+                    column_bounds[column, i // TILE_ROWS] = ends[column - first_column]
+            for position in range(row_bounds[i, part * tiles_chunk],
+                                  row_bounds[i, min(row_tiles, (part + 1) * tiles_chunk)]):
+                column = row_indices[position] - first_column
+                column_indices[ends[column]] = i
+                ends[column] += 1
+        for column in range(first_column, last_column):
+            column_bounds[column, column_tiles] = ends[column - first_column]
+            if rows == 0:
+                column_bounds[column, :] = ends[column - first_column]
     ones = 0
     for i in range(rows):
-        if i % TILE_ROWS == 0:
-            for column in range(width):
-                column_bounds[column, i // TILE_ROWS] = ends[column]
-        first, last = i * (width + 1), row_bounds[i, row_tiles]
-        ones += last - first
-        for position in range(first, last):
-            column = row_indices[position]
-            column_indices[ends[column]] = i
-            ends[column] += 1
-    if rows == 0:
-        for column in range(width):
-            column_bounds[column, :] = ends[column]
+        ones += row_bounds[i, row_tiles] - i * (width + 1)
     return ones
 
 
