@@ -219,8 +219,7 @@ def rbm_comparisons(X, n_hidden=500, batch_size=100, backend="cpu",
                 else "CD-1 epoch, visible units mean-field")
         note = f"hidden units sampled; momentum {RBM_MOMENTUM}, weight decay {RBM_WEIGHT_DECAY}"
         if backend == "cpu":   # GFLOP/s above SGEMM's rate, unexplained, would look like a bug
-            note += ("; GFLOP/s count the products as multiplied: dlcore's cpu sums those of "
-                     "binary samples, the same update in fewer operations (docs/backends.md)")
+            note += "; GFLOP/s count the products as multiplied, which dlcore sums from samples"
         comparisons.append(Comparison(task, contenders, flops, note=note))
     if "sklearn" in include and bench.races_on("sklearn", backend) and bench.importable("sklearn"):
         contenders = [dlcore_rbm_contender(X, n_hidden, batch_size, backend, True,

@@ -270,3 +270,21 @@ def test_a_batch_too_large_to_list_is_multiplied():
     assert backend.ones_lists(2, cpu.LISTED_ELEMENTS_LIMIT // 2 + 1) is None
     with backend.compute():
         assert backend.list_ones(np.ones((2, 3), np.float32), None) is None
+
+
+def test_the_doctors_check_runs_the_sums_and_would_see_them_wrong(monkeypatch, sums_taken):
+    """`dlcore doctor` checks this CPU's vector code of the sums (LLVM's, made for it): its
+    products are large enough to be summed, and a wrong sum fails the check."""
+    from dlcore import doctor
+    ok, detail = doctor.check_sample_products("cpu")
+    assert ok, detail
+    assert sums_taken == [True] * 4
+    real_fill = cpu.SampleOnes.fill
+
+    def one_missing(self, sample, parts):
+        ones = real_fill(self, sample, parts)
+        self.by_rows[1][0, 0] += 1   # row 0's list starts one later: its first one dropped
+        return ones
+    monkeypatch.setattr(cpu.SampleOnes, "fill", one_missing)
+    ok, detail = doctor.check_sample_products("cpu")
+    assert not ok, detail

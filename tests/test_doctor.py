@@ -53,7 +53,7 @@ def test_doctor_names_versions_cpu_blas_gpu_cache_and_passes_every_cpu_check(no_
     assert any(line.startswith("kernel cache: ") for line in lines)
     checks = [line for line in lines if line.startswith("  cpu ")]
     assert len(checks) == len(doctor.CHECKS) and all(" ok " in line for line in checks)
-    assert lines[-1].startswith("cpu: ok (4 checks against the reference")
+    assert lines[-1].startswith("cpu: ok (5 checks against the reference")
 
 
 def test_a_product_off_by_a_little_fails_the_rbm_check_only(monkeypatch, no_gpu):

@@ -219,7 +219,7 @@ def _gemm_then_rows(body, body_fingerprint):
 
 
 def _selected_then_rows(body, body_fingerprint):
-    """out <- a op(b) for a binary ``a`` given as lists of its ones (:func:`row_lists`:
+    """out <- a op(b) for a binary ``a`` given as lists of its ones (``SampleOnes.by_rows``:
     ``indices``, ``bounds``): each row of out the sum of the rows of op(b) its row of a selects
     (:mod:`.binary_products`), in ``parts`` blocks of columns; then the epilogue
     ``body(row, first, last, *args)`` of every row, as :func:`_gemm_then_rows` runs it.
@@ -660,7 +660,7 @@ def _fused_weight_step(steps_fingerprint):
 #: which are that block's rows of the weights; only for a W split by rows into the blocks that
 #: :func:`_parallel_gemm` gives that product (:meth:`CPUBackend.dense_weight_step` checks).
 #: Unless ``second_indices`` is empty, second_a is binary and listed by its columns
-#: (:func:`column_lists`: ``second_indices``, ``second_bounds``), and its product is summed,
+#: (``SampleOnes.by_columns``: ``second_indices``, ``second_bounds``), and its product is summed,
 #: not multiplied (:mod:`.binary_products`); unless ``first_indices`` is empty, first_b is
 #: binary, listed by its columns, and first_a' first_b is summed
 #: (:func:`selected_transposed_block`, in each thread's ``gathered[part]`` and
