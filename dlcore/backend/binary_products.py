@@ -254,7 +254,8 @@ def list_ones(sample, row_indices, row_bounds, column_indices, column_bounds, pa
                 row_indices[end] = column
                 end += line[column] != 0
             row_bounds[i, row_tiles] = end
-            # found afterwards: a loop over the tiles around this one ran at half its speed
+            # where each tile begins, found afterwards: the loop above nested in a loop over
+            # the tiles ran at half its speed
             position = first
             for tile in range(row_tiles):
                 while position < end and row_indices[position] < tile * TILE_ROWS:
