@@ -128,8 +128,11 @@ def test_a_block_of_columns_is_those_columns_of_the_whole_bit_for_bit_and_nothin
     whole, whole_visible = np.empty((b, n), np.float32), np.empty((b, k), np.float32)
     selected_rows_block(W, x_rows, x_bounds, whole, 0, n, 1.0, False)
     selected_columns_block(W, h_rows, h_bounds, whole_visible, 0, k, transposed)
+    # a block that ends short of W's last columns (its last vectors read past its stop); one
+    # that ends at W's edge (its last block moved left, its first lanes another block's
+    # columns); a block of h W'
     for start, stop, width in ((BLOCK_COLUMNS, 2 * BLOCK_COLUMNS + 3, n),
-                               (BLOCK_COLUMNS, k - 1, k)):
+                               (n - 7, n, n), (BLOCK_COLUMNS, k - 1, k)):
         block = np.full((b, width), np.nan, np.float32)
         if width == n:
             selected_rows_block(W, x_rows, x_bounds, block, start, stop, 1.0, False)

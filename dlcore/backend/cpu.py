@@ -685,7 +685,8 @@ def _scratch(purpose, shape, dtype):
     size = math.prod(shape)   # np.prod costs ~1 us, and this runs at every batch
     buffer = buffers.get((purpose, np.dtype(dtype)))
     if buffer is None or buffer.size < size:
-        buffer = buffers[(purpose, np.dtype(dtype))] = np.empty(size, dtype)
+        # zeros: the sums read whole vectors of a block's buffer past the columns they store
+        buffer = buffers[(purpose, np.dtype(dtype))] = np.zeros(size, dtype)
     return buffer[:size].reshape(shape)
 
 
