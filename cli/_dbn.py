@@ -278,6 +278,9 @@ def pretrain(dbn, X, y=None, checkpoints=None, resuming=False, rate_options=None
     if resuming:
         click.echo(resuming_line(*stack_epochs(dbn), where=f" ({position(dbn)})", longer=None,
                                  then=then), err=True)
+        if layers_trained(dbn):
+            # no RBM's last line is left to say it (LayerProgress's ``then``)
+            up_down.begin()
     if checkpoints is not None:
         if resuming:
             checkpoints.track(dbn, position)
@@ -294,6 +297,14 @@ def pretrain(dbn, X, y=None, checkpoints=None, resuming=False, rate_options=None
             return train(X, y, progress=progress, on_epoch_end=on_epoch_end, **fit_options)
         finally:
             progress.close()
+
+
+def layers_trained(stack):
+    """Whether every layer's model of a stack (a DBN's RBMs, a StackedAutoencoder's
+    autoencoders) has trained all its epochs: what is left is the stack's own (up-down)."""
+    models = stack.rbms_ if hasattr(stack, "rbms_") else stack.autoencoders_
+    return (len(models) == len(stack.layers_) - 1
+            and all(getattr(model, "epochs_done_", 0) >= int(model.epochs) for model in models))
 
 
 def stack_epochs(stack):

@@ -187,7 +187,7 @@ def interrupted_then_resumed(monkeypatch, arguments, out, cls, method, calls):
     messages = [line for line in interrupted.output.splitlines() if line.startswith("dlcore:")]
     assert len(messages) == 1
     assert any(f"saved the model after {what}" in messages[0]
-               for what in ("epoch", "RBM", "autoencoder"))
+               for what in ("epoch", "RBM", "autoencoder", "up-down"))
     assert str(out / CHECKPOINT_FILE) in messages[0]
     assert (out / CHECKPOINT_FILE).stat().st_size > 0
     words = resume_words(interrupted.output)
@@ -234,24 +234,36 @@ def test_homework_task_resumes_bit_identically(tmp_path, monkeypatch, arguments,
         assert (tmp_path / "full" / name).read_text() == (tmp_path / "part" / name).read_text()
 
 
-@pytest.mark.parametrize("options, interrupted_epoch, position, resuming", [
+@pytest.mark.parametrize("options, interrupted, position, resuming, up_down_line", [
     # in the first RBM: the checkpoint holds one part-trained RBM of two
-    ([], 2, "RBM 1 of 2", "1 of 4 epochs trained (RBM 1 of 2, epoch 1 of 2), training the 3"),
+    ([], (ContrastiveDivergence, 2), "RBM 1 of 2",
+     "1 of 4 epochs trained (RBM 1 of 2, epoch 1 of 2), training the 3", None),
     # in the second RBM (with labels and up-down to follow)
-    (["--with-labels", "--up-down-epochs", "1"], 3, "after RBM 1 of 2, epoch 2 of 2",
-     "2 of 5 epochs trained (RBM 1 of 2, epoch 2 of 2), training the 3")])
+    (["--with-labels", "--up-down-epochs", "1"], (ContrastiveDivergence, 3),
+     "after RBM 1 of 2, epoch 2 of 2",
+     "2 of 5 epochs trained (RBM 1 of 2, epoch 2 of 2), training the 3",
+     "up-down fine-tuning: 1 epoch (a line after each)"),
+    # in up-down, after every RBM's last line
+    (["--with-labels", "--up-down-epochs", "3"], (UpDown, 2), "after up-down epoch 1 of 3",
+     "5 of 7 epochs trained (up-down epoch 1 of 3), training the 2",
+     "up-down fine-tuning: 2 epochs (a line after each)")])
 def test_dbn_pretrain_interrupted_resumes_bit_identically(tmp_path, monkeypatch, options,
-                                                          interrupted_epoch, position, resuming):
+                                                          interrupted, position, resuming,
+                                                          up_down_line):
     arguments = ["dbn", "pretrain", "--layers", "784-16-10", "--epochs-per-layer", "2",
                  *options, "--backend", "cpu"]
     full = CliRunner().invoke(main, [*arguments, "--out", str(tmp_path / "full")])
     assert full.exit_code == 0, full.output
+    trainer, calls = interrupted
     interrupted, resumed = interrupted_then_resumed(monkeypatch, arguments, tmp_path / "part",
-                                                    ContrastiveDivergence, "epoch",
-                                                    interrupted_epoch)
+                                                    trainer, "epoch", calls)
     assert position in interrupted.output
     # the one line every resumed command says (dbn pretrain said nothing)
     assert f"resuming: {resuming} left" in resumed.stderr
+    # and the line up-down begins with, once, whether the resumed run reaches it or starts in it
+    up_down_lines = [line for line in resumed.stderr.splitlines()
+                     if line.startswith("up-down fine-tuning")]
+    assert up_down_lines == ([up_down_line] if up_down_line else [])
     assert_identical(dlcore.load(tmp_path / "full" / "dbn.h5"),
                      dlcore.load(tmp_path / "part" / "dbn.h5"))
 
