@@ -297,22 +297,32 @@ UNPACK_CHUNK_BYTES = 1 << 20
 
 class IdxReader:
     """The rows of an uncompressed IDX file, memory-mapped past its header (the reader of a
-    :class:`dlcore.lazy_rows.LazyRows`): only the pages of the rows read are loaded."""
+    :class:`dlcore.lazy_rows.LazyRows`): only the pages of the rows read are loaded. Given
+    ``content``, the bytes of such a file, the rows are read from those instead (``path``
+    unused)."""
 
-    def __init__(self, path, source):
-        self.path, self.name = os.fspath(path), source
-        file_size = os.path.getsize(self.path)
-        with open(self.path, "rb") as file:
-            self.header = file.read(MAX_HEADER_BYTES)
+    def __init__(self, path, source, content=None):
+        self.path, self.name = (None if content is not None else os.fspath(path)), source
+        if content is None:
+            file_size = os.path.getsize(self.path)
+            with open(self.path, "rb") as file:
+                self.header = file.read(MAX_HEADER_BYTES)
+        else:
+            file_size, self.header = len(content), content[:MAX_HEADER_BYTES]
         stored, dims, header_size = parse_header(self.header, file_size, source)
         self.header = self.header[:header_size]
         self.file_size = file_size
         self.n_rows, self.row_shape = dims[0], tuple(dims[1:])
         self.dtype = stored.newbyteorder("=")
         self.rows_read = 0
-        self.values = (np.memmap(self.path, dtype=stored, mode="r", offset=header_size,
-                                 shape=tuple(dims)) if math.prod(dims)
-                       else np.zeros(dims, stored))
+        if not math.prod(dims):
+            self.values = np.zeros(dims, stored)
+        elif content is None:
+            self.values = np.memmap(self.path, dtype=stored, mode="r", offset=header_size,
+                                    shape=tuple(dims))
+        else:
+            self.values = np.frombuffer(content, dtype=stored, count=math.prod(dims),
+                                        offset=header_size).reshape(dims)
 
     def identity(self):
         from dlcore.lazy_rows import file_identity
@@ -329,7 +339,9 @@ def open_idx(path, unpack_to=None):
     header and size alone, and memory-mapped past the header. A gzip-compressed file cannot
     be read a row at a time: it is unpacked once, streaming, into ``unpack_to`` (default
     ``$XDG_CACHE_HOME/dlcore/unpacked``), under a name made of its own name, size and
-    modification time, written atomically, and mapped from there.
+    modification time, written atomically, and mapped from there. Where that default folder
+    cannot be written (a read-only home, a full disk), the unpacked rows are held in memory
+    instead, as :func:`read_idx` holds them.
 
     Parameters
     ----------
@@ -346,7 +358,15 @@ def open_idx(path, unpack_to=None):
     with open(source, "rb") as file:
         start = file.read(MAX_HEADER_BYTES)
     if start.startswith(GZIP_MAGIC):
-        return LazyRows(IdxReader(_unpacked(source, unpack_to), source))
+        if unpack_to is not None:
+            return LazyRows(IdxReader(_unpacked(source, unpack_to), source))
+        try:
+            return LazyRows(IdxReader(_unpacked(source, None), source))
+        except OSError:
+            # nowhere to keep the unpacked copy: a run on a read-only home still trains
+            with open(source, "rb") as compressed:
+                return LazyRows(IdxReader(None, source, content=_decompress(compressed.read(),
+                                                                            source)))
     if source.endswith(".gz") and not start.startswith(b"\x00\x00"):
         raise ValueError(f"{source}: not gzip data although the name ends in .gz, and not an "
                          f"IDX file either: {_describe_start(start)}")

@@ -67,6 +67,23 @@ def lazy_sources(folder):
 
 
 # -- one process: the same values, the same training ----------------------------------------
+def test_a_compressed_idx_file_with_no_writable_cache_is_held_in_memory(files, monkeypatch):
+    """A read-only home (here: a cache folder below a plain file, which root cannot write
+    either) leaves nowhere to unpack a gzip IDX file to: its rows are read from memory, the
+    same rows, with the file's identity. A folder given for them stays an error."""
+    folder, X = files
+    (folder / "not-a-folder").write_bytes(b"")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(folder / "not-a-folder"))
+    lazy = open_idx(folder / "x-idx.gz")
+    assert lazy.reader.path is None
+    np.testing.assert_array_equal(np.asarray(lazy.unit_interval()), X)
+    np.testing.assert_array_equal(lazy.unit_interval().rows(np.array([3, 1])), X[[3, 1]])
+    unpacked = open_idx(folder / "x-idx.gz", unpack_to=folder / "unpacked")
+    assert lazy.reader.identity() == unpacked.reader.identity()
+    with pytest.raises(OSError):
+        open_idx(folder / "x-idx.gz", unpack_to=folder / "not-a-folder" / "unpacked")
+
+
 def test_lazy_rows_read_the_values_of_the_eager_array_in_any_order(files):
     folder, X = files
     rows = np.array([5, 0, 22, 5, 17])
