@@ -557,7 +557,7 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
         n_samples = check_int(n_samples, "n_samples", minimum=1)
         steps = check_int(steps, "steps", minimum=1)
         if sampler is None:
-            sampler = "pt" if self.sampler == "pt" else "gibbs"
+            sampler = chains.default_sampling_method(self.sampler)
         if sampler not in chains.SAMPLING_METHODS:
             raise ValueError(f"sampler must be 'gibbs' or 'pt' to draw samples (the training "
                              f"samplers cd, pcd and fpcd all sample by Gibbs steps), got "
