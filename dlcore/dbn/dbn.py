@@ -881,10 +881,11 @@ class DBN(LayerStack, LogProbabilities, PicklesThroughState, SavesToFile, Transf
         sampler : {"gibbs", "pt"} or None
             Block Gibbs chains in the top RBM from a random start, or parallel tempering on
             the top RBM's ladder (:meth:`dlcore.BernoulliRBM.sample`; not with ``label``).
-            None, as :meth:`dlcore.BernoulliRBM.sample` takes it of the top RBM: "pt" when the
-            top RBM was trained with ``sampler="pt"`` (``DBN(sampler=[..., "pt"])`` or
-            ``rbm=``; its file records it), else "gibbs"; with ``label``, "gibbs" (clamping
-            the label units needs Gibbs steps).
+            None (the default): the top RBM's own, by the rule of
+            :meth:`dlcore.BernoulliRBM.sample`: "pt" when the top RBM was trained with
+            ``sampler="pt"`` (``DBN(sampler=[..., "pt"])`` or ``rbm=``; its file records it),
+            else "gibbs"; with ``label``, "gibbs" (clamping the label units needs Gibbs
+            steps).
         seed : int or None
             Philox key of the draws; None continues the model's own sequence (successive
             calls draw fresh samples). Same seed, same samples on every backend.
