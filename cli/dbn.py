@@ -475,6 +475,9 @@ def sample_command(dbn_file, label, n_samples, steps, sampler, binary, seed, bac
     `dlcore.load(DBN_FILE).sample(n, steps, label=K, seed=N)` in Python (with
     probabilities=False for --binary): the same pictures for the same file and seed."""
     model = load_dbn(dbn_file, backend)
+    # first: a checkpoint of an interrupted pretraining is refused in its one line, not after
+    # the note on CD-1 generators and the progress bar
+    model._check_fitted()
     if label is not None and not model.n_labels:
         raise click.BadParameter(f"{dbn_file} has no label units: pretrain it with "
                                  "--with-labels", param_hint="--label")

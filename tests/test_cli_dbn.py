@@ -600,3 +600,26 @@ def test_dbn_sample_label_names_a_class_of_the_file_or_says_which_there_are(tmp_
     assert result.exit_code == 0 and "of class 3 (Dress)" in result.stdout, result.output
     refused = CliRunner().invoke(main, [*sample, "--label", "Sandal"])
     assert refused.exit_code == 2 and "or by name: Trouser, Pullover, Dress" in refused.stderr
+
+
+def test_dbn_sample_of_an_interrupted_pretraining_is_refused_in_one_line(tmp_path):
+    # the note on CD-1 generators and the progress bar came first, the refusal third
+    X = (dlcore.backend.rng.uniform(60, 16, 2, dlcore.backend.rng.STREAM_SPLIT) < 0.3)
+    dbn = dlcore.DBN(hidden=[8, 6], epochs=2, batch_size=10, backend="cpu")
+    epochs = []
+
+    def interrupt_in_the_second_rbm(model):
+        epochs.append(model)
+        if len(epochs) == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        dbn.fit(X.astype(np.float32), on_epoch_end=interrupt_in_the_second_rbm)
+    dlcore.save(dbn, tmp_path / "checkpoint.h5")
+    result = CliRunner().invoke(main, ["dbn", "sample", str(tmp_path / "checkpoint.h5"),
+                                       "--n", "2", "--steps", "2",
+                                       "--out", str(tmp_path / "s.png")])
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "interrupted in RBM 2 of 2" in lines[0]
+    assert "dlcore dbn pretrain --resume" in lines[0] and not (tmp_path / "s.png").exists()
