@@ -486,6 +486,9 @@ def sample_command(dbn_file, label, n_samples, steps, sampler, binary, seed, bac
                                  "with --sampler gibbs", param_hint="--sampler")
     if label is not None:
         label = requested_class(model, label, dbn_file)
+    side = image_side(model.layers_[0], otherwise=(
+        f"sample it in Python, whose rows need no picture: "
+        f"dlcore.load({str(dbn_file)!r}).sample({n_samples}, {steps})"))
     output_folder(out.parent, exclusive=False, for_file=out)
     top = model.rbms_[-1]
     if model.generative_ is None and not top.persistent and top.sampler in (None, "cd"):
@@ -493,7 +496,6 @@ def sample_command(dbn_file, label, n_samples, steps, sampler, binary, seed, bac
                    "features but a poor generator (its chains settle on a few modes); for "
                    "samples pretrain with --persistent --up-down-epochs 10, or --with-labels",
                    err=True)
-    side = image_side(model.layers_[0])
     if sampler is None:   # dbn.sample's own choice, named in the title
         sampler = "gibbs" if label is not None else default_sampling_method(top.sampler)
     with click.progressbar(length=1, label="sampling", file=sys.stderr) as bar:

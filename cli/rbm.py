@@ -224,7 +224,9 @@ def sample(model_file, n_samples, steps, sampler, binary, seed, backend, out):
     The samples are those of `dlcore.load(MODEL_FILE).sample(n, steps, seed=N)` in Python
     (with probabilities=True unless --binary): the same pictures for the same file and seed."""
     model = load_rbm(model_file, backend)
-    side = image_side(model.W.shape[0])
+    side = image_side(model.W.shape[0], otherwise=(
+        f"sample it in Python, whose rows need no picture: "
+        f"dlcore.load({str(model_file)!r}).sample({n_samples}, {steps})"))
     output_folder(out.parent, exclusive=False, for_file=out)
     sampler = sampler or default_sampling_method(model.sampler)
     # the library's own call, so that a notebook's rbm.sample(..., seed=N) draws these pictures

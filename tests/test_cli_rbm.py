@@ -448,3 +448,23 @@ def test_rbm_sample_draws_what_rbm_sample_draws_from_the_same_file(trained_with,
     np.testing.assert_array_equal(drawn[0].reshape(6, 16), expected)
     method = call.get("sampler", "pt" if trained_with == "pt" else "gibbs")
     assert ("parallel tempering" in result.stdout) == (method == "pt")
+
+
+@pytest.mark.parametrize("command, model_class", [("rbm", dlcore.BernoulliRBM),
+                                                   ("dbn", dlcore.DBN)])
+def test_sampling_a_model_of_no_square_images_names_the_library_call_in_one_line(
+        command, model_class, tmp_path):
+    # "cannot draw 12 visible units as a square image" said what failed, not what to do (and
+    # dbn sample printed its note on CD-1 generators first)
+    X = (dlcore.backend.rng.uniform(40, 12, 2, dlcore.backend.rng.STREAM_SPLIT) < 0.3)
+    options = {"n_hidden": 4} if command == "rbm" else {"hidden": [4]}
+    model = model_class(epochs=1, batch_size=10, backend="cpu", **options)
+    dlcore.save(model.fit(X.astype(np.float32)), tmp_path / "model.h5")
+    out = tmp_path / "pictures" / "samples.png"
+    result = CliRunner().invoke(main, [command, "sample", str(tmp_path / "model.h5"), "--n", "5",
+                                       "--steps", "7", "--out", str(out)])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        "dlcore: error: cannot draw 12 visible units as a square image; sample it in Python, "
+        f"whose rows need no picture: dlcore.load({str(tmp_path / 'model.h5')!r}).sample(5, 7)"]
+    assert not out.parent.exists()
