@@ -516,15 +516,20 @@ def seed_option(function):
                         show_default=True, help="Seed of the Philox generator.")(function)
 
 
-def sampling_options(function):
-    """``--binary`` and ``--seed`` of the commands that draw samples from a saved model."""
-    function = click.option(
-        "--seed", type=click.IntRange(0, 2 ** 63 - 1), default=None,
-        help="Seed of the Philox generator [default: the model's own].")(function)
-    return click.option(
-        "--binary", is_flag=True,
-        help="Show binary pixels drawn at the last step instead of the visible probabilities "
-             "P(v = 1 | h) of that step.")(function)
+def sampling_options(library_call):
+    """``--binary`` and ``--seed`` of the commands that draw samples from a saved model, whose
+    samples are ``library_call``'s (``"rbm.sample"``) on the model file."""
+    def decorate(function):
+        function = click.option(
+            "--seed", type=click.IntRange(0, 2 ** 63 - 1), default=None,
+            help=f"Seed of the Philox generator: the samples of {library_call}(..., seed=N) on "
+                 "the model file in Python [default: the model's own sequence, as "
+                 f"{library_call}(...) continues it from the file].")(function)
+        return click.option(
+            "--binary", is_flag=True,
+            help="Show binary pixels drawn at the last step instead of the visible "
+                 "probabilities P(v = 1 | h) of that step (probabilities=False).")(function)
+    return decorate
 
 
 def check_rows_to_train(n_rows, n_held_out, validation_split):

@@ -89,10 +89,13 @@ def binarized_held_out(images, seed):
     return datasets.binarize(images, mode="stochastic", seed=seed + 1)
 
 
-def image_side(n_pixels):
+def image_side(n_pixels, otherwise=None):
+    """The side of the square images of ``n_pixels`` pixels, or an error naming what to do
+    ``otherwise`` (e.g. the library call that gives the rows themselves) when there is none."""
     side = int(round(np.sqrt(n_pixels)))
     if side * side != n_pixels:
-        raise click.ClickException(f"cannot draw {n_pixels} visible units as a square image")
+        raise click.ClickException(f"cannot draw {n_pixels} visible units as a square image"
+                                   + ("" if otherwise is None else f"; {otherwise}"))
     return side
 
 

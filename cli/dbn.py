@@ -16,7 +16,6 @@ import numpy as np
 
 import dlcore
 from dlcore import viz
-from dlcore.backend import rng
 from dlcore.cli import main
 from dlcore.cli._common import (
     SMALL_DATA_SET,
@@ -67,6 +66,7 @@ from dlcore.cli._distributed import distributed_option, fit_options
 from dlcore.cli._likelihood import ais_options, check_exact_fits, echo_log_likelihood
 from dlcore.dbn.classifier import FINETUNE_DEFAULTS as CLASSIFIER_FINETUNE
 from dlcore.dbn.classifier import OPTIMIZERS
+from dlcore.rbm.chains import default_sampling_method
 from dlcore.wording import count, with_article
 
 DEFAULT_LAYERS = "784-500-500"
@@ -118,6 +118,40 @@ def label_title(model, label):
             and label in classes and names[classes.index(label)] != str(label):
         return f"class {label} ({names[classes.index(label)]})"
     return f"class {label}"
+
+
+def requested_class(model, text, path):
+    """The class of ``model.classes_`` that ``--label text`` names: the class as the model
+    holds it (a number, or a string for a DBN trained on string labels in Python), or, for a
+    model whose training record names its classes (Fashion-MNIST's garments), the name in any
+    case; else a usage error listing the classes."""
+    classes = model.classes_
+    given = text.strip()
+    if classes.dtype.kind == "U":
+        matches = np.flatnonzero(classes == given)
+    else:
+        try:
+            value = float(given)
+        except ValueError:
+            value = math.nan
+        matches = np.flatnonzero(classes == value)
+    record = recorded_training(model) or {}
+    recorded, names = record.get("classes"), record.get("class_names")
+    if not len(matches) and isinstance(recorded, list) and isinstance(names, list) \
+            and len(recorded) == len(names):
+        named = [label for label, name in zip(recorded, names)
+                 if isinstance(name, str) and name.lower() == given.lower()]
+        matches = np.flatnonzero(np.isin(classes, named)) if named else matches
+    if len(matches):
+        return classes[matches[0]].item()
+    if classes.dtype.kind in "iu" and np.array_equal(classes, np.arange(len(classes))):
+        listed = f"0-{len(classes) - 1}"
+    else:
+        listed = ", ".join(map(str, classes.tolist()))
+    if isinstance(names, list) and names != [str(label) for label in (recorded or [])]:
+        listed += f"; or by name: {', '.join(map(str, names))}"
+    raise click.BadParameter(f"{text!r} is not a class of {path} ({listed})",
+                             param_hint="--label")
 
 
 def parse_epochs(text, n_rbms):
@@ -419,34 +453,42 @@ def image_shifts(width, augment, dataset, n_rows, flip=False):
 
 @dbn.command("sample")
 @click.argument("dbn_file", type=ModelFile())
-@click.option("--label", type=click.IntRange(min=0), default=None,
-              help="Draw this class (DBNs pretrained --with-labels).")
+@click.option("--label", default=None,
+              help="Draw this class (DBNs pretrained --with-labels): one of the model's classes "
+                   "(3; a Fashion-MNIST model's also by name, Dress).")
 @click.option("--n", "n_samples", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--steps", "--gibbs-steps", "steps", type=click.IntRange(min=1), default=1000,
               show_default=True,
               help="Gibbs steps in the top RBM before the pass down (as `dlcore rbm sample "
                    "--steps`; --gibbs-steps is the older name).")
-@click.option("--sampler", type=click.Choice(["gibbs", "pt"]), default="gibbs",
-              show_default=True,
+@click.option("--sampler", type=click.Choice(["gibbs", "pt"]), default=None,
               help="Block Gibbs chains in the top RBM, or parallel tempering on its ladder "
-                   "(not with --label).")
-@sampling_options
+                   "(not with --label) [default: pt for a top RBM trained with parallel "
+                   "tempering and no --label, else gibbs].")
+@sampling_options("dbn.sample")
 @backend_option
 @click.option("--out", type=PngPath(), default=Path("samples.png"), show_default=True)
 def sample_command(dbn_file, label, n_samples, steps, sampler, binary, seed, backend, out):
     """Fantasies of a DBN: Gibbs sampling in the top RBM, then one pass down; samples.png
     shows the visible probabilities of that last step (--binary: pixels drawn from them),
-    titled with the class when --label clamps one."""
+    titled with the class when --label clamps one. The samples are those of
+    `dlcore.load(DBN_FILE).sample(n, steps, label=K, seed=N)` in Python (with
+    probabilities=False for --binary): the same pictures for the same file and seed."""
     model = load_dbn(dbn_file, backend)
+    # first: a checkpoint of an interrupted pretraining is refused in its one line, not after
+    # the note on CD-1 generators and the progress bar
+    model._check_fitted()
     if label is not None and not model.n_labels:
         raise click.BadParameter(f"{dbn_file} has no label units: pretrain it with "
                                  "--with-labels", param_hint="--label")
     if label is not None and sampler == "pt":
         raise click.BadParameter("parallel tempering does not clamp labels: give --label "
                                  "with --sampler gibbs", param_hint="--sampler")
-    if label is not None and label >= model.n_labels:
-        raise click.BadParameter(f"{label} is not a class of {dbn_file} (0-"
-                                 f"{model.n_labels - 1})", param_hint="--label")
+    if label is not None:
+        label = requested_class(model, label, dbn_file)
+    side = image_side(model.layers_[0], otherwise=(
+        f"sample it in Python, whose rows need no picture: "
+        f"dlcore.load({str(dbn_file)!r}).sample({n_samples}, {steps})"))
     output_folder(out.parent, exclusive=False, for_file=out)
     top = model.rbms_[-1]
     if model.generative_ is None and not top.persistent and top.sampler in (None, "cd"):
@@ -454,24 +496,21 @@ def sample_command(dbn_file, label, n_samples, steps, sampler, binary, seed, bac
                    "features but a poor generator (its chains settle on a few modes); for "
                    "samples pretrain with --persistent --up-down-epochs 10, or --with-labels",
                    err=True)
-    side = image_side(model.layers_[0])
-    if seed is not None:   # a fresh Philox sequence: same seed, same samples
-        for part in (model, model.rbms_[-1]):
-            part.seed_, part.sample_calls_ = seed, 0
+    if sampler is None:   # dbn.sample's own choice, named in the title
+        sampler = "gibbs" if label is not None else default_sampling_method(top.sampler)
     with click.progressbar(length=1, label="sampling", file=sys.stderr) as bar:
-        fantasies = model.sample(n_samples, steps, label=label, sampler=sampler)
+        # the library's own call, so that a notebook's dbn.sample(..., seed=N) draws these
+        fantasies = model.sample(n_samples, steps, label=label, sampler=sampler, seed=seed,
+                                 probabilities=not binary)
         bar.update(1)
-    if binary:
-        draws = rng.uniform(*fantasies.shape, model.seed_, rng.STREAM_SAMPLE - 1,
-                            model.sample_calls_)
-        fantasies = (draws < fantasies).astype(np.float32)
     kind = "binary pixels" if binary else "probabilities"
+    how = (count(steps, "Gibbs step") if sampler == "gibbs"
+           else count(steps, "step", "steps") + " of parallel tempering")
     title = f"DBN samples{'' if label is None else ' of ' + label_title(model, label)}, " \
-            f"{count(steps, 'Gibbs step')} ({kind})"
+            f"{how} ({kind})"
     viz.save_tiles(fantasies.reshape(-1, side, side), out, scale=None, title=title)
     what = "" if label is None else f" of {label_title(model, label)}"
-    click.echo(f"wrote {count(n_samples, 'sample')}{what} after "
-               f"{count(steps, 'Gibbs step')} to {out}")
+    click.echo(f"wrote {count(n_samples, 'sample')}{what} after {how} to {out}")
 
 
 @dbn.command("evaluate")

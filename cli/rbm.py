@@ -48,6 +48,7 @@ from dlcore.cli._distributed import distributed_option, fit_options
 from dlcore.cli._holdout import held_out_split, split_seed_option, training_seed
 from dlcore.cli._likelihood import ais_options, check_exact_fits, echo_log_likelihood
 from dlcore.rbm.chains import SAMPLERS as SAMPLER_CHOICES
+from dlcore.rbm.chains import default_sampling_method
 from dlcore.validation import MAX_TEMPERATURES
 from dlcore.wording import count, with_article
 
@@ -208,31 +209,29 @@ def reconstruct(model_file, dataset, digits, per_digit, sample_hidden, split_see
 @click.argument("model_file", type=ModelFile())
 @click.option("--n", "n_samples", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--steps", type=click.IntRange(min=1), default=1000, show_default=True,
-              help="Gibbs steps from random binary images.")
-@click.option("--sampler", type=click.Choice(["gibbs", "pt"]), default="gibbs",
-              show_default=True,
+              help="Gibbs steps from random binary hidden states.")
+@click.option("--sampler", type=click.Choice(["gibbs", "pt"]), default=None,
               help="Block Gibbs chains, or parallel tempering on the model's ladder of "
-                   "temperatures (its n_temperatures/temperatures).")
-@sampling_options
+                   "temperatures (its n_temperatures/temperatures) [default: pt for a model "
+                   "trained with --sampler pt, else gibbs].")
+@sampling_options("rbm.sample")
 @backend_option
 @click.option("--out", type=PngPath(),
               default=Path("samples.png"), show_default=True)
 def sample(model_file, n_samples, steps, sampler, binary, seed, backend, out):
     """Draw fantasies from a saved RBM by block Gibbs sampling (or parallel tempering); write
-    them as a PNG: the visible probabilities of the last step (--binary: its binary states)."""
+    them as a PNG: the visible probabilities of the last step (--binary: its binary states).
+    The samples are those of `dlcore.load(MODEL_FILE).sample(n, steps, seed=N)` in Python
+    (with probabilities=True unless --binary): the same pictures for the same file and seed."""
     model = load_rbm(model_file, backend)
-    n_visible = model.W.shape[0]
-    side = image_side(n_visible)
+    side = image_side(model.W.shape[0], otherwise=(
+        f"sample it in Python, whose rows need no picture: "
+        f"dlcore.load({str(model_file)!r}).sample({n_samples}, {steps})"))
     output_folder(out.parent, exclusive=False, for_file=out)
-    if seed is not None:   # a fresh Philox sequence: same seed, same samples
-        model.seed_, model.sample_calls_ = seed, 0
-    if sampler == "pt":
-        fantasies = model.sample(n_samples, steps, sampler="pt", probabilities=not binary)
-    else:
-        start = (dlcore.backend.rng.uniform(n_samples, n_visible, model.seed_,
-                                            dlcore.backend.rng.STREAM_SAMPLE - 1) < 0.5)
-        fantasies = model.gibbs(start.astype(np.float32), steps=steps,
-                                probabilities=not binary)
+    sampler = sampler or default_sampling_method(model.sampler)
+    # the library's own call, so that a notebook's rbm.sample(..., seed=N) draws these pictures
+    fantasies = model.sample(n_samples, steps, sampler=sampler, seed=seed,
+                             probabilities=not binary)
     kind = "binary states" if binary else "probabilities P(v = 1 | h)"
     how = (count(steps, "Gibbs step") if sampler == "gibbs"
            else count(steps, "step", "steps") + " of parallel tempering")

@@ -533,3 +533,93 @@ def test_a_batch_larger_than_the_training_images_is_said_once(digits, pretrained
     assert tuned.exit_code == 0, tuned.output
     assert sum("--batch-size 100000 is more than the" in line
                for line in tuned.stderr.splitlines()) == 1
+
+
+def tempering_top_dbn(tmp_path, labels=None, **options):
+    """A small DBN saved to ``tmp_path / "dbn.h5"`` whose top RBM trained by parallel
+    tempering (with label units of ``labels``' classes when given); its file's path."""
+    X = (dlcore.backend.rng.uniform(60, 16, 2, dlcore.backend.rng.STREAM_SPLIT) < 0.3)
+    dbn = dlcore.DBN(hidden=[8, 6], epochs=2, batch_size=10, backend="cpu",
+                     n_labels=0 if labels is None else len(set(labels)),
+                     rbm=[{}, {"sampler": "pt", "n_temperatures": 3}], **options)
+    dbn.fit(X.astype(np.float32), None if labels is None else np.resize(labels, 60))
+    dbn.sample(2, 2)   # the file's call counters are then not 0
+    dlcore.save(dbn, tmp_path / "dbn.h5")
+    return tmp_path / "dbn.h5"
+
+
+@pytest.mark.parametrize("flags, call", [
+    (["--seed", "3"], {"seed": 3}),
+    (["--seed", "3", "--binary"], {"seed": 3, "probabilities": False}),
+    (["--seed", "3", "--sampler", "gibbs"], {"seed": 3, "sampler": "gibbs"}),
+    (["--binary"], {"probabilities": False}),   # the model's own sequence, from the file's
+    (["--seed", "3", "--label", "dog"], {"seed": 3, "label": "dog"}),
+    (["--seed", "3", "--label", "dog", "--binary"], {"seed": 3, "label": "dog",
+                                                     "probabilities": False}),
+])
+def test_dbn_sample_draws_what_dbn_sample_draws_from_the_same_file(flags, call, tmp_path,
+                                                                   monkeypatch):
+    # `dbn sample --seed N` set the model's key and drew at call 1 where dbn.sample(seed=N)
+    # draws at 0, drew --binary's pixels itself, and sampled a PT-trained top RBM by Gibbs
+    # steps: the command and the notebook drew other pictures
+    path = tempering_top_dbn(tmp_path, labels=["cat", "dog", "emu"])
+    drawn = []
+    monkeypatch.setattr(dlcore.viz, "save_tiles",
+                        lambda tiles, out, **options: drawn.append(np.asarray(tiles)))
+    result = CliRunner().invoke(main, ["dbn", "sample", str(path), "--n", "6", "--steps", "3",
+                                       *flags, "--out", str(tmp_path / "samples.png")])
+    assert result.exit_code == 0, result.output
+    expected = dlcore.load(path).sample(6, 3, **call)
+    np.testing.assert_array_equal(drawn[0].reshape(6, 16), expected)
+    tempering = "label" not in call and call.get("sampler") != "gibbs"
+    assert ("parallel tempering" in result.stdout) == tempering
+    assert ("of class dog" in result.stdout) == ("label" in call)
+
+
+def test_dbn_sample_label_names_a_class_of_the_file_or_says_which_there_are(tmp_path,
+                                                                          monkeypatch):
+    # --label took 0..n_labels-1 only: the classes 1-3 of a DBN fitted on y in 1..3 were
+    # refused at 3 and failed inside the library at 0, and string classes not at all
+    monkeypatch.setattr(dlcore.viz, "save_tiles", lambda tiles, out, **options: None)
+    numbered = tempering_top_dbn(tmp_path, labels=[1, 2, 3])
+    sample = ["dbn", "sample", str(numbered), "--n", "2", "--steps", "2",
+              "--out", str(tmp_path / "s.png")]
+    result = CliRunner().invoke(main, [*sample, "--label", "3"])
+    assert result.exit_code == 0 and "of class 3" in result.stdout, result.output
+    refused = CliRunner().invoke(main, [*sample, "--label", "0"])
+    assert refused.exit_code == 2
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert f"--label: '0' is not a class of {numbered} (1, 2, 3)" in refused.stderr
+    # a training record that names the classes (Fashion-MNIST's garments): the name too
+    garments = dlcore.load(numbered)
+    garments.training_record_ = {"classes": [1, 2, 3],
+                                 "class_names": ["Trouser", "Pullover", "Dress"]}
+    dlcore.save(garments, tmp_path / "garments.h5")
+    sample[2] = str(tmp_path / "garments.h5")
+    result = CliRunner().invoke(main, [*sample, "--label", "dress"])
+    assert result.exit_code == 0 and "of class 3 (Dress)" in result.stdout, result.output
+    refused = CliRunner().invoke(main, [*sample, "--label", "Sandal"])
+    assert refused.exit_code == 2 and "or by name: Trouser, Pullover, Dress" in refused.stderr
+
+
+def test_dbn_sample_of_an_interrupted_pretraining_is_refused_in_one_line(tmp_path):
+    # the note on CD-1 generators and the progress bar came first, the refusal third
+    X = (dlcore.backend.rng.uniform(60, 16, 2, dlcore.backend.rng.STREAM_SPLIT) < 0.3)
+    dbn = dlcore.DBN(hidden=[8, 6], epochs=2, batch_size=10, backend="cpu")
+    epochs = []
+
+    def interrupt_in_the_second_rbm(model):
+        epochs.append(model)
+        if len(epochs) == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        dbn.fit(X.astype(np.float32), on_epoch_end=interrupt_in_the_second_rbm)
+    dlcore.save(dbn, tmp_path / "checkpoint.h5")
+    result = CliRunner().invoke(main, ["dbn", "sample", str(tmp_path / "checkpoint.h5"),
+                                       "--n", "2", "--steps", "2",
+                                       "--out", str(tmp_path / "s.png")])
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "interrupted in RBM 2 of 2" in lines[0]
+    assert "dlcore dbn pretrain --resume" in lines[0] and not (tmp_path / "s.png").exists()

@@ -410,3 +410,61 @@ def test_chains_past_what_a_model_file_holds_are_refused_before_training(tmp_pat
                            "file holds, so the trained model could not be saved; give a "
                            "smaller --chains, --batch-size or --temperatures")
     assert not (out / "model.h5").exists()
+
+
+def drawn_tiles(monkeypatch):
+    """The arrays the commands hand to ``viz.save_tiles``, in order (the pictures' numbers)."""
+    drawn = []
+    monkeypatch.setattr(dlcore.viz, "save_tiles",
+                        lambda tiles, path, **options: drawn.append(np.asarray(tiles)))
+    return drawn
+
+
+@pytest.mark.parametrize("trained_with", ["cd", "pt"])
+@pytest.mark.parametrize("flags, call", [
+    (["--seed", "3"], {"seed": 3, "probabilities": True}),
+    (["--seed", "3", "--binary"], {"seed": 3, "probabilities": False}),
+    (["--seed", "3", "--sampler", "gibbs"], {"seed": 3, "sampler": "gibbs",
+                                             "probabilities": True}),
+    ([], {"probabilities": True}),   # the model's own sequence, from the file's counter
+])
+def test_rbm_sample_draws_what_rbm_sample_draws_from_the_same_file(trained_with, flags, call,
+                                                                   tmp_path, monkeypatch):
+    # `rbm sample --seed N` started its chains at random images, at another Philox step than
+    # rbm.sample(seed=N) (random hidden states), and sampled a PT-trained model by Gibbs steps
+    # where rbm.sample picks tempering: the command and the notebook drew other pictures
+    X = (dlcore.backend.rng.uniform(40, 16, 2, dlcore.backend.rng.STREAM_SPLIT) < 0.3)
+    rbm = dlcore.BernoulliRBM(n_hidden=5, epochs=2, batch_size=10, sampler=trained_with,
+                              n_chains=None if trained_with == "cd" else 4, n_temperatures=3,
+                              backend="cpu").fit(X.astype(np.float32))
+    rbm.sample(2, 2)   # the file's call counter is then not 0
+    dlcore.save(rbm, tmp_path / "model.h5")
+    drawn = drawn_tiles(monkeypatch)
+    result = CliRunner().invoke(main, ["rbm", "sample", str(tmp_path / "model.h5"), "--n", "6",
+                                       "--steps", "3", *flags,
+                                       "--out", str(tmp_path / "samples.png")])
+    assert result.exit_code == 0, result.output
+    expected = dlcore.load(tmp_path / "model.h5").sample(6, 3, **call)
+    np.testing.assert_array_equal(drawn[0].reshape(6, 16), expected)
+    method = call.get("sampler", "pt" if trained_with == "pt" else "gibbs")
+    assert ("parallel tempering" in result.stdout) == (method == "pt")
+
+
+@pytest.mark.parametrize("command, model_class", [("rbm", dlcore.BernoulliRBM),
+                                                   ("dbn", dlcore.DBN)])
+def test_sampling_a_model_of_no_square_images_names_the_library_call_in_one_line(
+        command, model_class, tmp_path):
+    # "cannot draw 12 visible units as a square image" said what failed, not what to do (and
+    # dbn sample printed its note on CD-1 generators first)
+    X = (dlcore.backend.rng.uniform(40, 12, 2, dlcore.backend.rng.STREAM_SPLIT) < 0.3)
+    options = {"n_hidden": 4} if command == "rbm" else {"hidden": [4]}
+    model = model_class(epochs=1, batch_size=10, backend="cpu", **options)
+    dlcore.save(model.fit(X.astype(np.float32)), tmp_path / "model.h5")
+    out = tmp_path / "pictures" / "samples.png"
+    result = CliRunner().invoke(main, [command, "sample", str(tmp_path / "model.h5"), "--n", "5",
+                                       "--steps", "7", "--out", str(out)])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        "dlcore: error: cannot draw 12 visible units as a square image; sample it in Python, "
+        f"whose rows need no picture: dlcore.load({str(tmp_path / 'model.h5')!r}).sample(5, 7)"]
+    assert not out.parent.exists()

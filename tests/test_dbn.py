@@ -212,6 +212,74 @@ def test_dbn_sample_documents_its_seed_in_the_words_of_rbm_sample():
     assert inspect.signature(DBN.sample).parameters["seed"].default is None
 
 
+def tempering_dbn(hidden=(8, 6), **options):
+    """A DBN whose top RBM trained by parallel tempering, the lower ones by CD-1."""
+    top = {"sampler": "pt", "n_temperatures": 3}
+    return DBN(hidden=list(hidden), epochs=2, batch_size=10, seed=0, backend="cpu",
+               rbm=[{}] * (len(hidden) - 1) + [top], **options)
+
+
+def test_sample_without_a_sampler_takes_the_top_rbms_own_as_rbm_sample_does(tmp_path):
+    # dbn.sample defaulted to "gibbs" where rbm.sample(sampler=None) picks "pt" for a
+    # PT-trained model: the same top RBM sampled two ways depending on the door
+    X, y = two_class_data(30)
+    dbn = tempering_dbn().fit(X)
+    dlcore.save(dbn, tmp_path / "dbn.h5")
+    for sampled in (dbn, dlcore.load(tmp_path / "dbn.h5")):   # the file records the sampler
+        assert sampled.rbms_[-1].sampler == "pt"
+        by_default = sampled.sample(6, 3, seed=7)
+        np.testing.assert_array_equal(by_default, sampled.sample(6, 3, seed=7, sampler="pt"))
+        assert not np.array_equal(by_default, sampled.sample(6, 3, seed=7, sampler="gibbs"))
+    # one RBM: no pass down, the DBN's samples are its RBM's, sampler=None alike
+    alone = tempering_dbn(hidden=[8]).fit(X)
+    np.testing.assert_array_equal(alone.sample(6, 3, seed=7),
+                                  alone.rbms_[0].sample(6, 3, seed=7, probabilities=True))
+    # label= clamps the label units, which needs Gibbs steps: None means "gibbs" there
+    labelled = tempering_dbn(n_labels=2).fit(X, y)
+    np.testing.assert_array_equal(labelled.sample(6, 3, label=1, seed=7),
+                                  labelled.sample(6, 3, label=1, seed=7, sampler="gibbs"))
+    np.testing.assert_array_equal(labelled.sample(6, 3, seed=7),
+                                  labelled.sample(6, 3, seed=7, sampler="pt"))
+    gibbs_trained = DBN(hidden=[8, 6], epochs=2, batch_size=10, backend="cpu").fit(X)
+    np.testing.assert_array_equal(gibbs_trained.sample(6, 3, seed=7),
+                                  gibbs_trained.sample(6, 3, seed=7, sampler="gibbs"))
+
+
+@pytest.mark.parametrize("options", [{"hidden": [8, 6]}, {"hidden": [8, 6], "n_labels": 2},
+                                     {"hidden": [8, 6], "visible": "gaussian"}])
+def test_sample_returns_probabilities_by_default_or_a_sample_drawn_from_them(options):
+    # dbn.sample had no probabilities= (rbm.sample has): its binary pictures were drawn
+    # outside the library, by `dlcore dbn sample --binary` alone
+    X, y = two_class_data(30)
+    if options.get("visible") == "gaussian":
+        X = (X - 0.5) * 2
+    dbn = DBN(epochs=2, batch_size=10, seed=0, backend="cpu", **options).fit(X, y)
+    means = dbn.sample(40, 3, seed=5)
+    np.testing.assert_array_equal(dbn.sample(40, 3, seed=5, probabilities=True), means)
+    drawn = dbn.sample(40, 3, seed=5, probabilities=False)
+    assert drawn.dtype == np.float32 and drawn.shape == means.shape
+    # the same chains, the bottom units then drawn at the bottom layer's stream of the pass
+    # down: a sample of the means returned by default
+    if options.get("visible") == "gaussian":
+        noise = rng.normal(*means.shape, 5, rng.STREAM_GENERATE + 1, 0)
+        np.testing.assert_allclose(drawn, means + dbn.rbms_[0].visible_sigma * noise,
+                                   rtol=1e-5, atol=1e-5)
+    else:
+        uniforms = rng.uniform(*means.shape, 5, rng.STREAM_GENERATE + 1, 0)
+        np.testing.assert_array_equal(drawn, (uniforms < means).astype(np.float32))
+        assert 0 < drawn.mean() < 1
+    with pytest.raises(ValueError, match="probabilities must be True or False"):
+        dbn.sample(3, 2, probabilities="no")
+
+
+def test_a_one_rbm_dbn_without_probabilities_returns_its_last_gibbs_sample():
+    X, _ = two_class_data(30)
+    dbn = DBN(hidden=[8], epochs=2, batch_size=10, seed=0, backend="cpu").fit(X)
+    drawn = dbn.sample(40, 3, seed=5, probabilities=False)
+    assert set(np.unique(drawn)) == {0.0, 1.0}
+    assert not np.array_equal(drawn, dbn.sample(40, 3, seed=5))
+
+
 def test_up_down_keeps_generative_weights_separate_from_recognition_weights():
     X, y = two_class_data()
     dbn = DBN(layers=[16, 12, 10, 12], epochs=3, batch_size=10, n_labels=2, seed=1,

@@ -289,6 +289,22 @@ def test_sample_says_what_to_fix():
     assert not np.array_equal(first, second)   # successive calls continue the sequence
 
 
+@pytest.mark.parametrize("call, name", [
+    (lambda rbm, V: rbm.sample(4, steps=2, probabilities="no"), "probabilities"),
+    (lambda rbm, V: rbm.gibbs(V, steps=2, probabilities="no"), "probabilities"),
+    (lambda rbm, V: rbm.reconstruct(V, sample_hidden="no"), "sample_hidden"),
+    (lambda rbm, V: rbm.transform(V, sample="no"), "sample"),
+])
+def test_a_flag_of_the_sampling_calls_is_true_or_false_not_a_strings_truth(call, name):
+    # probabilities="no" returned probabilities: any string was True, without a word
+    rbm = two_mode_rbm(1.0)
+    V = np.zeros((4, rbm.W.shape[0]), np.float32)
+    calls = rbm.sample_calls_
+    with pytest.raises(ValueError, match=f"^{name} must be True or False, got 'no'"):
+        call(rbm, V)
+    assert rbm.sample_calls_ == calls   # a refused call draws nothing
+
+
 # -- the DBN's layers and the commands ----------------------------------------------------------
 def test_a_dbn_trains_its_rbms_with_a_sampler_and_samples_by_tempering():
     X = (rng.uniform(40, 16, 2, rng.STREAM_SPLIT) < 0.3).astype(np.float32)

@@ -31,10 +31,12 @@ from dlcore.params import (
     with_verbose_flag,
 )
 from dlcore.rbm import BernoulliRBM, GaussianBernoulliRBM
+from dlcore.rbm.chains import SAMPLING_METHODS, default_sampling_method
 from dlcore.rbm.model import softplus, visible_probability
 from dlcore.records import record_fit
 from dlcore.validation import (
     as_array,
+    check_bool,
     check_data,
     check_estimator_verbose,
     check_float,
@@ -858,12 +860,14 @@ class DBN(LayerStack, LogProbabilities, PicklesThroughState, SavesToFile, Transf
         return AccuracyScore.score(self, X, y, sample_weight)
 
     # -- generation ---------------------------------------------------------------------
-    def sample(self, n_samples=100, steps=1000, label=None, sampler="gibbs", seed=None, *,
-               gibbs_steps=None):
-        """Fantasies of the generative model: ``steps`` of block Gibbs sampling in the top
-        RBM (label units clamped to ``label`` when given), then one pass down through the lower
-        layers, each a sample of P(h_i | h_{i+1}) = sigm(g_i + h_{i+1} G_i') but the last,
-        returned as probabilities (binary visible units) or means (Gaussian).
+    def sample(self, n_samples=100, steps=1000, label=None, sampler=None, seed=None, *,
+               gibbs_steps=None, probabilities=True):
+        """Fantasies of the generative model: ``steps`` of block Gibbs sampling (or parallel
+        tempering) in the top RBM (label units clamped to ``label`` when given), then one pass
+        down through the lower layers, each a sample of P(h_i | h_{i+1}) = sigm(g_i + h_{i+1}
+        G_i') but the last, the data's units, returned as their probabilities P(v = 1 | h_1)
+        (binary visible units) or means E[v | h_1] (Gaussian), or with ``probabilities=False``
+        as a sample drawn from them.
 
         Parameters
         ----------
@@ -874,12 +878,26 @@ class DBN(LayerStack, LogProbabilities, PicklesThroughState, SavesToFile, Transf
             The older name of ``steps``, still taken (keyword only; the two must agree).
         label : a class of ``classes_`` or (n_samples,) of them, optional (DBNs with label
             units)
-        sampler : {"gibbs", "pt"}
+        sampler : {"gibbs", "pt"} or None
             Block Gibbs chains in the top RBM from a random start, or parallel tempering on
             the top RBM's ladder (:meth:`dlcore.BernoulliRBM.sample`; not with ``label``).
+            None (the default): the top RBM's own, by the rule of
+            :meth:`dlcore.BernoulliRBM.sample`: "pt" when the top RBM was trained with
+            ``sampler="pt"`` (``DBN(sampler=[..., "pt"])`` or ``rbm=``; its file records it),
+            else "gibbs"; with ``label``, "gibbs" (clamping the label units needs Gibbs
+            steps).
         seed : int or None
             Philox key of the draws; None continues the model's own sequence (successive
             calls draw fresh samples). Same seed, same samples on every backend.
+        probabilities : bool, keyword only
+            True (the default, unlike :meth:`dlcore.BernoulliRBM.sample`'s): return the
+            probabilities P(v = 1 | h_1) of the data's units (means E[v | h_1] for Gaussian
+            ones) given the sampled h_1, the expected picture of each sample without the
+            pixel noise of one draw; what this method has always returned. False: a sample
+            drawn from them, binary states (real values for Gaussian units), what
+            :meth:`dlcore.BernoulliRBM.sample` returns by default (``dlcore dbn sample
+            --binary``). The same chains either way: with the same seed, the sample is a draw
+            from the probabilities returned with True.
 
         Returns
         -------
@@ -895,8 +913,9 @@ class DBN(LayerStack, LogProbabilities, PicklesThroughState, SavesToFile, Transf
         steps = check_int(steps, "steps", minimum=1)
         top = self.rbms_[-1]
         K = int(self.n_labels)
-        if sampler not in ("gibbs", "pt"):
+        if sampler is not None and sampler not in SAMPLING_METHODS:
             raise ValueError(f"sampler must be 'gibbs' or 'pt', got {sampler!r}")
+        probabilities = check_bool(probabilities, "probabilities")
         # a refused call draws nothing: the call counter, the position of the samples in
         # the model's Philox stream, moves only for a call that samples
         requested = None
@@ -910,6 +929,9 @@ class DBN(LayerStack, LogProbabilities, PicklesThroughState, SavesToFile, Transf
                 raise ValueError("label= clamps the label units, which parallel tempering "
                                  "does not: sample with sampler='gibbs'")
             requested = self._label_rows(label, n_samples, K)
+            sampler = "gibbs"
+        elif sampler is None:
+            sampler = default_sampling_method(top.sampler)
         # the Philox key and step of every draw (the start, the labels, the top RBM's chains,
         # the pass down): a seed given is its own sequence from its start, as the RBM's, and
         # leaves the model's (the DBN's and its top RBM's call counters) where it was
@@ -918,10 +940,14 @@ class DBN(LayerStack, LogProbabilities, PicklesThroughState, SavesToFile, Transf
             draws = (self.seed_, self.sample_calls_)
         else:
             draws = (seed, 0)
+        # a DBN of one RBM has no pass down: its last Gibbs step gives the probabilities, or
+        # the sample drawn from them
+        last_step_probabilities = probabilities and len(self.rbms_) == 1
         if sampler == "pt":
             visible = top.sample(n_samples, steps, sampler="pt", seed=seed,
-                                 probabilities=len(self.rbms_) == 1)
-            return self._down_pass(visible[:, :visible.shape[1] - K], draws).astype(np.float32)
+                                 probabilities=last_step_probabilities)
+            return self._down_pass(visible[:, :visible.shape[1] - K], draws,
+                                   probabilities).astype(np.float32)
         start = (rng.uniform(n_samples, top.W.shape[0], draws[0], STREAM_GENERATE,
                              2 * draws[1]) < 0.5).astype(np.float32)
         clamped = None
@@ -930,11 +956,10 @@ class DBN(LayerStack, LogProbabilities, PicklesThroughState, SavesToFile, Transf
                             else self._label_rows(None, n_samples, K, draws))
             start[:, -K:] = start_labels
             clamped = requested
-        # a DBN of one RBM has no pass down: its last Gibbs step gives the probabilities
         visible = top.gibbs(start, steps=steps, clamped=clamped,
-                            probabilities=len(self.rbms_) == 1, seed=seed)
+                            probabilities=last_step_probabilities, seed=seed)
         states = visible[:, :visible.shape[1] - K]
-        return self._down_pass(states, draws).astype(np.float32)
+        return self._down_pass(states, draws, probabilities).astype(np.float32)
 
     def _label_rows(self, label, n_samples, n_labels, draws=None):
         """One-hot rows of the requested labels, or when ``label`` is None of random ones,
@@ -958,16 +983,24 @@ class DBN(LayerStack, LogProbabilities, PicklesThroughState, SavesToFile, Transf
             return self.generative_[index]
         return self.rbms_[index].W, self.rbms_[index].visible_bias
 
-    def _down_pass(self, states, draws):
+    def _down_pass(self, states, draws, probabilities=True):
         """The samples of P(h_i | h_{i+1}) from the top down, drawn at ``draws``, the
-        (key, call) of :meth:`sample`; the bottom layer's means."""
+        (key, call) of :meth:`sample`; the bottom layer's means, or without ``probabilities``
+        a sample of them (drawn at stream STREAM_GENERATE + 1, the bottom layer's)."""
         key, call = draws
         for index in range(len(self.rbms_) - 2, -1, -1):
             G, g = (np.asarray(a, np.float64) for a in self._generative_weights(index))
             if index == 0:  # the data's own units: their mean, E[v | h1] (a sigmoid if binary)
                 bottom = self.rbms_[0]
-                return bottom._visible_units().visible_mean(
+                means = bottom._visible_units().visible_mean(
                     states, dict(bottom._parameters(), W=G, visible_bias=g))
+                if probabilities:
+                    return means
+                if self.visible == "gaussian":   # v ~ N(E[v | h1], sigma^2)
+                    return means + bottom.visible_sigma * rng.normal(
+                        *means.shape, key, STREAM_GENERATE + 1, call)
+                return (rng.uniform(*means.shape, key, STREAM_GENERATE + 1, call)
+                        < means).astype(np.float64)
             probability = visible_probability(states, G, g)
             u = rng.uniform(*probability.shape, key, STREAM_GENERATE + 1 + index, call)
             states = (u < probability).astype(np.float64)

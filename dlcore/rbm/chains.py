@@ -85,6 +85,15 @@ def resolve_sampler(sampler, persistent):
     return sampler
 
 
+def default_sampling_method(training_sampler):
+    """The method that draws samples from a model trained with ``training_sampler`` when none
+    is asked for: "pt" for a model trained by parallel tempering (its ladder, learned with the
+    model, mixes where plain chains stick in one mode), else "gibbs" (cd, pcd and fpcd all
+    sample by Gibbs steps). What ``rbm.sample(sampler=None)``, ``dbn.sample(sampler=None)`` (of
+    its top RBM) and the ``sample`` commands without ``--sampler`` use."""
+    return "pt" if training_sampler == "pt" else "gibbs"
+
+
 def temperature_ladder(n_temperatures, temperatures=None):
     """The inverse temperatures (beta_1 = 1 > ... > beta_K > 0) of a parallel-tempering ladder,
     float64 (K,): ``temperatures`` given (T_1 = 1 < T_2 < ... , beta = 1 / T), else the

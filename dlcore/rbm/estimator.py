@@ -442,6 +442,8 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
         (n, n_hidden) float32 (a pandas or polars table after :meth:`set_output`)
         """
         rows = self._check_visible_input(X)
+        # a string's truth decided it without a word: sample="no" drew binary states
+        sample = check_bool(sample, "sample")
         if step is None:
             step = self._next_sample_call() if sample and seed is None else 0
         return self._wrap_output(X, self._hidden_layer(rows, sample, seed, stream, step))
@@ -460,6 +462,7 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
         """One up-down pass: h = Q(h = 1 | x) (or a sample of it), then the visible mean
         E[x' | h]; (n, n_visible) -> (n, n_visible) float32."""
         X = self._check_visible_input(X)
+        sample_hidden = check_bool(sample_hidden, "sample_hidden")
         hidden = (self._hidden_layer(X, sample=True, step=self._next_sample_call())
                   if sample_hidden else self._hidden_layer(X))
         return self._visible_units().visible_mean(hidden, self._parameters()).astype(np.float32)
@@ -516,6 +519,7 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
         the model's own sequence (successive calls draw fresh samples). Same seed, same
         samples on every backend."""
         V = self._check_visible_input(V, "V")
+        probabilities = check_bool(probabilities, "probabilities")
         steps = check_int(steps, "steps", minimum=1 if probabilities else 0)
         if clamped is not None:
             clamped = check_data(clamped, "clamped")
@@ -556,8 +560,10 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
         self._check_fitted()
         n_samples = check_int(n_samples, "n_samples", minimum=1)
         steps = check_int(steps, "steps", minimum=1)
+        # a string's truth decided it without a word: probabilities="no" returned them
+        probabilities = check_bool(probabilities, "probabilities")
         if sampler is None:
-            sampler = "pt" if self.sampler == "pt" else "gibbs"
+            sampler = chains.default_sampling_method(self.sampler)
         if sampler not in chains.SAMPLING_METHODS:
             raise ValueError(f"sampler must be 'gibbs' or 'pt' to draw samples (the training "
                              f"samplers cd, pcd and fpcd all sample by Gibbs steps), got "
@@ -568,7 +574,7 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
         backend = get_backend(self.backend)
         return chains.sample(backend, self._parameters(), self._visible_units(backend),
                              n_samples, steps, sampler, betas, seed, call,
-                             probabilities=bool(probabilities))
+                             probabilities=probabilities)
 
     def _chain_rows(self):
         """Rows of the persistent chains: K * n_chains (:func:`dlcore.rbm.chains.chain_rows`)."""
