@@ -112,7 +112,13 @@ def test_fused_weight_step_matches_the_unfused_path_and_the_reference(n, v, h):
         np.testing.assert_allclose(fused, reference, rtol=1e-5, atol=1e-7)
 
 
-def test_fusion_does_not_change_the_weights_a_seed_trains(monkeypatch):
+# CD-1; PCD with a chain per batch row (the trainer's own calls) and with 50 chains (the
+# chains' calls, dlcore.rbm.chains)
+SAMPLERS = [{}, {"sampler": "pcd"}, {"sampler": "pcd", "n_chains": 50}]
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_fusion_does_not_change_the_weights_a_seed_trains(monkeypatch, sampler):
     import dlcore
     from dlcore.backend import cpu
     data = (np.random.default_rng(3).random((300, 784)) < 0.2).astype(np.float32)
@@ -126,7 +132,8 @@ def test_fusion_does_not_change_the_weights_a_seed_trains(monkeypatch):
             monkeypatch.setattr(cpu.CPUBackend, "contrastive_weight_step",
                                 Backend.contrastive_weight_step)
         rbm = dlcore.BernoulliRBM(n_hidden=500, batch_size=100, epochs=2, momentum=0.5,
-                                  weight_decay=1e-4, seed=7, backend="cpu", verbose=False)
+                                  weight_decay=1e-4, seed=7, backend="cpu", verbose=False,
+                                  **sampler)
         rbm.fit(data)
         weights.append((rbm.W_, rbm.visible_bias_, rbm.hidden_bias_))
     for fused, plain in zip(*weights):
@@ -167,8 +174,9 @@ def test_the_second_halves_buffer_is_one_per_dtype_whatever_the_batch_sizes():
     assert halves[np.dtype(np.float32)].size >= 64 * 300
 
 
-@pytest.mark.parametrize("n_hidden", [500, 2000])
-def test_a_seed_trains_the_same_weights_on_any_number_of_threads(n_hidden):
+@pytest.mark.parametrize("n_hidden, sampler", [(500, {}), (2000, {}), (500, SAMPLERS[1]),
+                                               (500, SAMPLERS[2])])
+def test_a_seed_trains_the_same_weights_on_any_number_of_threads(n_hidden, sampler):
     """The promise of docs/rbm.md ("Reproducibility"): bit-identical weights whatever the
     number of threads, the halves of the products included (one, two and three threads)."""
     import dlcore
@@ -177,7 +185,7 @@ def test_a_seed_trains_the_same_weights_on_any_number_of_threads(n_hidden):
 
     def train():
         rbm = dlcore.BernoulliRBM(n_hidden=n_hidden, batch_size=100, epochs=2, momentum=0.5,
-                                  seed=11, backend="cpu", verbose=False)
+                                  seed=11, backend="cpu", verbose=False, **sampler)
         rbm.fit(data)
         return [rbm.W_, rbm.visible_bias_, rbm.hidden_bias_]
     assert_same_on_any_number_of_threads(train)

@@ -265,6 +265,31 @@ def test_an_rbm_trained_with_the_sums_ends_where_the_products_take_it(monkeypatc
     assert not np.array_equal(weights[0], weights[1])  # the sums did run: other roundings
 
 
+@pytest.mark.parametrize("n_chains", [None, 50])
+def test_a_pcd_rbm_trained_with_the_sums_ends_where_the_products_take_it(monkeypatch, n_chains,
+                                                                         sums_taken):
+    """PCD, its chains the batch's rows (n_chains=0) or their own (dlcore.rbm.chains): the
+    monitor's P(x2 | h1) from the data's h1, the chains' visible and hidden inputs from their
+    binary states, and both statistics summed, against all multiplied."""
+    import dlcore
+    data = np.random.default_rng(7).random((400, 784)).astype(np.float32) ** 3
+    weights = []
+    for limit in (cpu.BINARY_DENSITY_LIMIT, -1.0):
+        monkeypatch.setattr(cpu, "BINARY_DENSITY_LIMIT", limit)
+        rbm = dlcore.BernoulliRBM(n_hidden=500, batch_size=100, epochs=2, momentum=0.5,
+                                  sampler="pcd", n_chains=n_chains, seed=8, backend="cpu",
+                                  verbose=False)
+        rbm.fit(data)
+        weights.append(rbm.W_)
+        if limit > 0:
+            # 8 updates of five products of samples each (two where only the data's h1 sums),
+            # but a chains' state drawn with more than half ones (BINARY_DENSITY_LIMIT)
+            assert all(sums_taken) and 8 * 4 <= len(sums_taken) <= 8 * 5
+    difference = np.abs(weights[0] - weights[1])
+    assert difference.mean() < 1e-5 and difference.max() < 1e-2
+    assert not np.array_equal(weights[0], weights[1])  # the sums did run: other roundings
+
+
 def test_a_batch_too_large_to_list_is_multiplied():
     """The lists cost two int32 arrays the size of the sample: past LISTED_ELEMENTS_LIMIT a
     trainer gets no buffers for them, and its products are multiplied."""

@@ -206,6 +206,16 @@ class Chains:
                            else be.zeros((n_visible, n_hidden)))
         self.top_down, self.visible = be.empty((rows, n_visible)), be.empty((rows, n_visible))
         self.up = be.empty((rows, n_hidden))
+        #: PCD's chains (one rung, no fast weights) take the trainer's fused calls, which sum
+        #: the products of a binary sample (Backend.list_ones: where the backend lists the
+        #: ones of the hidden and visible states); tempered rungs and fast weights multiply
+        self.sums = len(self.betas) == 1 and self.fast_W is None
+        self.hidden_ones = be.ones_lists(rows, n_hidden) if self.sums else None
+        self.visible_ones = (be.ones_lists(rows, n_visible)
+                             if self.sums and visible_units.binary_samples else None)
+        #: the ones of the visible states the last :meth:`gibbs_step` drew, as the backend
+        #: listed them for the weight step's negative statistic (None: not listed)
+        self.visible_listed = None
         if len(self.betas) > 1:
             self.interaction = be.empty((rows,), dtype=np.float64)
             self.swapped = be.empty((rows, n_hidden))
@@ -263,13 +273,26 @@ class Chains:
         Q(h = 1 | v))`` of the new state, (K m, .) each; ``visible`` is the visible means
         without ``sample_visible``."""
         be, units = self.backend, self.units
-        self._product(self.hidden, W, self.top_down, trans_b=True)
-        units.sample(be, self.top_down, visible_bias, self.visible if sample_visible else None,
-                     seed, streams[0], step)
+        sample = self.visible if sample_visible else None
+        self.visible_listed = None
+        if not self.sums:
+            self._product(self.hidden, W, self.top_down, trans_b=True)
+            units.sample(be, self.top_down, visible_bias, sample, seed, streams[0], step)
+            visible = self.visible if sample_visible else self.top_down
+            weight_input = units.weight_input(be, visible, "model")
+            self._product(weight_input, W, self.up, trans_b=False)
+            be.sigmoid_bernoulli(self.up, hidden_bias, self.hidden, seed, streams[1], step)
+            return visible, weight_input, self.up
+        # the same draws, each product with its sigmoids in one call, as the trainer's CD
+        units.sample_from_hidden(be, self.hidden, W, self.top_down, visible_bias, sample, seed,
+                                 streams[0], step,
+                                 hidden_ones=be.list_ones(self.hidden, self.hidden_ones))
         visible = self.visible if sample_visible else self.top_down
         weight_input = units.weight_input(be, visible, "model")
-        self._product(weight_input, W, self.up, trans_b=False)
-        be.sigmoid_bernoulli(self.up, hidden_bias, self.hidden, seed, streams[1], step)
+        if sample_visible and units.binary_samples:
+            self.visible_listed = be.list_ones(weight_input, self.visible_ones)
+        be.gemm_sigmoid_bernoulli(weight_input, W, self.up, hidden_bias, self.hidden, seed,
+                                  streams[1], step, a_ones=self.visible_listed)
         return visible, weight_input, self.up
 
     def swap(self, weight_input, W, seed, stream, step):

@@ -168,6 +168,9 @@ class ContrastiveDivergence:
         self.h2_ones = be.ones_lists(self.batch_rows, n_hidden) if settings.cd_k > 1 else None
         self.x2_ones = (be.ones_lists(self.batch_rows, n_visible)
                         if self._binary_reconstruction else None)
+        # and of PCD's chains when they are the batch's rows (Chains lists its own)
+        self.chain_ones = (be.ones_lists(self.batch_rows, n_hidden) if self._row_aligned
+                           else None)
 
     def _chains_too_large(self, n_visible, n_hidden):
         """The line that refuses persistent chains that do not fit in memory."""
@@ -221,9 +224,11 @@ class ContrastiveDivergence:
             x2, input2, q2, x2_ones = self._reconstruction(x1, h1, p2, x2, q2, update, first,
                                                            h1_ones)
         elif self._row_aligned:
-            x2, input2, q2 = self._row_aligned_pcd(x1, h1, p2, x2, q2, update, first)
+            x2, input2, q2, x2_ones = self._row_aligned_pcd(x1, h1, p2, x2, q2, update, first,
+                                                            h1_ones)
         else:
-            x2, input2, q2 = self._persistent_negative_phase(x1, h1, p2, update)
+            x2, input2, q2, x2_ones = self._persistent_negative_phase(x1, h1, p2, update,
+                                                                      h1_ones)
         if shard is not None:
             shard.update(self, x1, x2, h1, q1, q2, input1, input2)
             return
@@ -310,35 +315,42 @@ class ContrastiveDivergence:
         """The persistent chains' hidden states (rows, n_hidden), or None for CD."""
         return None if self.chains is None else self.chains.hidden
 
-    def _row_aligned_pcd(self, x1, h1, p2, x2, q2, update, first=0):
+    def _row_aligned_pcd(self, x1, h1, p2, x2, q2, update, first=0, h1_ones=None):
         """PCD whose chains are the rows ``first .. first + b`` of the batch (see
         ``_row_aligned``): the Gibbs steps of :meth:`_persistent_negative_phase` on those
-        rows, drawn with their global Philox rows. Returns (x2, weight input, Q(h2 = 1 | x2)),
-        (b, .) each."""
+        rows, drawn with their global Philox rows, each product with its sigmoids in one call
+        as CD's (``h1_ones``: h1's ones as the backend listed them, for the monitor). Returns
+        (x2, weight input, Q(h2 = 1 | x2)), (b, .) each, and x2's ones as the backend listed
+        them (None where it did not)."""
         be, s, units, chains = self.backend, self.settings, self.visible_units, self.chains
         chain = chains.hidden[first:first + x1.shape[0]]
         # the fantasy particles start at the data: all of them with the first batch, and
         # those a first batch shorter than the chains did not reach with the batch that does
         chains.start_rows(h1, first)
-        self._monitor_reconstruction(x1, h1, p2)
+        self._monitor_reconstruction(x1, h1, p2, h1_ones)
+        x2_ones = None
         for t in range(s.cd_k):
-            be.gemm(chain, self.W, p2, trans_b=True)
-            units.sample(be, p2, self.visible_bias, x2 if s.sample_visible else None,
-                         s.seed, STREAM_GIBBS + 2 * t + 1, update, first)
+            units.sample_from_hidden(be, chain, self.W, p2, self.visible_bias,
+                                     x2 if s.sample_visible else None, s.seed,
+                                     STREAM_GIBBS + 2 * t + 1, update, first,
+                                     hidden_ones=be.list_ones(chain, self.chain_ones))
             input2 = units.weight_input(be, x2, "model")
-            be.gemm(input2, self.W, q2)
-            be.sigmoid_bernoulli(q2, self.hidden_bias, chain, s.seed, STREAM_GIBBS + 2 * t + 2,
-                                 update, first)
-        return x2, input2, q2
+            if self._binary_reconstruction:
+                x2_ones = be.list_ones(x2, self.x2_ones)
+            be.gemm_sigmoid_bernoulli(input2, self.W, q2, self.hidden_bias, chain, s.seed,
+                                      STREAM_GIBBS + 2 * t + 2, update, first_row=first,
+                                      a_ones=x2_ones)
+        return x2, input2, q2, x2_ones
 
-    def _persistent_negative_phase(self, x1, h1, p2, update):
+    def _persistent_negative_phase(self, x1, h1, p2, update, h1_ones=None):
         """PCD, fast PCD, parallel tempering: k Gibbs steps of the persistent chains (the
         tempered replicas then swap), :mod:`dlcore.rbm.chains`. Returns the beta = 1 replicas'
-        (x2, weight input, Q(h2 = 1 | x2)), (m, .) each."""
+        (x2, weight input, Q(h2 = 1 | x2)), (m, .) each, and x2's ones as the backend listed
+        them (None where it did not: ``h1_ones`` likewise, for the monitor)."""
         s, chains = self.settings, self.chains
         if not chains.started:
             chains.start(h1)  # the fantasy particles start at the data
-        self._monitor_reconstruction(x1, h1, p2)
+        self._monitor_reconstruction(x1, h1, p2, h1_ones)
         for t in range(s.cd_k):
             x2, input2, q2 = chains.gibbs_step(
                 self.W, self.visible_bias, self.hidden_bias, s.sample_visible, s.seed,
@@ -346,14 +358,16 @@ class ContrastiveDivergence:
         if len(chains.betas) > 1:
             chains.swap(input2, self.W, s.seed, STREAM_SWAP, update)
         m = chains.m
-        return x2[:m], input2[:m], q2[:m]
+        # listed only for one rung, whose m rows are all of x2
+        return x2[:m], input2[:m], q2[:m], chains.visible_listed
 
-    def _monitor_reconstruction(self, x1, h1, p2):
+    def _monitor_reconstruction(self, x1, h1, p2, h1_ones=None):
         """PCD's negative chain is not a reconstruction of the data: the monitor costs one
-        extra product, P(x2 = 1 | h1) from the data's own hidden sample."""
+        extra product, P(x2 = 1 | h1) from the data's own hidden sample (``h1_ones``: its
+        ones as the backend listed them)."""
         be = self.backend
         self.visible_units.sample_from_hidden(be, h1, self.W, p2, self.visible_bias, None,
-                                              self.settings.seed, 0, 0)
+                                              self.settings.seed, 0, 0, hidden_ones=h1_ones)
         be.accumulate_squared_error(x1, p2, self.squared_error)
 
     def epoch(self, data, order, first_update, report=None, report_every=None):
