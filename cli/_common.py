@@ -516,9 +516,11 @@ def seed_option(function):
                         show_default=True, help="Seed of the Philox generator.")(function)
 
 
-def sampling_options(library_call):
+def sampling_options(library_call, gaussian=False):
     """``--binary`` and ``--seed`` of the commands that draw samples from a saved model, whose
-    samples are ``library_call``'s (``"rbm.sample"``) on the model file."""
+    samples are ``library_call``'s (``"rbm.sample"``) on the model file; ``gaussian``: the
+    command also samples models of Gaussian visible units (a DBN made in Python), whose
+    --binary draws real values."""
     def decorate(function):
         function = click.option(
             "--seed", type=click.IntRange(0, 2 ** 63 - 1), default=None,
@@ -528,7 +530,9 @@ def sampling_options(library_call):
         return click.option(
             "--binary", is_flag=True,
             help="Show binary pixels drawn at the last step instead of the visible "
-                 "probabilities P(v = 1 | h) of that step (probabilities=False).")(function)
+                 "probabilities P(v = 1 | h) of that step (probabilities=False"
+                 + ("; Gaussian visible units: real values drawn instead of their means)."
+                    if gaussian else ")."))(function)
     return decorate
 
 
