@@ -485,8 +485,12 @@ def regularisation(model_kind, dataset, train_size, methods_text, epochs, batch_
     planned = [(method, seed + run) for run in range(seeds) for method in methods]
     finished = RegularisationRows() if resume is None else resumed_rows(
         resume, planned, labels, figure_images(test)[0].shape)
+    def where(finished):
+        # of the rows a Ctrl-C saves, when it comes (a row added just before it included)
+        return finished_position(finished, planned, labels)
+
     if finished.rows:
-        checkpoints.track(finished, finished_position(finished, planned, labels))
+        checkpoints.track(finished, where)
         rows_done, last = last_finished_row(finished, labels)
         click.echo(resuming_line(rows_done, len(planned), unit="row", where=f" (the last: {last})",
                                  longer=None), err=True)
@@ -516,15 +520,18 @@ def regularisation(model_kind, dataset, train_size, methods_text, epochs, batch_
                 if run == 0 and result["fgsm"] is not None:
                     result["examples"] = adversarial_examples(result["net"], test, epsilon)
                 rows[method].append(result)
-                finished.rows.append((method, current, result))
+                row = [(method, current, result)]
                 if method == "dropout" and mc_dropout:
                     mc = experiment.result(result["net"], None, attack=False,
                                            mc_dropout=mc_dropout)
                     mc["seconds"] = 0.0
                     rows[MC_DROPOUT_ROW].append(mc)
-                    finished.rows.append((MC_DROPOUT_ROW, current, mc))
-                checkpoints.epoch_finished(finished, finished_position(finished, planned,
-                                                                       labels))
+                    row.append((MC_DROPOUT_ROW, current, mc))
+                # the dropout row with its Monte Carlo row or not at all: a Ctrl-C while the
+                # K masks ran saved the one without the other, and the resume then failed
+                # with a KeyError
+                finished.rows.extend(row)
+                checkpoints.epoch_finished(finished, where)
                 click.echo(f"seed {current}: {labels[method]}: test error "
                            f"{100 * result['test']:.2f}% ({result['seconds']:.0f} s)", err=True)
             for name, results in rows.items():

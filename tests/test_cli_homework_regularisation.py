@@ -193,6 +193,35 @@ def test_ctrl_c_saves_the_finished_rows_and_resuming_gives_the_uninterrupted_tab
         tmp_path / "whole" / "adversarial_examples.png").read_bytes()
 
 
+def test_ctrl_c_while_the_monte_carlo_dropout_row_runs_saves_neither_of_dropout_s_rows(
+        tmp_path, monkeypatch):
+    """A Ctrl-C as the K dropout masks ran saved the dropout row without its Monte Carlo row
+    (the line saying the row before), and the resume failed with a KeyError traceback."""
+    import dlcore.cli.homework_regularisation as command
+    from dlcore.cli._common import INTERRUPTED_EXIT_CODE
+    measured = command.Experiment.result
+
+    def interrupted_in_the_masks(self, net, curves, attack=True, **options):
+        if "mc_dropout" in options:
+            raise KeyboardInterrupt
+        return measured(self, net, curves, attack, **options)
+
+    arguments = ["homework", "regularisation", *TINY, "--methods", "none,dropout",
+                 "--train-size", "30", "--epochs", "1", "--out", str(tmp_path / "run")]
+    with monkeypatch.context() as patched:
+        patched.setattr(command.Experiment, "result", interrupted_in_the_masks)
+        interrupted = CliRunner().invoke(main, arguments)
+    assert interrupted.exit_code == INTERRUPTED_EXIT_CODE, interrupted.output
+    checkpoint = tmp_path / "run" / "checkpoint.h5"
+    assert [(name, seed) for name, seed, _ in dlcore.load(checkpoint).rows] == [("none", 0)]
+    assert "saved the finished rows after row 1 of 2 (none, seed 0)" in interrupted.output
+    resumed = CliRunner().invoke(main, [*arguments, "--resume", str(checkpoint)])
+    assert resumed.exit_code == 0, resumed.output
+    assert "training the 1 left" in resumed.stderr
+    table = resumed.stdout.splitlines()[1:4]
+    assert [line[:26].strip() for line in table] == ["none", "dropout 0.5", "dropout, MC K=2"]
+
+
 def interrupted_in_its_second_row(tmp_path, monkeypatch):
     """A run of the rows none and l2 (one epoch each) in tmp_path/run, Ctrl-C'd as its second
     row trains; returns its arguments and its checkpoint (holding the first row)."""
