@@ -411,7 +411,17 @@ def in_option_names(message, options):
     message or has an underscore (``sparsity_target``: no English word) becomes ``--option``
     (a plain word elsewhere is prose: "the loss"). ``options`` maps a
     command's option (its Python name, ``decoder_activation``) to the model parameter it sets
-    (``{"hidden": "n_hidden"}``)."""
+    (``{"hidden": "n_hidden"}``). Python code the message quotes, a call such as
+    ``Dense(..., activation='relu')``, stays as it is: it is what to write in Python, where
+    ``--activation relu`` means nothing."""
+    # the calls set aside (one level of nested calls: L1(...) inside Dense(...))
+    calls = []
+
+    def set_aside(match):
+        calls.append(match.group(0))
+        return f"\0{len(calls) - 1}\0"
+
+    message = re.sub(r"\b[A-Za-z_][\w.]*\((?:[^()]|\([^()]*\))*\)", set_aside, message)
     for option, parameter in options.items():
         flag = "--" + option.replace("_", "-")
 
@@ -422,7 +432,7 @@ def in_option_names(message, options):
         start = r"\b" if "_" in parameter else rf"^(?={parameter}\b)|\b(?={parameter}=)"
         message = re.sub(rf"(?:{start}){parameter}(?:='([^']*)'|=([^\s,;:)']+))?",
                          as_option, message)
-    return message
+    return re.sub(r"\0(\d+)\0", lambda match: calls[int(match.group(1))], message)
 
 
 def _said_by_rank_zero(error):

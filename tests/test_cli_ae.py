@@ -52,6 +52,10 @@ def test_info_lists_the_autoencoder_file(trained):
     (["--sparsity-target", "0.1", "--activation", "relu"],
      "--sparsity-target needs --activation sigmoid (the KL penalty compares mean activations "
      "in (0, 1)), got --activation relu"),
+    # the Python code it quotes stays Python: it read Dense(..., --activation relu, ...)
+    (["--sparsity-target", "0.1", "--activation", "relu"],
+     "build the autoencoder as a Sequential with Dense(..., activation='relu', "
+     "activity_regularizer=L1(...)) as its code layer"),
     (["--sparsity-cost", "0.5"], "--sparsity-cost 0.5 weighs the KL sparsity penalty, which "
                                  "needs a --sparsity-target"),
     (["--corruption", "1.5"], "--corruption must be in"),
