@@ -391,25 +391,35 @@ def adversarial_examples(net, test, epsilon):
             "attacked_predicted": net.predict_classes(attacked)}
 
 
-def save_adversarial_examples(plain, hardened, test, epsilon, path):
-    """One test image of each class: clean, its FGSM example against the plain net, and (when
-    adversarial training ran) against the adversarially trained net, titled with the class
-    each net predicts (``plain`` and ``hardened``: :func:`adversarial_examples` of each)."""
+def save_adversarial_examples(plain, hardened, test, epsilon, path, noun="digit",
+                              method="none", row_name="none"):
+    """One test image of each class: clean, its FGSM example against the first single net of
+    the table (``method``, the plain one for ``"none"``; ``row_name``, its row's name), and
+    (when adversarial training ran) against the adversarially trained net, titled with the class
+    each net predicts (``plain`` and ``hardened``: :func:`adversarial_examples` of each);
+    ``noun``: what a class is (:func:`dlcore.datasets.class_noun`), "digit" or "class"."""
     images, labels = figure_images(test)
+    # the net attacked in the second row, by name: a run without "none" attacked its first
+    # method's net (L2's), which the figure called the plain net
+    short, net = (("plain", "the plain net") if method == "none"
+                  else (method, f"the {row_name} net"))
     rows, titles = [], []
     rows.append(images)
     titles += [f"{label}: {p}" for label, p in zip(labels, plain["predicted"])]
-    for name, examples in (("plain", plain), ("adv.-trained", hardened)):
+    for name, examples in ((short, plain), ("adv.-trained", hardened)):
         if examples is None:
             continue
         rows.append(examples["attacked"])
         titles += [f"{name}: {p}" for p in examples["attacked_predicted"]]
+    attacks = f"their attack on {net}" + (
+        "" if hardened is None else ", on the adversarially trained net")
     viz.save_tiles(np.concatenate(rows).reshape((-1,) + images.shape[-2:]), path,
                    n_columns=len(labels),
                    scale=None, zoom=2, tile_titles=titles,
-                   title=f"FGSM, epsilon={epsilon:g}: test digits (true: predicted by the "
-                         f"plain net), their attack on the plain net, on the adversarially "
-                         f"trained net")
+                   # a Fashion-MNIST run's garments were called digits
+                   title=f"FGSM, epsilon={epsilon:g}: test "
+                         f"{'digits' if noun == 'digit' else 'images'} (true: predicted by "
+                         f"{net}), {attacks}")
 
 
 @homework.command("regularisation")
@@ -568,11 +578,14 @@ def regularisation(model_kind, dataset, train_size, methods_text, epochs, batch_
                               title=f"{model_kind} on {train_size} images (seed {seed})",
                               ylim=(0.0, min(1.0, max(0.05, 3 * max(finals)))) if finals else None)
         written = ["regularisation.csv", "regularisation_curves.png"]
-        plain = next((first[name]["examples"] for name in methods
-                      if first[name]["fgsm"] is not None and name != "adversarial"), None)
-        if plain is not None:
+        attacked_method = next((name for name in methods
+                                if first[name]["fgsm"] is not None and name != "adversarial"),
+                               None)
+        if attacked_method is not None:
             hardened = first["adversarial"]["examples"] if "adversarial" in first else None
-            save_adversarial_examples(plain, hardened, test, epsilon,
-                                      folder / "adversarial_examples.png")
+            save_adversarial_examples(first[attacked_method]["examples"], hardened, test,
+                                      epsilon, folder / "adversarial_examples.png",
+                                      dlcore.datasets.class_noun(dataset), attacked_method,
+                                      labels[attacked_method])
             written.append("adversarial_examples.png")
     click.echo(f"wrote {', '.join(written)} to {folder}")

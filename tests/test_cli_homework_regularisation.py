@@ -222,6 +222,42 @@ def test_ctrl_c_while_the_monte_carlo_dropout_row_runs_saves_neither_of_dropout_
     assert [line[:26].strip() for line in table] == ["none", "dropout 0.5", "dropout, MC K=2"]
 
 
+@pytest.mark.parametrize("methods, title", [
+    ("l2", "test digits (true: predicted by the L2, lambda=3e-3 net), their attack on the L2, "
+           "lambda=3e-3 net"),
+    ("none,adversarial", "test digits (true: predicted by the plain net), their attack on the "
+                         "plain net, on the adversarially trained net"),
+])
+def test_the_adversarial_examples_figure_names_the_nets_it_attacks(methods, title, tmp_path,
+                                                                   monkeypatch):
+    # it called the first method's net (L2's) the plain net, and named an adversarially
+    # trained net the run did not train
+    figures = []
+    monkeypatch.setattr(viz, "save_tiles", lambda tiles, path, **options: figures.append(
+        options) if "tile_titles" in options else None)
+    result = CliRunner().invoke(main, ["homework", "regularisation", *TINY, "--methods",
+                                       methods, "--train-size", "30", "--epochs", "1",
+                                       "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    options, = figures
+    assert options["title"] == "FGSM, epsilon=0.1: " + title
+    names = {row.split(":")[0] for row in options["tile_titles"][10:]}
+    assert names == ({"l2"} if methods == "l2" else {"plain", "adv.-trained"})
+
+
+def test_the_adversarial_examples_of_garments_are_not_called_digits(tmp_path, monkeypatch):
+    from dlcore.cli.homework_regularisation import save_adversarial_examples
+    figures = []
+    monkeypatch.setattr(viz, "save_tiles", lambda tiles, path, **options: figures.append(
+        options))
+    images, labels = np.zeros((3, 1, 4, 4)), np.array([0, 1, 2])
+    examples = {"predicted": labels, "attacked": images,
+                "attacked_predicted": labels}
+    save_adversarial_examples(examples, None, (images, labels), 0.1, tmp_path / "a.png",
+                              noun="class")
+    assert figures[0]["title"].startswith("FGSM, epsilon=0.1: test images (true: ")
+
+
 def interrupted_in_its_second_row(tmp_path, monkeypatch):
     """A run of the rows none and l2 (one epoch each) in tmp_path/run, Ctrl-C'd as its second
     row trains; returns its arguments and its checkpoint (holding the first row)."""
