@@ -495,6 +495,7 @@ def regularisation(model_kind, dataset, train_size, methods_text, epochs, batch_
     planned = [(method, seed + run) for run in range(seeds) for method in methods]
     finished = RegularisationRows() if resume is None else resumed_rows(
         resume, planned, labels, figure_images(test)[0].shape)
+
     def where(finished):
         # of the rows a Ctrl-C saves, when it comes (a row added just before it included)
         return finished_position(finished, planned, labels)

@@ -872,8 +872,7 @@ class DBN(LayerStack, LogProbabilities, PicklesThroughState, SavesToFile, Transf
 
     # -- generation ---------------------------------------------------------------------
     def sample(self, n_samples=100, steps=_DEFAULT_SAMPLE_STEPS, label=None, sampler=None,
-               seed=None, *,
-               gibbs_steps=None, probabilities=True):
+               seed=None, *, gibbs_steps=None, probabilities=True):
         """Fantasies of the generative model: ``steps`` of block Gibbs sampling (or parallel
         tempering) in the top RBM (label units clamped to ``label`` when given), then one pass
         down through the lower layers, each a sample of P(h_i | h_{i+1}) = sigm(g_i + h_{i+1}
