@@ -411,7 +411,17 @@ def in_option_names(message, options):
     message or has an underscore (``sparsity_target``: no English word) becomes ``--option``
     (a plain word elsewhere is prose: "the loss"). ``options`` maps a
     command's option (its Python name, ``decoder_activation``) to the model parameter it sets
-    (``{"hidden": "n_hidden"}``)."""
+    (``{"hidden": "n_hidden"}``). Python code the message quotes, a call such as
+    ``Dense(..., activation='relu')``, stays as it is: it is what to write in Python, where
+    ``--activation relu`` means nothing."""
+    # the calls set aside (one level of nested calls: L1(...) inside Dense(...))
+    calls = []
+
+    def set_aside(match):
+        calls.append(match.group(0))
+        return f"\0{len(calls) - 1}\0"
+
+    message = re.sub(r"\b[A-Za-z_][\w.]*\((?:[^()]|\([^()]*\))*\)", set_aside, message)
     for option, parameter in options.items():
         flag = "--" + option.replace("_", "-")
 
@@ -422,7 +432,7 @@ def in_option_names(message, options):
         start = r"\b" if "_" in parameter else rf"^(?={parameter}\b)|\b(?={parameter}=)"
         message = re.sub(rf"(?:{start}){parameter}(?:='([^']*)'|=([^\s,;:)']+))?",
                          as_option, message)
-    return message
+    return re.sub(r"\0(\d+)\0", lambda match: calls[int(match.group(1))], message)
 
 
 def _said_by_rank_zero(error):
@@ -516,9 +526,11 @@ def seed_option(function):
                         show_default=True, help="Seed of the Philox generator.")(function)
 
 
-def sampling_options(library_call):
+def sampling_options(library_call, gaussian=False):
     """``--binary`` and ``--seed`` of the commands that draw samples from a saved model, whose
-    samples are ``library_call``'s (``"rbm.sample"``) on the model file."""
+    samples are ``library_call``'s (``"rbm.sample"``) on the model file; ``gaussian``: the
+    command also samples models of Gaussian visible units (a DBN made in Python), whose
+    --binary draws real values."""
     def decorate(function):
         function = click.option(
             "--seed", type=click.IntRange(0, 2 ** 63 - 1), default=None,
@@ -528,7 +540,9 @@ def sampling_options(library_call):
         return click.option(
             "--binary", is_flag=True,
             help="Show binary pixels drawn at the last step instead of the visible "
-                 "probabilities P(v = 1 | h) of that step (probabilities=False).")(function)
+                 "probabilities P(v = 1 | h) of that step (probabilities=False"
+                 + ("; Gaussian visible units: real values drawn instead of their means)."
+                    if gaussian else ")."))(function)
     return decorate
 
 

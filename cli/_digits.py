@@ -99,16 +99,19 @@ def image_side(n_pixels, otherwise=None):
     return side
 
 
-def reconstruction_table(rbm, images, labels, train_digits, sample_hidden=False):
+def reconstruction_table(rbm, images, labels, train_digits, reconstructions=None):
     """Per class: mean squared error per pixel between held-out images and their one-pass
-    reconstructions, mean-field or, with ``sample_hidden``, through sampled hidden states (as
-    :meth:`dlcore.BernoulliRBM.reconstruct`). Rows of (class, seen_in_training, mse, n_images),
-    where seen_in_training is None when ``train_digits`` is None (a model with no training
+    reconstructions: ``reconstructions`` (a row per row of ``images``: those of
+    ``rbm.reconstruct(images, sample_hidden=True, seed=N)``), by default the mean-field ones
+    of ``rbm.reconstruct(images)``. Rows of (class, seen_in_training, mse, n_images), where
+    seen_in_training is None when ``train_digits`` is None (a model with no training
     record)."""
+    if reconstructions is None:
+        reconstructions = rbm.reconstruct(images)
     rows = []
     for digit in sorted(set(labels.tolist())):
         x = images[labels == digit]
-        mse = float(np.mean((x - rbm.reconstruct(x, sample_hidden=sample_hidden)) ** 2))
+        mse = float(np.mean((x - reconstructions[labels == digit]) ** 2))
         seen = None if train_digits is None else digit in train_digits
         rows.append((int(digit), seen, mse, len(x)))
     return rows
@@ -158,15 +161,18 @@ def save_weight_tiles(weights, path, title, zoom=2):
 
 
 def save_reconstruction_grid(rbm, images, labels, table, path, per_digit=10,
-                             sample_hidden=False, names=None):
-    """For each class of ``table``, a row of originals above a row of their reconstructions;
-    ``names[k]`` labels class k."""
+                             sample_hidden=False, names=None, reconstructions=None):
+    """For each class of ``table``, a row of originals above a row of their reconstructions
+    (``reconstructions``, a row per row of ``images``, as :func:`reconstruction_table`'s:
+    the pictures are those whose errors the table gives; by default ``rbm.reconstruct``'s
+    mean-field ones); ``names[k]`` labels class k."""
     side = image_side(images.shape[1])
     rows, row_labels = [], []
     for digit, seen, _, _ in table:
         originals = images[labels == digit][:per_digit]
-        reconstructions = rbm.reconstruct(originals, sample_hidden=sample_hidden)
-        rows += [originals.reshape(-1, side, side), reconstructions.reshape(-1, side, side)]
+        redrawn = (rbm.reconstruct(originals) if reconstructions is None
+                   else reconstructions[labels == digit][:per_digit])
+        rows += [originals.reshape(-1, side, side), redrawn.reshape(-1, side, side)]
         name = names[digit] if names else str(digit)
         row_labels += [f"{name} original", f"{name} reconstruction"
                        + {True: "", False: ", unseen", None: ""}[seen]]

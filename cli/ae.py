@@ -134,10 +134,12 @@ def train(dataset, digits, hidden, epochs, batch_size, learning_rate, momentum, 
     history = model.history
     publish_metrics(loss=history["loss"][-1], valid_loss=history["valid_loss"][-1],
                     reconstruction_error=history["reconstruction_error"][-1])
+    # the squared error is the training batches' (the reconstructions of their corrupted
+    # inputs), which the line named nowhere: it read as the held-out images'
     click.echo(f"loss {history['loss'][-1]:.3f} per image (training, corrupted inputs), "
-               f"{history['valid_loss'][-1]:.3f} held-out (clean inputs), squared error "
-               f"{history['reconstruction_error'][-1]:.5f} per pixel, after "
-               f"{count(epochs, 'epoch')}")
+               f"{history['valid_loss'][-1]:.3f} held-out (clean inputs); squared error "
+               f"{history['reconstruction_error'][-1]:.5f} per pixel (training, corrupted "
+               f"inputs), after {count(epochs, 'epoch')}")
     click.echo(f"wrote model.h5, filters.png, reconstructions.png and training_curve.png to "
                f"{folder}")
 

@@ -465,12 +465,14 @@ def image_shifts(width, augment, dataset, n_rows, flip=False):
               help="Block Gibbs chains in the top RBM, or parallel tempering on its ladder "
                    "(not with --label) [default: pt for a top RBM trained with parallel "
                    "tempering and no --label, else gibbs].")
-@sampling_options("dbn.sample")
+@sampling_options("dbn.sample", gaussian=True)
 @backend_option
 @click.option("--out", type=PngPath(), default=Path("samples.png"), show_default=True)
 def sample_command(dbn_file, label, n_samples, steps, sampler, binary, seed, backend, out):
     """Fantasies of a DBN: Gibbs sampling in the top RBM, then one pass down; samples.png
-    shows the visible probabilities of that last step (--binary: pixels drawn from them),
+    shows the visible probabilities of that last step (--binary: pixels drawn from them; for
+    the Gaussian visible units of a DBN made in Python, their means, --binary: real values
+    drawn from them, shown from the lowest to the highest under a key of those values),
     titled with the class when --label clamps one. The samples are those of
     `dlcore.load(DBN_FILE).sample(n, steps, label=K, seed=N)` in Python (with
     probabilities=False for --binary): the same pictures for the same file and seed."""
@@ -503,12 +505,19 @@ def sample_command(dbn_file, label, n_samples, steps, sampler, binary, seed, bac
         fantasies = model.sample(n_samples, steps, label=label, sampler=sampler, seed=seed,
                                  probabilities=not binary)
         bar.update(1)
-    kind = "binary pixels" if binary else "probabilities"
     how = (count(steps, "Gibbs step") if sampler == "gibbs"
            else count(steps, "step", "steps") + " of parallel tempering")
+    if model.visible == "gaussian":
+        # real values (of standardised data, mostly outside [0, 1]): means E[v | h1] or
+        # values drawn from N(E[v | h1], sigma^2), shown from their lowest to their highest
+        # under a key of those values, where clipping to [0, 1] would lose most of them
+        kind = "real values drawn" if binary else "means E[v | h]"
+        scale, key = "all", "visible value" if binary else "visible mean E[v | h]"
+    else:
+        kind, scale, key = ("binary pixels" if binary else "probabilities"), None, None
     title = f"DBN samples{'' if label is None else ' of ' + label_title(model, label)}, " \
             f"{how} ({kind})"
-    viz.save_tiles(fantasies.reshape(-1, side, side), out, scale=None, title=title)
+    viz.save_tiles(fantasies.reshape(-1, side, side), out, scale=scale, title=title, key=key)
     what = "" if label is None else f" of {label_title(model, label)}"
     click.echo(f"wrote {count(n_samples, 'sample')}{what} after {how} to {out}")
 

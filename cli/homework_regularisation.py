@@ -391,25 +391,35 @@ def adversarial_examples(net, test, epsilon):
             "attacked_predicted": net.predict_classes(attacked)}
 
 
-def save_adversarial_examples(plain, hardened, test, epsilon, path):
-    """One test image of each class: clean, its FGSM example against the plain net, and (when
-    adversarial training ran) against the adversarially trained net, titled with the class
-    each net predicts (``plain`` and ``hardened``: :func:`adversarial_examples` of each)."""
+def save_adversarial_examples(plain, hardened, test, epsilon, path, noun="digit",
+                              method="none", row_name="none"):
+    """One test image of each class: clean, its FGSM example against the first single net of
+    the table (``method``, the plain one for ``"none"``; ``row_name``, its row's name), and
+    (when adversarial training ran) against the adversarially trained net, titled with the class
+    each net predicts (``plain`` and ``hardened``: :func:`adversarial_examples` of each);
+    ``noun``: what a class is (:func:`dlcore.datasets.class_noun`), "digit" or "class"."""
     images, labels = figure_images(test)
+    # the net attacked in the second row, by name: a run without "none" attacked its first
+    # method's net (L2's), which the figure called the plain net
+    short, net = (("plain", "the plain net") if method == "none"
+                  else (method, f"the {row_name} net"))
     rows, titles = [], []
     rows.append(images)
     titles += [f"{label}: {p}" for label, p in zip(labels, plain["predicted"])]
-    for name, examples in (("plain", plain), ("adv.-trained", hardened)):
+    for name, examples in ((short, plain), ("adv.-trained", hardened)):
         if examples is None:
             continue
         rows.append(examples["attacked"])
         titles += [f"{name}: {p}" for p in examples["attacked_predicted"]]
+    attacks = f"their attack on {net}" + (
+        "" if hardened is None else ", on the adversarially trained net")
     viz.save_tiles(np.concatenate(rows).reshape((-1,) + images.shape[-2:]), path,
                    n_columns=len(labels),
                    scale=None, zoom=2, tile_titles=titles,
-                   title=f"FGSM, epsilon={epsilon:g}: test digits (true: predicted by the "
-                         f"plain net), their attack on the plain net, on the adversarially "
-                         f"trained net")
+                   # a Fashion-MNIST run's garments were called digits
+                   title=f"FGSM, epsilon={epsilon:g}: test "
+                         f"{'digits' if noun == 'digit' else 'images'} (true: predicted by "
+                         f"{net}), {attacks}")
 
 
 @homework.command("regularisation")
@@ -485,8 +495,13 @@ def regularisation(model_kind, dataset, train_size, methods_text, epochs, batch_
     planned = [(method, seed + run) for run in range(seeds) for method in methods]
     finished = RegularisationRows() if resume is None else resumed_rows(
         resume, planned, labels, figure_images(test)[0].shape)
+
+    def where(finished):
+        # of the rows a Ctrl-C saves, when it comes (a row added just before it included)
+        return finished_position(finished, planned, labels)
+
     if finished.rows:
-        checkpoints.track(finished, finished_position(finished, planned, labels))
+        checkpoints.track(finished, where)
         rows_done, last = last_finished_row(finished, labels)
         click.echo(resuming_line(rows_done, len(planned), unit="row", where=f" (the last: {last})",
                                  longer=None), err=True)
@@ -516,15 +531,18 @@ def regularisation(model_kind, dataset, train_size, methods_text, epochs, batch_
                 if run == 0 and result["fgsm"] is not None:
                     result["examples"] = adversarial_examples(result["net"], test, epsilon)
                 rows[method].append(result)
-                finished.rows.append((method, current, result))
+                row = [(method, current, result)]
                 if method == "dropout" and mc_dropout:
                     mc = experiment.result(result["net"], None, attack=False,
                                            mc_dropout=mc_dropout)
                     mc["seconds"] = 0.0
                     rows[MC_DROPOUT_ROW].append(mc)
-                    finished.rows.append((MC_DROPOUT_ROW, current, mc))
-                checkpoints.epoch_finished(finished, finished_position(finished, planned,
-                                                                       labels))
+                    row.append((MC_DROPOUT_ROW, current, mc))
+                # the dropout row with its Monte Carlo row or not at all: a Ctrl-C while the
+                # K masks ran saved the one without the other, and the resume then failed
+                # with a KeyError
+                finished.rows.extend(row)
+                checkpoints.epoch_finished(finished, where)
                 click.echo(f"seed {current}: {labels[method]}: test error "
                            f"{100 * result['test']:.2f}% ({result['seconds']:.0f} s)", err=True)
             for name, results in rows.items():
@@ -561,11 +579,14 @@ def regularisation(model_kind, dataset, train_size, methods_text, epochs, batch_
                               title=f"{model_kind} on {train_size} images (seed {seed})",
                               ylim=(0.0, min(1.0, max(0.05, 3 * max(finals)))) if finals else None)
         written = ["regularisation.csv", "regularisation_curves.png"]
-        plain = next((first[name]["examples"] for name in methods
-                      if first[name]["fgsm"] is not None and name != "adversarial"), None)
-        if plain is not None:
+        attacked_method = next((name for name in methods
+                                if first[name]["fgsm"] is not None and name != "adversarial"),
+                               None)
+        if attacked_method is not None:
             hardened = first["adversarial"]["examples"] if "adversarial" in first else None
-            save_adversarial_examples(plain, hardened, test, epsilon,
-                                      folder / "adversarial_examples.png")
+            save_adversarial_examples(first[attacked_method]["examples"], hardened, test,
+                                      epsilon, folder / "adversarial_examples.png",
+                                      dlcore.datasets.class_noun(dataset), attacked_method,
+                                      labels[attacked_method])
             written.append("adversarial_examples.png")
     click.echo(f"wrote {', '.join(written)} to {folder}")

@@ -170,8 +170,10 @@ def train(dataset, digits, hidden, epochs, cd_k, persistent, sampler, n_chains, 
               help="Sample binary hidden states instead of using their probabilities.")
 @split_seed_option
 @click.option("--seed", type=click.IntRange(0, 2 ** 63 - 1), default=None,
-              help="Seed of the Philox generator of --sample-hidden [default: the model's "
-                   "own].")
+              help="Seed of the Philox generator of --sample-hidden: the reconstructions of "
+                   "rbm.reconstruct(images, sample_hidden=True, seed=N) on the model file in "
+                   "Python [default: the model's own sequence, as "
+                   "rbm.reconstruct(images, sample_hidden=True) continues it from the file].")
 @backend_option
 @click.option("--out", type=PngPath(),
               default=Path("reconstructions.png"), show_default=True)
@@ -180,7 +182,10 @@ def reconstruct(model_file, dataset, digits, per_digit, sample_hidden, split_see
     """Reconstruct held-out images with a saved RBM: a PNG and the error per class, each
     class marked seen or unseen in training from the model file's training record (every
     class unseen when the record names another data set). On
-    mnist-5k the held-out images are those the model was trained without (--split-seed)."""
+    mnist-5k the held-out images are those the model was trained without (--split-seed).
+    The reconstructions are those of `dlcore.load(MODEL_FILE).reconstruct(images,
+    sample_hidden, seed=N)` in Python, in one call for all the held-out images: the same
+    pictures and errors for the same file and seed."""
     model = load_rbm(model_file, backend)
     dataset = trained_dataset(model, model_file, dataset)
     classes = parse_digits("--digits", digits, dataset)
@@ -192,14 +197,16 @@ def reconstruct(model_file, dataset, digits, per_digit, sample_hidden, split_see
                                    f"model has {model.W.shape[0]} visible units")
     output_folder(out.parent, exclusive=False, for_file=out)
     warn_if_other_dataset(model, model_file, dataset)
-    if seed is not None:   # a fresh Philox sequence: same seed, same samples
-        model.seed_, model.sample_calls_ = seed, 0
-    # the errors of the reconstructions asked for: --sample-hidden ones are worse
+    # the library's own call, once for every held-out image, so that a notebook's
+    # rbm.reconstruct(images, sample_hidden=True, seed=N) draws these reconstructions, and
+    # the pictures are of the reconstructions whose errors the table gives (--sample-hidden
+    # ones are worse)
+    reconstructions = model.reconstruct(images, sample_hidden=sample_hidden, seed=seed)
     table = reconstruction_table(model, images, labels, trained_classes(model, dataset),
-                                 sample_hidden)
+                                 reconstructions)
     names = dlcore.datasets.class_names(dataset, int(labels.max()) + 1)
     save_reconstruction_grid(model, images, labels, table, out, per_digit, sample_hidden,
-                             names)
+                             names, reconstructions)
     print_reconstruction_table(table, names, dlcore.datasets.class_noun(dataset))
     click.echo(f"held out: {len(images)} {dataset} images, {split}")
     click.echo(f"wrote {out}")

@@ -76,6 +76,21 @@ def test_dbn_sample_names_its_gibbs_steps_steps_as_the_rbm_sample_does(small_dbn
         copy.deepcopy(small_dbn).sample(4, steps=0)
 
 
+@pytest.mark.parametrize("given", [{"steps": 1000}, {}])
+def test_dbn_sample_tells_an_explicit_steps_1000_from_the_default(small_dbn, given):
+    # steps=1000 with gibbs_steps=3 drew 3 steps: 1000 was taken for the default, unasked
+    import inspect
+    if given:
+        with pytest.raises(ValueError, match=r"^give steps or gibbs_steps \(its older name\), "
+                                             r"not both: steps=1000 and gibbs_steps=3 disagree$"):
+            copy.deepcopy(small_dbn).sample(4, gibbs_steps=3, **given)
+    else:   # the default (still 1000 in the signature and help) gives way to gibbs_steps
+        np.testing.assert_array_equal(copy.deepcopy(small_dbn).sample(4, gibbs_steps=3),
+                                      copy.deepcopy(small_dbn).sample(4, steps=3))
+    assert str(inspect.signature(dlcore.DBN.sample).parameters["steps"]) == "steps=1000"
+    assert copy.deepcopy(small_dbn).sample(2, steps=1000, gibbs_steps=1000).shape == (2, 16)
+
+
 def test_dbn_sample_command_takes_steps_as_rbm_sample_does_and_the_older_option(small_dbn,
                                                                                 tmp_path):
     small_dbn.save(tmp_path / "dbn.h5")

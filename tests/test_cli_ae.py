@@ -35,6 +35,15 @@ def test_ae_train_writes_the_model_and_the_three_pictures(trained):
         line.endswith("per image (training, corrupted inputs)") for line in epoch_lines)
 
 
+def test_the_last_line_says_the_squared_error_is_the_training_batches(trained):
+    # "squared error 0.04038 per pixel" after the held-out loss read as the held-out images'
+    result, out = trained
+    assert result.exit_code == 0, result.output
+    error = dlcore.load(out / "model.h5").history["reconstruction_error"][-1]
+    assert (f"held-out (clean inputs); squared error {error:.5f} per pixel (training, "
+            f"corrupted inputs), after 2 epochs") in result.stdout
+
+
 @pytest.mark.slow
 def test_info_lists_the_autoencoder_file(trained):
     _, out = trained
@@ -52,6 +61,10 @@ def test_info_lists_the_autoencoder_file(trained):
     (["--sparsity-target", "0.1", "--activation", "relu"],
      "--sparsity-target needs --activation sigmoid (the KL penalty compares mean activations "
      "in (0, 1)), got --activation relu"),
+    # the Python code it quotes stays Python: it read Dense(..., --activation relu, ...)
+    (["--sparsity-target", "0.1", "--activation", "relu"],
+     "build the autoencoder as a Sequential with Dense(..., activation='relu', "
+     "activity_regularizer=L1(...)) as its code layer"),
     (["--sparsity-cost", "0.5"], "--sparsity-cost 0.5 weighs the KL sparsity penalty, which "
                                  "needs a --sparsity-target"),
     (["--corruption", "1.5"], "--corruption must be in"),

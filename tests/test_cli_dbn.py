@@ -576,6 +576,33 @@ def test_dbn_sample_draws_what_dbn_sample_draws_from_the_same_file(flags, call, 
     assert ("of class dog" in result.stdout) == ("label" in call)
 
 
+@pytest.mark.parametrize("visible, flags, kind, scale, key", [
+    ("gaussian", [], "means E[v | h]", "all", "visible mean E[v | h]"),
+    ("gaussian", ["--binary"], "real values drawn", "all", "visible value"),
+    ("bernoulli", [], "probabilities", None, None),
+    ("bernoulli", ["--binary"], "binary pixels", None, None),
+])
+def test_dbn_sample_names_and_shows_a_gaussian_dbns_real_values_as_such(
+        visible, flags, kind, scale, key, tmp_path, monkeypatch):
+    # a Gaussian DBN's samples were titled "probabilities" / "binary pixels" and clipped to
+    # [0, 1]: its standardised means and values mostly black or white
+    X = dlcore.backend.rng.uniform(40, 16, 2, dlcore.backend.rng.STREAM_SPLIT)
+    X = (X - 0.5) * 4 if visible == "gaussian" else (X < 0.3)
+    dbn = dlcore.DBN(hidden=[6], visible=visible, epochs=1, batch_size=10, seed=0,
+                     backend="cpu").fit(X.astype(np.float32))
+    dlcore.save(dbn, tmp_path / "dbn.h5")
+    drawn = []
+    monkeypatch.setattr(dlcore.viz, "save_tiles",
+                        lambda tiles, out, **options: drawn.append(options))
+    result = CliRunner().invoke(main, ["dbn", "sample", str(tmp_path / "dbn.h5"), "--n", "4",
+                                       "--steps", "2", *flags,
+                                       "--out", str(tmp_path / "samples.png")])
+    assert result.exit_code == 0, result.output
+    options, = drawn
+    assert options["title"] == f"DBN samples, 2 Gibbs steps ({kind})"
+    assert (options["scale"], options["key"]) == (scale, key)
+
+
 def test_dbn_sample_label_names_a_class_of_the_file_or_says_which_there_are(tmp_path,
                                                                           monkeypatch):
     # --label took 0..n_labels-1 only: the classes 1-3 of a DBN fitted on y in 1..3 were

@@ -193,6 +193,71 @@ def test_ctrl_c_saves_the_finished_rows_and_resuming_gives_the_uninterrupted_tab
         tmp_path / "whole" / "adversarial_examples.png").read_bytes()
 
 
+def test_ctrl_c_while_the_monte_carlo_dropout_row_runs_saves_neither_of_dropout_s_rows(
+        tmp_path, monkeypatch):
+    """A Ctrl-C as the K dropout masks ran saved the dropout row without its Monte Carlo row
+    (the line saying the row before), and the resume failed with a KeyError traceback."""
+    import dlcore.cli.homework_regularisation as command
+    from dlcore.cli._common import INTERRUPTED_EXIT_CODE
+    measured = command.Experiment.result
+
+    def interrupted_in_the_masks(self, net, curves, attack=True, **options):
+        if "mc_dropout" in options:
+            raise KeyboardInterrupt
+        return measured(self, net, curves, attack, **options)
+
+    arguments = ["homework", "regularisation", *TINY, "--methods", "none,dropout",
+                 "--train-size", "30", "--epochs", "1", "--out", str(tmp_path / "run")]
+    with monkeypatch.context() as patched:
+        patched.setattr(command.Experiment, "result", interrupted_in_the_masks)
+        interrupted = CliRunner().invoke(main, arguments)
+    assert interrupted.exit_code == INTERRUPTED_EXIT_CODE, interrupted.output
+    checkpoint = tmp_path / "run" / "checkpoint.h5"
+    assert [(name, seed) for name, seed, _ in dlcore.load(checkpoint).rows] == [("none", 0)]
+    assert "saved the finished rows after row 1 of 2 (none, seed 0)" in interrupted.output
+    resumed = CliRunner().invoke(main, [*arguments, "--resume", str(checkpoint)])
+    assert resumed.exit_code == 0, resumed.output
+    assert "training the 1 left" in resumed.stderr
+    table = resumed.stdout.splitlines()[1:4]
+    assert [line[:26].strip() for line in table] == ["none", "dropout 0.5", "dropout, MC K=2"]
+
+
+@pytest.mark.parametrize("methods, title", [
+    ("l2", "test digits (true: predicted by the L2, lambda=3e-3 net), their attack on the L2, "
+           "lambda=3e-3 net"),
+    ("none,adversarial", "test digits (true: predicted by the plain net), their attack on the "
+                         "plain net, on the adversarially trained net"),
+])
+def test_the_adversarial_examples_figure_names_the_nets_it_attacks(methods, title, tmp_path,
+                                                                   monkeypatch):
+    # it called the first method's net (L2's) the plain net, and named an adversarially
+    # trained net the run did not train
+    figures = []
+    monkeypatch.setattr(viz, "save_tiles", lambda tiles, path, **options: figures.append(
+        options) if "tile_titles" in options else None)
+    result = CliRunner().invoke(main, ["homework", "regularisation", *TINY, "--methods",
+                                       methods, "--train-size", "30", "--epochs", "1",
+                                       "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    options, = figures
+    assert options["title"] == "FGSM, epsilon=0.1: " + title
+    names = {row.split(":")[0] for row in options["tile_titles"][10:]}
+    assert names == ({"l2"} if methods == "l2" else {"plain", "adv.-trained"})
+
+
+def test_the_adversarial_examples_of_garments_are_not_called_digits(tmp_path, monkeypatch):
+    from dlcore.cli.homework_regularisation import save_adversarial_examples
+    figures = []
+    monkeypatch.setattr(viz, "save_tiles", lambda tiles, path, **options: figures.append(
+        options))
+    images, labels = np.zeros((3, 1, 4, 4)), np.array([0, 1, 2])
+    examples = {"predicted": labels, "attacked": images,
+                "attacked_predicted": labels}
+    save_adversarial_examples(examples, None, (images, labels), 0.1, tmp_path / "a.png",
+                              noun="class")
+    assert figures[0]["title"].startswith("FGSM, epsilon=0.1: test images (true: ")
+
+
 def interrupted_in_its_second_row(tmp_path, monkeypatch):
     """A run of the rows none and l2 (one epoch each) in tmp_path/run, Ctrl-C'd as its second
     row trains; returns its arguments and its checkpoint (holding the first row)."""

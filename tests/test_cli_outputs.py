@@ -548,7 +548,7 @@ def test_the_reconstructions_figure_says_they_are_held_out_images_after_one_up_d
                         lambda figure, path, **options: (figures.append(figure),
                                                          save(figure, path, **options)))
     images, labels = np.zeros((4, 16)), np.array([1, 1, 2, 2])
-    rbm = SimpleNamespace(reconstruct=lambda rows, sample_hidden: rows)
+    rbm = SimpleNamespace(reconstruct=lambda rows: rows)
     save_reconstruction_grid(rbm, images, labels, [(1, True, 0, 2), (2, False, 0, 2)],
                              tmp_path / "reconstructions.png", sample_hidden=sample_hidden)
     figure, = figures

@@ -335,12 +335,48 @@ def test_rbm_reconstruct_sample_hidden_prints_the_errors_of_sampled_reconstructi
                                   if line.strip()[:1].isdigit()]
     _, held_out, labels = load_digit_split("mnist-5k", [0, 1], [0, 1], 0)
     model = dlcore.load(tmp_path / "model.h5")
-    model.seed_, model.sample_calls_ = 5, 0
     for sample_hidden in (False, True):
-        expected = [np.mean((x - model.reconstruct(x, sample_hidden=sample_hidden)) ** 2)
-                    for x in (held_out[labels == digit] for digit in (0, 1))]
+        reconstructed = model.reconstruct(held_out, sample_hidden=sample_hidden, seed=5)
+        expected = [np.mean((held_out[labels == digit] - reconstructed[labels == digit]) ** 2)
+                    for digit in (0, 1)]
         assert printed[sample_hidden] == pytest.approx(expected, abs=1e-5)
     assert printed[True] != pytest.approx(printed[False], abs=1e-5)
+
+
+@pytest.mark.parametrize("flags, call", [
+    (["--sample-hidden", "--seed", "5"], {"sample_hidden": True, "seed": 5}),
+    (["--sample-hidden"], {"sample_hidden": True}),   # the model's sequence, from the file's
+    ([], {}),
+])
+def test_rbm_reconstruct_draws_what_rbm_reconstruct_draws_from_the_same_file(
+        flags, call, tmp_path, monkeypatch):
+    # `rbm reconstruct --sample-hidden --seed N` set the model's key and drew each class at
+    # calls 1, 2..., the pictures at further calls: reconstructions no notebook drew, and
+    # pictures other than those whose errors the table printed
+    from dlcore.cli._digits import load_digit_split
+    images, _ = dlcore.datasets.load_mnist_5k()
+    rbm = dlcore.BernoulliRBM(n_hidden=4, epochs=1, seed=0, backend="cpu")
+    rbm.fit(dlcore.datasets.to_unit_interval(images[:50]))
+    rbm.sample(2, 2)   # the file's call counter is then not 0
+    dlcore.save(rbm, tmp_path / "model.h5")
+    pictures = []
+    monkeypatch.setattr(dlcore.viz, "save_image_rows",
+                        lambda rows, path, **options: pictures.append(rows))
+    result = CliRunner().invoke(main, ["rbm", "reconstruct", str(tmp_path / "model.h5"),
+                                       "--digits", "0-1", "--per-digit", "3", "--backend",
+                                       "cpu", *flags, "--out", str(tmp_path / "rec.png")])
+    assert result.exit_code == 0, result.output
+    _, held_out, labels = load_digit_split("mnist-5k", [0, 1], [0, 1], 0)
+    expected = dlcore.load(tmp_path / "model.h5").reconstruct(held_out, **call)
+    rows, = pictures
+    for k, digit in enumerate((0, 1)):
+        np.testing.assert_array_equal(rows[2 * k + 1].reshape(3, 784),
+                                      expected[labels == digit][:3])
+    printed = [float(line.split()[-2]) for line in result.stdout.splitlines()
+               if line.strip()[:1].isdigit()]
+    assert printed == pytest.approx(
+        [np.mean((held_out[labels == digit] - expected[labels == digit]) ** 2)
+         for digit in (0, 1)], abs=1e-5)
 
 
 @pytest.mark.parametrize("trained_on, seen", [

@@ -427,3 +427,28 @@ def test_gibbs_takes_the_seed_sample_takes_with_its_meaning(digits_like):
     # None continues the model's own sequence, where the seeded calls left it
     assert rbm.sample_calls_ == untouched.sample_calls_
     np.testing.assert_array_equal(rbm.gibbs(V, steps=3), untouched.gibbs(V, steps=3))
+
+
+def test_reconstruct_takes_the_seed_sample_takes_with_its_meaning(digits_like):
+    # reconstruct(sample_hidden=True) had no seed: `rbm reconstruct --seed N` set the model's
+    # key and drew at call 1, pictures a notebook could not draw again
+    rbm = BernoulliRBM(n_hidden=5, epochs=1, batch_size=10, seed=0, backend="cpu").fit(
+        digits_like)
+    rbm.sample(2, 2)   # the model's own sequence is then past its start
+    untouched = copy.deepcopy(rbm)
+    X = digits_like[:8]
+    seeded = rbm.reconstruct(X, sample_hidden=True, seed=4)
+    np.testing.assert_array_equal(rbm.reconstruct(X, sample_hidden=True, seed=4), seeded)
+    assert not np.array_equal(rbm.reconstruct(X, sample_hidden=True, seed=5), seeded)
+    # the hidden states of transform(X, sample=True, seed=4), taken down as the mean field
+    hidden = rbm.transform(X, sample=True, seed=4)
+    np.testing.assert_allclose(
+        seeded, 1 / (1 + np.exp(-(hidden @ rbm.W.T + rbm.visible_bias))), rtol=1e-5)
+    # None continues the model's own sequence, where the seeded calls left it
+    assert rbm.sample_calls_ == untouched.sample_calls_
+    np.testing.assert_array_equal(rbm.reconstruct(X, sample_hidden=True),
+                                  untouched.reconstruct(X, sample_hidden=True))
+    # without sample_hidden the seed draws nothing: the mean-field pass
+    np.testing.assert_array_equal(rbm.reconstruct(X, seed=4), rbm.reconstruct(X))
+    with pytest.raises(TypeError, match="seed must be a non-negative integer"):
+        rbm.reconstruct(X, sample_hidden=True, seed="4")

@@ -153,6 +153,17 @@ def classes_from_list(values, n_labels):
     return classes
 
 
+class _DefaultSteps(int):
+    """:meth:`DBN.sample`'s default ``steps``, 1000: the number its signature and ``help``
+    show, but an object of its own, which ``sample`` tells from a ``steps=1000`` given (so
+    that one given with a disagreeing ``gibbs_steps`` is refused, not silently replaced)."""
+
+    __slots__ = ()
+
+
+_DEFAULT_SAMPLE_STEPS = _DefaultSteps(1000)
+
+
 @register_model
 class DBN(LayerStack, LogProbabilities, PicklesThroughState, SavesToFile, TransformerOutput,
           ParamsMixin):
@@ -860,8 +871,8 @@ class DBN(LayerStack, LogProbabilities, PicklesThroughState, SavesToFile, Transf
         return AccuracyScore.score(self, X, y, sample_weight)
 
     # -- generation ---------------------------------------------------------------------
-    def sample(self, n_samples=100, steps=1000, label=None, sampler=None, seed=None, *,
-               gibbs_steps=None, probabilities=True):
+    def sample(self, n_samples=100, steps=_DEFAULT_SAMPLE_STEPS, label=None, sampler=None,
+               seed=None, *, gibbs_steps=None, probabilities=True):
         """Fantasies of the generative model: ``steps`` of block Gibbs sampling (or parallel
         tempering) in the top RBM (label units clamped to ``label`` when given), then one pass
         down through the lower layers, each a sample of P(h_i | h_{i+1}) = sigm(g_i + h_{i+1}
@@ -875,7 +886,8 @@ class DBN(LayerStack, LogProbabilities, PicklesThroughState, SavesToFile, Transf
         steps : int >= 1
             Gibbs steps in the top RBM, the name :meth:`dlcore.BernoulliRBM.sample` gives them.
         gibbs_steps : int >= 1, optional
-            The older name of ``steps``, still taken (keyword only; the two must agree).
+            The older name of ``steps``, still taken (keyword only); given with ``steps``, the
+            two must agree (an explicit ``steps=1000`` too: ValueError).
         label : a class of ``classes_`` or (n_samples,) of them, optional (DBNs with label
             units)
         sampler : {"gibbs", "pt"} or None
@@ -906,7 +918,9 @@ class DBN(LayerStack, LogProbabilities, PicklesThroughState, SavesToFile, Transf
         self._check_fitted()
         n_samples = check_int(n_samples, "n_samples", minimum=1)
         if gibbs_steps is not None:
-            if steps != 1000 and steps != gibbs_steps:
+            # the default object, not the number: an explicit steps=1000 disagrees with
+            # gibbs_steps=3 as any other number would
+            if steps is not _DEFAULT_SAMPLE_STEPS and steps != gibbs_steps:
                 raise ValueError(f"give steps or gibbs_steps (its older name), not both: "
                                  f"steps={steps!r} and gibbs_steps={gibbs_steps!r} disagree")
             steps = gibbs_steps

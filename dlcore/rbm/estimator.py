@@ -458,13 +458,36 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
         """``fit(X)`` then ``transform(X)``."""
         return self.fit(X, **fit_params).transform(X)
 
-    def reconstruct(self, X, sample_hidden=False):
+    def reconstruct(self, X, sample_hidden=False, seed=None):
         """One up-down pass: h = Q(h = 1 | x) (or a sample of it), then the visible mean
-        E[x' | h]; (n, n_visible) -> (n, n_visible) float32."""
+        E[x' | h].
+
+        Parameters
+        ----------
+        X : (n, n_visible) array
+        sample_hidden : bool
+            Go down from binary hidden states h ~ Q(h | x) instead of their probabilities.
+        seed : int or None
+            As :meth:`sample`'s, for ``sample_hidden``: the Philox key of the hidden states, a
+            sequence of its own from its start that leaves the model's own sequence where it
+            was (the hidden states of ``transform(X, sample=True, seed=seed)``); None
+            continues the model's own sequence (successive calls draw fresh states). Same
+            seed, same reconstructions on every backend. Unused without ``sample_hidden``.
+
+        Returns
+        -------
+        (n, n_visible) float32
+        """
         X = self._check_visible_input(X)
         sample_hidden = check_bool(sample_hidden, "sample_hidden")
-        hidden = (self._hidden_layer(X, sample=True, step=self._next_sample_call())
-                  if sample_hidden else self._hidden_layer(X))
+        if seed is not None:
+            seed = rng.check_seed(seed)
+        if sample_hidden:
+            # a seed given: its own sequence from its start, the model's left where it was
+            step = self._next_sample_call() if seed is None else 0
+            hidden = self._hidden_layer(X, sample=True, seed=seed, step=step)
+        else:
+            hidden = self._hidden_layer(X)
         return self._visible_units().visible_mean(hidden, self._parameters()).astype(np.float32)
 
     def score(self, X, y=None):
