@@ -290,6 +290,32 @@ def test_a_pcd_rbm_trained_with_the_sums_ends_where_the_products_take_it(monkeyp
     assert not np.array_equal(weights[0], weights[1])  # the sums did run: other roundings
 
 
+def test_a_sample_whose_products_are_too_small_to_sum_is_not_listed(monkeypatch):
+    """`dlcore homework task1`'s RBM (batch 20, 784 x 49): its products are too small to
+    split between the threads, so none is summed, and listing its samples would only cost
+    time and, in a first run, the compilation of the lists."""
+    import dlcore
+    backend = get_backend("cpu")
+    with backend.compute():
+        small = binary(np.random.default_rng(0), (20, 49), 0.3)
+        assert backend.list_ones(small, backend.ones_lists(20, 49, 784)) is None
+        large = binary(np.random.default_rng(0), (100, 500), 0.3)
+        assert backend.list_ones(large, backend.ones_lists(100, 500, 784)) is not None
+        # the other side unknown: listed whatever the size, as before
+        assert backend.list_ones(small, backend.ones_lists(20, 49)) is not None
+    fills = []
+    real_fill = cpu.SampleOnes.fill
+    monkeypatch.setattr(cpu.SampleOnes, "fill",
+                        lambda self, *args: fills.append(1) or real_fill(self, *args))
+    data = (np.random.default_rng(1).random((100, 784)) < 0.2).astype(np.float32)
+    dlcore.BernoulliRBM(n_hidden=49, batch_size=20, epochs=1, seed=0, backend="cpu",
+                        verbose=False).fit(data)
+    assert fills == []
+    dlcore.BernoulliRBM(n_hidden=500, batch_size=100, epochs=1, seed=0, backend="cpu",
+                        verbose=False).fit(data)
+    assert len(fills) == 2   # h1 and x2 of its one batch
+
+
 def test_a_batch_too_large_to_list_is_multiplied():
     """The lists cost two int32 arrays the size of the sample: past LISTED_ELEMENTS_LIMIT a
     trainer gets no buffers for them, and its products are multiplied."""

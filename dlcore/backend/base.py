@@ -105,10 +105,13 @@ class Backend:
         self.gemm(a, b, out, trans_b=trans_b)
         self.sigmoid_bernoulli(out, bias, sample, seed, stream, step, first_row)
 
-    def ones_lists(self, rows, width):
+    def ones_lists(self, rows, width, other_width=None):
         """Buffers for :meth:`list_ones` to list the ones of a 0/1 sample of up to ``rows``
         rows and ``width`` columns (made once, where a trainer makes its other buffers), or
-        None where this backend always multiplies (here)."""
+        None where this backend always multiplies (here). ``other_width``: the other dimension
+        of the matrices the sample multiplies (an RBM's hidden sample: n_visible, for h W'
+        and x' h), where known: a backend may then list nothing for products too small to
+        take the sums."""
         return None
 
     def list_ones(self, sample, lists):

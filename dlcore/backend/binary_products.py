@@ -399,10 +399,11 @@ class SampleOnes:
     listed by :meth:`fill` (:func:`list_ones`), and then those lists: ``by_rows`` and
     ``by_columns``, each ``(indices, bounds)``; ``shape``, the sample's; ``ones``, their
     number. A backend's ``ones_lists`` makes one for each sample a trainer draws, once, and
-    its ``list_ones`` fills it each time the sample is drawn again."""
+    its ``list_ones`` fills it each time the sample is drawn again. ``other_width``: the
+    other dimension of the matrices the sample multiplies, where known (None: unknown)."""
 
-    def __init__(self, rows, width):
-        self.width = width
+    def __init__(self, rows, width, other_width=None):
+        self.width, self.other_width = width, other_width
         capacity = list_capacity(rows, width)
         self.row_indices = np.empty(capacity, np.int32)
         self.column_indices = np.empty(capacity, np.int32)

@@ -827,16 +827,22 @@ class CPUBackend(HostMemory, KernelBackend):
         """An (m, n) buffer for :meth:`sums_inner_halves`' second product."""
         return _scratch("second half", out.shape, out.dtype)
 
-    def ones_lists(self, rows, width):
+    def ones_lists(self, rows, width, other_width=None):
         if rows * width > LISTED_ELEMENTS_LIMIT:
             return None
-        return SampleOnes(rows, width)
+        return SampleOnes(rows, width, other_width)
 
     def list_ones(self, sample, lists):
         # the sums are float32 kernels, and pay only where the products would be split
         # between the threads (inside compute(), large enough: _sums_ones checks at each use)
         if (lists is None or self._compute_depth == 0 or sample.dtype != np.float32
                 or sample.size == 0 or sample.shape[1] != lists.width):
+            return None
+        # every product of a (b, k) sample with a (k, n) matrix (and of its transpose with a
+        # (b, n) one) takes b k n multiply-adds: too few to split, none of them is summed, and
+        # listing would cost its time and, in a first run, the compilation of the lists
+        if (lists.other_width is not None
+                and sample.size * lists.other_width < SERIAL_MULTIPLY_ADDS):
             return None
         if lists.fill(sample, self._parts()) > BINARY_DENSITY_LIMIT * sample.size:
             return None

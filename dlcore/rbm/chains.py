@@ -210,8 +210,8 @@ class Chains:
         #: the products of a binary sample (Backend.list_ones: where the backend lists the
         #: ones of the hidden and visible states); tempered rungs and fast weights multiply
         self.sums = len(self.betas) == 1 and self.fast_W is None
-        self.hidden_ones = be.ones_lists(rows, n_hidden) if self.sums else None
-        self.visible_ones = (be.ones_lists(rows, n_visible)
+        self.hidden_ones = be.ones_lists(rows, n_hidden, n_visible) if self.sums else None
+        self.visible_ones = (be.ones_lists(rows, n_visible, n_hidden)
                              if self.sums and visible_units.binary_samples else None)
         #: the ones of the visible states the last :meth:`gibbs_step` drew, as the backend
         #: listed them for the weight step's negative statistic (None: not listed)

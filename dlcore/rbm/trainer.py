@@ -164,13 +164,14 @@ class ContrastiveDivergence:
         self.squared_error = be.zeros((n_visible,))
         # where the backend lists the ones of the samples h1, h2 (CD-k's later steps) and x2
         # for the products that sum them (Backend.list_ones)
-        self.h1_ones = be.ones_lists(self.batch_rows, n_hidden)
-        self.h2_ones = be.ones_lists(self.batch_rows, n_hidden) if settings.cd_k > 1 else None
-        self.x2_ones = (be.ones_lists(self.batch_rows, n_visible)
+        self.h1_ones = be.ones_lists(self.batch_rows, n_hidden, n_visible)
+        self.h2_ones = (be.ones_lists(self.batch_rows, n_hidden, n_visible)
+                        if settings.cd_k > 1 else None)
+        self.x2_ones = (be.ones_lists(self.batch_rows, n_visible, n_hidden)
                         if self._binary_reconstruction else None)
         # and of PCD's chains when they are the batch's rows (Chains lists its own)
-        self.chain_ones = (be.ones_lists(self.batch_rows, n_hidden) if self._row_aligned
-                           else None)
+        self.chain_ones = (be.ones_lists(self.batch_rows, n_hidden, n_visible)
+                           if self._row_aligned else None)
 
     def _chains_too_large(self, n_visible, n_hidden):
         """The line that refuses persistent chains that do not fit in memory."""
