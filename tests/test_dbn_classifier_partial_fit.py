@@ -201,3 +201,23 @@ def test_the_metadata_routing_given_is_a_copy_that_leaves_the_estimator_s_choice
         classifier.get_metadata_routing().fit.add_request(param="sample_weight", alias=False)
         assert classifier.get_metadata_routing().fit.requests == {"sample_weight": True}
         assert classifier.get_metadata_routing() is not classifier.get_metadata_routing()
+
+
+def test_a_refused_first_call_leaves_the_model_unfitted_for_scikit_learn_too():
+    # the first call took the table's names before its values were refused: the unfitted
+    # model had a feature_names_in_, and scikit-learn's check_is_fitted (a Pipeline's, a
+    # FrozenEstimator's) took it for fitted while predict said it was not
+    pandas = pytest.importorskip("pandas")
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+    columns = [f"pixel{i}" for i in range(9)]
+    refused = pandas.DataFrame(np.where(X > 0.5, np.nan, X), columns=columns)
+    model = dlcore.DBNClassifier(**OPTIONS)
+    with pytest.raises(ValueError, match="NaN"):
+        model.partial_fit(refused, NAMES, classes=["cat", "dog", "owl"])
+    assert not hasattr(model, "feature_names_in_")
+    with pytest.raises(NotFittedError):
+        check_is_fitted(model)
+    # a first call that goes through takes them
+    model.partial_fit(pandas.DataFrame(X, columns=columns), NAMES)
+    assert list(model.feature_names_in_) == columns

@@ -18,6 +18,8 @@ decoder fail the same checks for the same reason, and pass them on squashed data
 label units is a classifier too: its ``n_labels`` fix its classes, which four checks' data does
 not have, or asks an accuracy a generative classifier does not reach (each xfailed with why).
 """
+import inspect
+
 import numpy as np
 import pytest
 
@@ -606,6 +608,47 @@ def test_a_model_file_keeps_the_column_names_of_the_table_it_was_fitted_on(make,
         loaded.transform(X.rename(columns={"alpha": "opacity"}))
     assert "feature_names_in (4 columns)\n  red, green, blue, alpha" in \
         dlcore.io.describe(tmp_path / "model.h5")
+
+
+@pytest.mark.parametrize("make", TABLE_FITTED)
+def test_a_refused_refit_on_another_table_keeps_the_columns_of_the_model_it_keeps(make):
+    # the names were taken before the values were checked: the refused table's names stood
+    # over the weights fitted on the first, and the model refused its own columns
+    pandas = pytest.importorskip("pandas")
+    values = np.random.default_rng(0).uniform(size=(20, 4))
+    fitted_on = pandas.DataFrame(values, columns=["red", "green", "blue", "alpha"])
+    model = make().fit(fitted_on)
+    features = model.transform(fitted_on)
+    refused = pandas.DataFrame(np.where(values > 0.5, np.nan, values),
+                               columns=["x0", "x1", "x2", "x3"])
+    with pytest.raises(ValueError, match="NaN"):
+        model.fit(refused)
+    assert list(model.feature_names_in_) == list(fitted_on.columns)
+    np.testing.assert_array_equal(model.transform(fitted_on), features)
+
+
+@pytest.mark.parametrize("make", TABLE_FITTED)
+def test_a_refused_x_valid_leaves_the_model_as_it_was(make):
+    # X_valid was checked by the training loop, after fit had initialised the model afresh: a
+    # fitted RBM or autoencoder was left untrained (and transformed as if fitted), a stack
+    # "interrupted", and an unfitted one fitted
+    X = np.random.default_rng(0).uniform(size=(20, 4))
+    model = make().fit(X)
+    features = model.transform(X)
+    unfitted = make()
+    for bad_valid, message in ((X[:, :3], "X_valid has 3 features, but"),
+                               (X * np.nan, "X_valid contains 80 NaN")):
+        for refitted in (model, unfitted):
+            with pytest.raises(ValueError, match=message):
+                refitted.fit(X, X_valid=bad_valid)
+    np.testing.assert_array_equal(model.transform(X), features)
+    with pytest.raises(dlcore.NotFittedError):
+        unfitted.transform(X)
+    if "X_valid" in inspect.signature(type(unfitted).partial_fit).parameters:
+        with pytest.raises(ValueError, match="X_valid has 3 features, but"):
+            unfitted.partial_fit(X, X_valid=X[:, :3])
+        with pytest.raises(dlcore.NotFittedError):
+            unfitted.transform(X)
 
 
 def test_a_model_fitted_on_an_array_has_no_column_names_in_its_file(tmp_path):

@@ -217,15 +217,17 @@ class Autoencoder(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput
         (:func:`dlcore.validation.check_matrix`); :meth:`_check_input` checks the values."""
         return check_matrix(X, name, type(self).__name__)
 
-    def _check_input(self, X, name, fitted_width=False, held_out=False):
-        """``X`` as float32 (n, n_visible) rows: in [0, 1] for a sigmoid decoder (its
+    def _check_input(self, X, name, fitted_width=False, held_out=False, width=None):
+        """``X`` as float32 (n, n_visible) rows (of the fitted width with ``fitted_width``, or
+        of ``width`` columns: the training rows' before the model is fitted to them): in
+        [0, 1] for a sigmoid decoder (its
         reconstructions lie in (0, 1), so it could never reach the rest, whatever the loss),
         unless ``held_out``: rows a fitted model is only applied to, which may lie a little
         outside (the encoder s(x W + b) takes any real x, and a scaler fitted on the training
         rows maps others beyond [0, 1]), but for unscaled 8-bit pixels
         (:func:`dlcore.validation.check_data`)."""
         X = self._check_matrix(X, name)
-        width = self.W.shape[0] if fitted_width else None
+        width = self.W.shape[0] if fitted_width else width
         check_width(X, name, type(self).__name__, width)
         if self.loss == "cross_entropy":
             reason = ("for the cross-entropy loss (real-valued data: loss='mse', "
@@ -274,8 +276,12 @@ class Autoencoder(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput
         refuse_fit_arguments(self, "fit", unexpected)
         comm = periodic(comm, sync_every)
         self._check_params(new_training=True)
-        self._note_feature_names(X, reset=True)
-        X = self._check_input(X, "X")
+        given, X = X, self._check_input(X, "X")
+        X_valid = self._check_valid_rows(X_valid, X.shape[1])
+        # the table's names only once nothing can refuse the fit: a refused refit (another
+        # table's bad values, a bad X_valid) left a fitted model the names of the table it
+        # refused, so that it refused its own columns
+        self._note_feature_names(given, reset=True)
         self._initialize(X)
         record_fit(self, X, epochs=int(self.epochs),
                    n_valid=None if X_valid is None else len(X_valid))
@@ -288,10 +294,14 @@ class Autoencoder(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput
         Returns self."""
         refuse_fit_arguments(self, "partial_fit", unexpected)
         comm = periodic(comm, sync_every)
-        self._check_params(new_training=not hasattr(self, "W"))
-        self._note_feature_names(X, reset=not hasattr(self, "W"))
-        X = self._check_input(X, "X", fitted_width=hasattr(self, "W"))
-        if not hasattr(self, "W"):
+        fitted = hasattr(self, "W")
+        self._check_params(new_training=not fitted)
+        if fitted:
+            self._note_feature_names(X, reset=False)
+        given, X = X, self._check_input(X, "X", fitted_width=fitted)
+        X_valid = self._check_valid_rows(X_valid, X.shape[1])
+        if not fitted:   # a first call: as fit, nothing set before every check has passed
+            self._note_feature_names(given, reset=True)
             self._initialize(X)
         self._check_fitted_sizes("partial_fit")
         return self._train(X, 1, X_valid, progress, on_epoch_end, comm)
@@ -311,6 +321,15 @@ class Autoencoder(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput
         X = self._check_input(X, "X", fitted_width=True)
         return self._train(X, max(0, int(self.epochs) - self.epochs_done_), X_valid, progress,
                            on_epoch_end, comm)
+
+    def _check_valid_rows(self, X_valid, width):
+        """``X_valid`` (or None) checked against the ``width`` of the rows to train on, before
+        :meth:`_initialize` replaces the parameters: checked only by the training loop, a
+        refused ``X_valid`` left a fitted model initialised afresh, untrained, where it
+        transformed as if fitted."""
+        if X_valid is None:
+            return None
+        return self._check_input(X_valid, "X_valid", width=width)
 
     def _initialize(self, X):
         """Glorot & Bengio (2010): W ~ U(-l, l), l = sqrt(6 / (n_visible + n_hidden)), times 4

@@ -42,7 +42,7 @@ from dlcore.params import (
     with_verbose_flag,
 )
 from dlcore.records import record_fit
-from dlcore.validation import check_estimator_verbose, check_matrix
+from dlcore.validation import check_estimator_verbose, check_matrix, check_width
 from dlcore.wording import count
 
 from . import model
@@ -235,6 +235,10 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
         # the bottom autoencoder's check of the values (in [0, 1] for a sigmoid decoder),
         # before anything is replaced: refused data leave a fitted stack as it was
         autoencoders[0]._check_input(X, "X")
+        if X_valid is not None:   # likewise: the bottom autoencoder's fit refused it too late
+            X_valid = check_matrix(X_valid, "X_valid", type(self).__name__)
+            check_width(X_valid, "X_valid", type(self).__name__, X.shape[1])
+            autoencoders[0]._check_input(X_valid, "X_valid")
         self._note_feature_names(given, reset=True)
         self.seed_, self.autoencoders_ = seed, autoencoders
         self.history = {}

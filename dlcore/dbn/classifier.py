@@ -323,16 +323,22 @@ class DBNClassifier(AccuracyScore, LogProbabilities, RoutesSampleWeight, ConfigI
                              f"{known.tolist()!r:.200}: give every label in the first call's "
                              f"classes")
         targets = np.searchsorted(known, labels).astype(np.int64)
-        self._note_feature_names(X, reset=first)
-        X = self._rows(X, "X", fitted_width=not first)
-        self._check_lengths(X, targets)
-        weights = self._weights(sample_weight, len(targets))
-        if first:
-            dbn, network = self._pretrained_network(X, len(known), one_pass=True)
-        else:
-            dbn, network = self.dbn_, self.network_
-        network.fit(X, targets, epochs=1, batch_size=int(self.batch_size),
-                    verbose=int(bool(self.verbose)), sample_weight=weights)
+        found_names = vars(self).get("feature_names_in_")
+        try:   # a first call's names only once it has fitted the model, as in fit
+            self._note_feature_names(X, reset=first)
+            X = self._rows(X, "X", fitted_width=not first)
+            self._check_lengths(X, targets)
+            weights = self._weights(sample_weight, len(targets))
+            if first:
+                dbn, network = self._pretrained_network(X, len(known), one_pass=True)
+            else:
+                dbn, network = self.dbn_, self.network_
+            network.fit(X, targets, epochs=1, batch_size=int(self.batch_size),
+                        verbose=int(bool(self.verbose)), sample_weight=weights)
+        except BaseException:
+            if first:   # left on the unfitted model, check_is_fitted took it for fitted
+                self._put_back_feature_names(found_names)
+            raise
         self.classes_, self.n_features_in_ = known, X.shape[1]
         self.dbn_, self.network_ = dbn, network
         self._note_learning_curves()

@@ -378,12 +378,16 @@ class DBN(LayerStack, LogProbabilities, PicklesThroughState, SavesToFile, Transf
         comm = periodic(comm, sync_every)
         self._check_params()
         self._check_up_down_possible()
-        self._note_feature_names(X, reset=True)
+        given = X
         X, y, classes = self._check_training_data(X, y, "X", "y", fitting=True)
         if X_valid is not None:
             X_valid, y_valid, _ = self._check_training_data(X_valid, y_valid, "X_valid",
                                                             "y_valid", classes,
                                                             width=X.shape[1])
+        # the table's names only once nothing can refuse the fit: a refused refit (another
+        # table's bad values or labels) left a fitted DBN the names of the table it refused,
+        # so that it refused its own columns
+        self._note_feature_names(given, reset=True)
         self._start_afresh(X, classes, labels=y is not None,
                            n_valid=None if X_valid is None else len(X_valid))
         return self._pretrain(X, y, X_valid, y_valid, progress, on_epoch_end, comm)

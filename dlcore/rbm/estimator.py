@@ -96,12 +96,13 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
         starts (the hyperparameters' values) before fitting or with ``initial``."""
         raise NotImplementedError
 
-    def _check_visible(self, X, name, fitted_width=False, held_out=False):
+    def _check_visible(self, X, name, fitted_width=False, held_out=False, width=None):
         """``X`` checked by the visible layer: a 2-D array of numbers (of the fitted width
-        with ``fitted_width``), in the layer's domain for training, or ``held_out`` rows a
+        with ``fitted_width``, or of ``width`` columns: the training rows' before the model
+        is fitted to them), in the layer's domain for training, or ``held_out`` rows a
         fitted model is applied to (:meth:`dlcore.rbm.units.VisibleUnits.check`)."""
         X = self._check_matrix(X, name)
-        width = self.W.shape[0] if fitted_width else None
+        width = self.W.shape[0] if fitted_width else width
         # images (n, 28, 28) are left to the visible layer, which says to flatten them: their
         # second axis is no number of features
         if width is not None and len(X.shape) == 2 and X.shape[1] != width:
@@ -232,9 +233,13 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
         refuse_fit_arguments(self, "fit", unexpected)
         comm = periodic(comm, sync_every)
         self._check_params()
-        self._note_feature_names(X, reset=True)
-        X = self._check_visible(X, "X")
+        given, X = X, self._check_visible(X, "X")
+        X_valid = self._check_valid_rows(X_valid, X.shape[1])
         self._check_saveable_chains(X.shape[1])
+        # the table's names only once nothing can refuse the fit: a refused refit (another
+        # table's bad values, a bad X_valid) left a fitted model the names of the table it
+        # refused, so that it refused its own columns
+        self._note_feature_names(given, reset=True)
         self._initialize(X)
         record_fit(self, X, epochs=int(self.epochs),
                    n_valid=None if X_valid is None else len(X_valid))
@@ -248,10 +253,14 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
         refuse_fit_arguments(self, "partial_fit", unexpected)
         comm = periodic(comm, sync_every)
         self._check_params()
-        self._note_feature_names(X, reset=not hasattr(self, "W"))
-        X = self._check_visible(X, "X", fitted_width=hasattr(self, "W"))
+        fitted = hasattr(self, "W")
+        if fitted:
+            self._note_feature_names(X, reset=False)
+        given, X = X, self._check_visible(X, "X", fitted_width=fitted)
+        X_valid = self._check_valid_rows(X_valid, X.shape[1])
         self._check_saveable_chains(X.shape[1])
-        if not hasattr(self, "W"):
+        if not fitted:   # a first call: as fit, nothing set before every check has passed
+            self._note_feature_names(given, reset=True)
             self._initialize(X)
         self._check_fitted_sizes("partial_fit")
         return self._train(X, 1, X_valid, progress, on_epoch_end, comm)
@@ -282,8 +291,18 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
         from the data (:meth:`dlcore.rbm.units.VisibleUnits.initial_parameters`); momenta
         zero; the Philox counters at their start. Returns self."""
         self._check_params()
-        self._note_feature_names(X, reset=True)
-        return self._initialize(self._check_visible(X, "X"))
+        given, X = X, self._check_visible(X, "X")
+        self._note_feature_names(given, reset=True)
+        return self._initialize(X)
+
+    def _check_valid_rows(self, X_valid, width):
+        """``X_valid`` (or None) checked against the ``width`` of the rows to train on, before
+        :meth:`_initialize` replaces the parameters: checked only by the training loop, a
+        refused ``X_valid`` left a fitted model initialised afresh, untrained, where it
+        transformed as if fitted."""
+        if X_valid is None:
+            return None
+        return self._check_visible(X_valid, "X_valid", width=width)
 
     def _initialize(self, X):
         self.seed_ = rng.check_seed(self.seed)
