@@ -603,8 +603,8 @@ def test_dbn_sample_names_and_shows_a_gaussian_dbns_real_values_as_such(
     assert (options["scale"], options["key"]) == (scale, key)
 
 
-def test_dbn_sample_label_names_a_class_of_the_file_or_says_which_there_are(tmp_path,
-                                                                          monkeypatch):
+def test_dbn_sample_label_names_a_class_of_the_file_or_says_which_there_are(
+        tmp_path, monkeypatch):
     # --label took 0..n_labels-1 only: the classes 1-3 of a DBN fitted on y in 1..3 were
     # refused at 3 and failed inside the library at 0, and string classes not at all
     monkeypatch.setattr(dlcore.viz, "save_tiles", lambda tiles, out, **options: None)

@@ -487,7 +487,7 @@ def test_rbm_sample_draws_what_rbm_sample_draws_from_the_same_file(trained_with,
 
 
 @pytest.mark.parametrize("command, model_class", [("rbm", dlcore.BernoulliRBM),
-                                                   ("dbn", dlcore.DBN)])
+                                                  ("dbn", dlcore.DBN)])
 def test_sampling_a_model_of_no_square_images_names_the_library_call_in_one_line(
         command, model_class, tmp_path):
     # "cannot draw 12 visible units as a square image" said what failed, not what to do (and
