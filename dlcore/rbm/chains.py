@@ -275,24 +275,24 @@ class Chains:
         be, units = self.backend, self.units
         sample = self.visible if sample_visible else None
         self.visible_listed = None
-        if not self.sums:
+        # PCD: the same draws, each product with its sigmoids in one call, as the trainer's CD
+        if self.sums:
+            units.sample_from_hidden(be, self.hidden, W, self.top_down, visible_bias, sample,
+                                     seed, streams[0], step,
+                                     hidden_ones=be.list_ones(self.hidden, self.hidden_ones))
+        else:
             self._product(self.hidden, W, self.top_down, trans_b=True)
             units.sample(be, self.top_down, visible_bias, sample, seed, streams[0], step)
-            visible = self.visible if sample_visible else self.top_down
-            weight_input = units.weight_input(be, visible, "model")
-            self._product(weight_input, W, self.up, trans_b=False)
-            be.sigmoid_bernoulli(self.up, hidden_bias, self.hidden, seed, streams[1], step)
-            return visible, weight_input, self.up
-        # the same draws, each product with its sigmoids in one call, as the trainer's CD
-        units.sample_from_hidden(be, self.hidden, W, self.top_down, visible_bias, sample, seed,
-                                 streams[0], step,
-                                 hidden_ones=be.list_ones(self.hidden, self.hidden_ones))
         visible = self.visible if sample_visible else self.top_down
         weight_input = units.weight_input(be, visible, "model")
-        if sample_visible and units.binary_samples:
-            self.visible_listed = be.list_ones(weight_input, self.visible_ones)
-        be.gemm_sigmoid_bernoulli(weight_input, W, self.up, hidden_bias, self.hidden, seed,
-                                  streams[1], step, a_ones=self.visible_listed)
+        if self.sums:
+            if sample_visible and units.binary_samples:
+                self.visible_listed = be.list_ones(weight_input, self.visible_ones)
+            be.gemm_sigmoid_bernoulli(weight_input, W, self.up, hidden_bias, self.hidden, seed,
+                                      streams[1], step, a_ones=self.visible_listed)
+        else:
+            self._product(weight_input, W, self.up, trans_b=False)
+            be.sigmoid_bernoulli(self.up, hidden_bias, self.hidden, seed, streams[1], step)
         return visible, weight_input, self.up
 
     def swap(self, weight_input, W, seed, stream, step):
