@@ -59,6 +59,17 @@ class EpochLoop:
                              f"call fit(X) to train {self.n_hidden} from the start, or "
                              f"set_params(n_hidden={fitted}) {fix}")
 
+    @staticmethod
+    def _check_valid_rows(X_valid, width, check):
+        """``X_valid`` (or None) checked by ``check`` (the model's check of its rows: ``(X,
+        name, width=)``) against the ``width`` of the rows to train on, before the model's
+        parameters are replaced: checked only by the training loop, a refused ``X_valid``
+        left a fitted model initialised afresh, untrained, where it transformed as if
+        fitted."""
+        if X_valid is None:
+            return None
+        return check(X_valid, "X_valid", width=width)
+
     def _run_epochs(self, trainer, data, epochs, progress, on_epoch_end, record_epoch):
         """``epochs`` passes of ``trainer`` over ``data`` (rows on the trainer's backend).
 

@@ -277,7 +277,7 @@ class Autoencoder(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput
         comm = periodic(comm, sync_every)
         self._check_params(new_training=True)
         given, X = X, self._check_input(X, "X")
-        X_valid = self._check_valid_rows(X_valid, X.shape[1])
+        X_valid = self._check_valid_rows(X_valid, X.shape[1], self._check_input)
         # the table's names only once nothing can refuse the fit: a refused refit (another
         # table's bad values, a bad X_valid) left a fitted model the names of the table it
         # refused, so that it refused its own columns
@@ -299,7 +299,7 @@ class Autoencoder(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput
         if fitted:
             self._note_feature_names(X, reset=False)
         given, X = X, self._check_input(X, "X", fitted_width=fitted)
-        X_valid = self._check_valid_rows(X_valid, X.shape[1])
+        X_valid = self._check_valid_rows(X_valid, X.shape[1], self._check_input)
         if not fitted:   # a first call: as fit, nothing set before every check has passed
             self._note_feature_names(given, reset=True)
             self._initialize(X)
@@ -321,15 +321,6 @@ class Autoencoder(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput
         X = self._check_input(X, "X", fitted_width=True)
         return self._train(X, max(0, int(self.epochs) - self.epochs_done_), X_valid, progress,
                            on_epoch_end, comm)
-
-    def _check_valid_rows(self, X_valid, width):
-        """``X_valid`` (or None) checked against the ``width`` of the rows to train on, before
-        :meth:`_initialize` replaces the parameters: checked only by the training loop, a
-        refused ``X_valid`` left a fitted model initialised afresh, untrained, where it
-        transformed as if fitted."""
-        if X_valid is None:
-            return None
-        return self._check_input(X_valid, "X_valid", width=width)
 
     def _initialize(self, X):
         """Glorot & Bengio (2010): W ~ U(-l, l), l = sqrt(6 / (n_visible + n_hidden)), times 4

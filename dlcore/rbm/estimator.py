@@ -234,7 +234,7 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
         comm = periodic(comm, sync_every)
         self._check_params()
         given, X = X, self._check_visible(X, "X")
-        X_valid = self._check_valid_rows(X_valid, X.shape[1])
+        X_valid = self._check_valid_rows(X_valid, X.shape[1], self._check_visible)
         self._check_saveable_chains(X.shape[1])
         # the table's names only once nothing can refuse the fit: a refused refit (another
         # table's bad values, a bad X_valid) left a fitted model the names of the table it
@@ -257,7 +257,7 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
         if fitted:
             self._note_feature_names(X, reset=False)
         given, X = X, self._check_visible(X, "X", fitted_width=fitted)
-        X_valid = self._check_valid_rows(X_valid, X.shape[1])
+        X_valid = self._check_valid_rows(X_valid, X.shape[1], self._check_visible)
         self._check_saveable_chains(X.shape[1])
         if not fitted:   # a first call: as fit, nothing set before every check has passed
             self._note_feature_names(given, reset=True)
@@ -294,15 +294,6 @@ class RBMBase(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput, Pa
         given, X = X, self._check_visible(X, "X")
         self._note_feature_names(given, reset=True)
         return self._initialize(X)
-
-    def _check_valid_rows(self, X_valid, width):
-        """``X_valid`` (or None) checked against the ``width`` of the rows to train on, before
-        :meth:`_initialize` replaces the parameters: checked only by the training loop, a
-        refused ``X_valid`` left a fitted model initialised afresh, untrained, where it
-        transformed as if fitted."""
-        if X_valid is None:
-            return None
-        return self._check_visible(X_valid, "X_valid", width=width)
 
     def _initialize(self, X):
         self.seed_ = rng.check_seed(self.seed)
