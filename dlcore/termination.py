@@ -15,6 +15,8 @@ import signal
 import sys
 import threading
 
+from numba.core import event as numba_event
+
 #: The signals :func:`interrupt_on_termination` turns into :class:`Terminated`, those of them
 #: the platform has (Windows has no SIGHUP).
 TERMINATION_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP")
@@ -93,6 +95,71 @@ def terminating_signal(error):
         seen.add(id(error))
         error = error.__cause__ or error.__context__
     return None
+
+
+#: The signals whose Python handlers wait while Numba compiles or loads a kernel (those the
+#: platform has): Ctrl-C's, and the two :func:`interrupt_on_termination` takes.
+SIGNALS_HELD_WHILE_COMPILING = tuple(getattr(signal, name) for name in
+                                     ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+class _HoldingSignalsWhileCompiling(numba_event.Listener):
+    """Hold the Python handlers of Ctrl-C, SIGTERM and SIGHUP while the main thread holds
+    Numba's compiler lock, and run them once it lets go.
+
+    Numba compiles a kernel, or loads it from its cache, with callbacks that LLVM makes from C
+    (llvmlite's object cache). Python cannot raise out of those: a ``KeyboardInterrupt``
+    raised in one is printed as ignored and dropped, and LLVM goes on without the machine
+    code the callback was to hand it. Loading from the cache, that left the kernel at address
+    0: the process died of a segmentation fault (exit code -11, nothing saved) instead of
+    stopping as Ctrl-C stops it. A signal that arrives inside the lock is noted instead, and
+    its handler runs when the outermost lock is let go, raising as it would have, from the
+    call that compiled (the kernel then whole, in memory and in the cache). A compile takes
+    seconds at most; a signal whose handler is not Python's (the default ending of the
+    process, or ignoring it) is left as it is. Numba's locks are taken by whatever thread
+    compiles, and Python runs handlers only in the main thread: other threads' are not held.
+    """
+
+    def __init__(self):
+        self.depth = 0       # the main thread's nesting of the compiler lock
+        self.replaced = {}   # signal number: the handler it had before the hold
+        self.held = []       # the signals that arrived inside, in order, each once
+
+    def hold(self, number, frame):
+        if number not in self.held:
+            self.held.append(number)
+
+    def on_start(self, event):
+        if threading.current_thread() is not threading.main_thread():
+            return
+        self.depth += 1
+        if self.depth == 1:
+            for number in SIGNALS_HELD_WHILE_COMPILING:
+                handler = signal.getsignal(number)
+                if callable(handler):
+                    self.replaced[number] = signal.signal(number, self.hold)
+
+    def on_end(self, event):
+        if threading.current_thread() is not threading.main_thread() or self.depth == 0:
+            return
+        self.depth -= 1
+        if self.depth:
+            return
+        for number, handler in self.replaced.items():
+            if signal.getsignal(number) == self.hold:   # unless replaced meanwhile
+                signal.signal(number, handler)
+        self.replaced.clear()
+        held, self.held = self.held, []
+        for number in held:
+            # runs the handler put back (Python runs it before raise_signal returns): a
+            # KeyboardInterrupt leaves the compile here, the lock already let go
+            signal.raise_signal(number)
+
+
+#: Numba's compiler lock is taken by every compile and cache load, the CUDA target's too
+#: (numba-cuda takes Numba's with its own).
+HOLDING_SIGNALS_WHILE_COMPILING = _HoldingSignalsWhileCompiling()
+numba_event.register("numba:compiler_lock", HOLDING_SIGNALS_WHILE_COMPILING)
 
 
 #: The interruption Python dropped inside :func:`noting_dropped_interruptions` (one at most:

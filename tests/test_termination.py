@@ -244,3 +244,84 @@ def test_a_dbn_interrupted_as_its_first_rbm_is_set_up_raises_the_interruption(mo
     with pytest.raises(KeyboardInterrupt):
         model.fit(small_data())
     assert not hasattr(model.rbms_[0], "W")   # no half set-up RBM for a resume to take
+
+
+# -- signals while Numba compiles or loads a kernel -----------------------------------------
+KERNEL_MODULE = '''
+import numba
+
+
+@numba.njit(cache=True)
+def doubled_sum(values):
+    total = 0.0
+    for value in values:
+        total += 2.0 * value
+    return total
+'''
+
+#: The child: a signal arrives in each of the callbacks that LLVM makes from C while Numba
+#: loads (or compiles) the kernel, the moment a Ctrl-C landed in (CI, 2026-12: a SIGTERM to
+#: ``homework regularisation`` as it loaded its second row's kernels from the cache).
+SIGNALLED_IN_LLVMS_CALLBACKS = '''
+import contextlib, signal, sys
+import numpy as np
+from numba.core import codegen
+
+number = int(sys.argv[1])
+handed_object_code = codegen.CPUCodeLibrary._object_getbuffer_hook.__func__
+handlers_seen = set()
+
+
+def signalled_meanwhile(cls, ll_module):
+    handlers_seen.add(signal.getsignal(signal.SIGTERM) is signal.SIG_DFL)
+    signal.raise_signal(number)
+    return handed_object_code(cls, ll_module)
+
+
+# before dlcore is imported, which sets up Numba's code generator and its hooks
+codegen.CPUCodeLibrary._object_getbuffer_hook = classmethod(signalled_meanwhile)
+import dlcore
+import kernel_module
+
+with (dlcore.interrupt_on_termination() if number != signal.SIGINT
+      else contextlib.nullcontext()):
+    try:
+        kernel_module.doubled_sum(np.arange(4.0))
+        print("not interrupted")
+    except KeyboardInterrupt as error:
+        print("interrupted:", type(error).__name__)
+    print("then:", kernel_module.doubled_sum(np.arange(4.0)))
+print("SIGTERM at its default inside:", sorted(handlers_seen))
+print("Ctrl-C's handler put back:", signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+'''
+
+
+@needs_termination_signals
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM],
+                         ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("cached", [True, False], ids=["loaded", "compiled"])
+def test_a_signal_while_numba_loads_a_kernel_interrupts_the_call_once_it_is_loaded(
+        tmp_path, number, cached):
+    """A Ctrl-C (or a SIGTERM inside :func:`dlcore.interrupt_on_termination`) that lands in
+    one of the callbacks LLVM makes from C while Numba loads a kernel from its cache: Python
+    dropped the ``KeyboardInterrupt`` and LLVM went on without the kernel's machine code, and
+    the process died of a segmentation fault (-11: nothing saved, no resume line). Now the
+    signal waits for the load to end, interrupts the call then, and the kernel, whole, runs
+    next time; a SIGTERM nobody asked to take stays at Python's default meanwhile."""
+    (tmp_path / "kernel_module.py").write_text(KERNEL_MODULE)
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache"),
+           "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    if cached:
+        subprocess.run([sys.executable, "-c", "import numpy, kernel_module; "
+                        "kernel_module.doubled_sum(numpy.zeros(1))"],
+                       env=env, check=True, timeout=HANG_SECONDS)
+    (tmp_path / "child.py").write_text(SIGNALLED_IN_LLVMS_CALLBACKS)
+    child = subprocess.run([sys.executable, str(tmp_path / "child.py"), str(int(number))],
+                           env=env, capture_output=True, text=True, timeout=HANG_SECONDS)
+    assert child.returncode == 0, child.stderr[-3000:]
+    expected = "KeyboardInterrupt" if number == signal.SIGINT else "Terminated"
+    assert child.stdout.splitlines() == [
+        f"interrupted: {expected}", "then: 12.0",
+        f"SIGTERM at its default inside: [{number == signal.SIGINT}]",
+        "Ctrl-C's handler put back: True"], child.stderr[-3000:]
+    assert "Exception ignored" not in child.stderr
