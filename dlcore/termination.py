@@ -16,6 +16,7 @@ import sys
 import threading
 
 from numba.core import event as numba_event
+from numba.core.compiler_lock import global_compiler_lock
 
 #: The signals :func:`interrupt_on_termination` turns into :class:`Terminated`, those of them
 #: the platform has (Windows has no SIGHUP).
@@ -132,6 +133,11 @@ class _HoldingSignalsWhileCompiling(numba_event.Listener):
     def on_start(self, event):
         if threading.current_thread() is not threading.main_thread():
             return
+        if self.depth and not global_compiler_lock.is_locked():
+            # a start whose lock was never taken, so never let go (an exception between the
+            # two): its hold must not outlive it, or Ctrl-C would be held for good
+            self.depth = 0
+            self.let_go()
         self.depth += 1
         if self.depth == 1:
             for number in SIGNALS_HELD_WHILE_COMPILING:
@@ -143,8 +149,11 @@ class _HoldingSignalsWhileCompiling(numba_event.Listener):
         if threading.current_thread() is not threading.main_thread() or self.depth == 0:
             return
         self.depth -= 1
-        if self.depth:
-            return
+        if not self.depth:
+            self.let_go()
+
+    def let_go(self):
+        """Put back the handlers held, and run them for the signals that arrived."""
         for number, handler in self.replaced.items():
             if signal.getsignal(number) == self.hold:   # unless replaced meanwhile
                 signal.signal(number, handler)

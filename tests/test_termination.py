@@ -325,3 +325,26 @@ def test_a_signal_while_numba_loads_a_kernel_interrupts_the_call_once_it_is_load
         f"SIGTERM at its default inside: [{number == signal.SIGINT}]",
         "Ctrl-C's handler put back: True"], child.stderr[-3000:]
     assert "Exception ignored" not in child.stderr
+
+
+def test_a_hold_whose_compiler_lock_was_never_taken_ends_at_the_next_compile():
+    """A start of Numba's compiler lock that never took it (an exception between the two)
+    gets no end: its hold of Ctrl-C must end with the next compile, not last for good."""
+    import numba
+
+    from dlcore.termination import HOLDING_SIGNALS_WHILE_COMPILING as holding
+
+    def programs_own(number, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, programs_own)
+    try:
+        holding.on_start(None)   # the start, without its lock
+        assert signal.getsignal(signal.SIGINT) == holding.hold
+        assert numba.njit(lambda value: value + 1)(1) == 2   # a compile: takes the lock
+        assert signal.getsignal(signal.SIGINT) is programs_own
+        assert holding.depth == 0
+    finally:
+        holding.depth = 0
+        holding.let_go()
+        signal.signal(signal.SIGINT, previous)
