@@ -18,6 +18,17 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 
+@pytest.fixture(autouse=True, scope="session")
+def no_compiling_notice_in_the_tests_output():
+    """The notice that kernels compile, said once per process at its first compile, is said by
+    no test run in this process: whichever test compiled first in a cold kernel cache (a
+    test file run alone on a fresh machine) saw it among the lines it asserts. The tests of
+    the notice itself reset it, or run a command of their own."""
+    from dlcore import backend
+    backend._compiling_said.append(True)
+    yield
+
+
 def cuda_backend_available():
     """True when the cuda backend can run here (the simulator counts)."""
     from dlcore.backend import cuda_status
