@@ -127,7 +127,7 @@ def test_a_sparsity_target_alone_lands_the_mean_activation_near_it(shuffled_digi
     activations land within a factor 2 of the target in 5 epochs; without the penalty (and
     with the former default 0.1: 0.14) the mean is three times the target. (At learning rate
     0.1, ten times the default: on these 1,000 digits, 250 updates, the default rate pulls the
-    mean to 0.096, and on 4,000 as near as 0.1 does: docs/autoencoders.md.)"""
+    mean to 0.096, and on 4,000 nearly as near as 0.1 does: docs/autoencoders.md.)"""
     X, target = shuffled_digits, 0.05
     settings = {"n_hidden": 200, "epochs": 5, "backend": "cpu", "seed": 0, "learning_rate": 0.1}
     plain = dlcore.Autoencoder(**settings).fit(X).transform(X).mean(axis=0)
