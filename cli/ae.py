@@ -12,7 +12,7 @@ import numpy as np
 import dlcore
 from dlcore import viz
 from dlcore.autoencoder.corruption import CORRUPTION_KINDS
-from dlcore.autoencoder.estimator import DEFAULT_SPARSITY_COST
+from dlcore.autoencoder.estimator import DEFAULT_LEARNING_RATE, DEFAULT_SPARSITY_COST
 from dlcore.autoencoder.model import DECODER_ACTIVATIONS, ENCODER_ACTIVATIONS, LOSSES
 from dlcore.cli import main
 from dlcore.cli._common import (
@@ -60,8 +60,8 @@ def ae():
 @click.option("--hidden", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=20, show_default=True)
-@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=0.1,
-              show_default=True)
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True),
+              default=DEFAULT_LEARNING_RATE, show_default=True)
 @click.option("--momentum", type=click.FloatRange(0, 1, max_open=True), default=0.9,
               show_default=True)
 @click.option("--corruption", type=click.FloatRange(min=0), default=0.3, show_default=True,
