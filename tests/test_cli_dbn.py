@@ -576,6 +576,34 @@ def test_dbn_sample_draws_what_dbn_sample_draws_from_the_same_file(flags, call, 
     assert ("of class dog" in result.stdout) == ("label" in call)
 
 
+@pytest.mark.parametrize("flags, steps", [
+    (["--gibbs-steps", "3"], 3), (["--steps", "3", "--gibbs-steps", "3"], 3),
+    (["--steps", "1000", "--gibbs-steps", "2"], None),
+    (["--gibbs-steps", "2", "--steps", "3"], None),
+])
+def test_dbn_sample_refuses_steps_and_its_older_name_gibbs_steps_disagreeing(
+        flags, steps, tmp_path, monkeypatch):
+    # two names of one option: click took the last given, `--steps 5 --gibbs-steps 100` ran
+    # 100 steps silently; dbn.sample(steps=5, gibbs_steps=100) refuses the pair
+    path = tempering_top_dbn(tmp_path)
+    drawn = []
+    monkeypatch.setattr(dlcore.viz, "save_tiles",
+                        lambda tiles, out, **options: drawn.append(np.asarray(tiles)))
+    result = CliRunner().invoke(main, ["dbn", "sample", str(path), "--n", "2", "--seed", "1",
+                                       *flags, "--out", str(tmp_path / "samples.png")])
+    if steps is None:
+        given = dict(zip(flags[::2], flags[1::2]))
+        assert result.exit_code == 2 and not drawn, result.output
+        [said] = result.output.strip().splitlines()
+        assert said.startswith(
+            f"dlcore: error: give --steps or --gibbs-steps (its older name), not both: --steps "
+            f"{given['--steps']} and --gibbs-steps {given['--gibbs-steps']} disagree (see "), said
+        return
+    assert result.exit_code == 0, result.output
+    np.testing.assert_array_equal(drawn[0].reshape(2, 16),
+                                  dlcore.load(path).sample(2, steps, seed=1))
+
+
 @pytest.mark.parametrize("visible, flags, kind, scale, key", [
     ("gaussian", [], "means E[v | h]", "all", "visible mean E[v | h]"),
     ("gaussian", ["--binary"], "real values drawn", "all", "visible value"),
