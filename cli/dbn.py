@@ -35,6 +35,7 @@ from dlcore.cli._common import (
     publish_metrics,
     recorded_training,
     refuse_fewer_epochs,
+    refuse_unread_options,
     resume_option,
     resumed_options,
     sampling_options,
@@ -560,6 +561,10 @@ def evaluate_command(dbn_file, dataset, samples, exact, binarize, runs, temperat
     """The variational lower bound on log p(v) per held-out image (Salakhutdinov & Murray
     2008): Monte Carlo draws through the recognition passes, log Z of the top RBM by AIS with
     RAISE's bracket (progress on stderr). The test split, or mnist-5k's 1,000 held-out images."""
+    if exact:
+        refuse_unread_options(["runs", "temperatures", "reverse_rows"],
+                              "sets the AIS estimate of log Z, which --exact replaces",
+                              "drop --exact")
     model = load_dbn(dbn_file, backend)
     if model.n_labels:   # the library's advice names its parameter (n_labels=0), not ours
         raise click.ClickException(

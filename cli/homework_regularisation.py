@@ -54,7 +54,6 @@ from collections.abc import Mapping
 
 import click
 import numpy as np
-from click.core import ParameterSource
 
 import dlcore
 from dlcore import viz
@@ -70,6 +69,7 @@ from dlcore.cli._common import (
     output_folder,
     parse_choices,
     publish_metrics,
+    refuse_unread_options,
     resume_option,
     resumed_options,
     resuming_line,
@@ -102,15 +102,15 @@ MC_DROPOUT_ROW = "dropout, MC average"
 EARLY_STOPPING_PATIENCE = 11
 EARLY_STOPPING_HOLDOUT = 0.2
 MLP_HIDDEN = (256, 128)
-#: option -> (its flag, what it sets, the methods that read it, the fix's methods): an
-#: option only methods not in --methods read is refused, not ignored
+#: option -> (what it sets, the methods that read it, the methods the fix adds): an option
+#: that only methods not in --methods read is refused, not ignored
 OPTIONS_OF_METHODS = {
-    "mc_dropout": ("--mc-dropout", "the Monte Carlo row of dropout", ("dropout",), "dropout"),
-    "ensemble_size": ("--ensemble-size", "the ensemble (the distillation's teacher too)",
+    "mc_dropout": ("the Monte Carlo row of dropout", ("dropout",), "dropout"),
+    "ensemble_size": ("the ensemble (the distillation's teacher too)",
                       ("ensemble", "distillation"), "ensemble or distillation"),
-    "temperature": ("--temperature", "the distillation", ("distillation",), "distillation"),
+    "temperature": ("the distillation", ("distillation",), "distillation"),
     # every single network's FGSM column too: all but the ensemble, which is not attacked
-    "epsilon": ("--epsilon", "the FGSM column and adversarial training",
+    "epsilon": ("the FGSM column and adversarial training",
                 tuple(method for method in METHODS if method != "ensemble"),
                 "adversarial (or another single network)"),
 }
@@ -220,17 +220,16 @@ def parse_methods(text):
     return parse_choices(text, METHODS, "--methods")
 
 
-def refuse_options_of_methods_not_run(context, methods, methods_text):
+def refuse_options_of_methods_not_run(methods, methods_text):
     """Refuse, as a usage error naming the option, the method it needs and the fix, an option
     given on the command line that only methods not in ``methods`` read (``--mc-dropout``
     without dropout): a mistyped --methods left it ignored, and the table looked as if it
     had taken effect. A resumed run takes its options from its checkpoint, which --resume
     already holds the command line to."""
-    for name, (flag, sets, readers, fix) in OPTIONS_OF_METHODS.items():
-        if context.get_parameter_source(name) is ParameterSource.COMMANDLINE and not any(
-                method in readers for method in methods):
-            raise click.UsageError(f"{flag} sets {sets}, which --methods {methods_text} does "
-                                   f"not run: add {fix} to --methods, or drop {flag}", context)
+    for name, (sets, readers, fix) in OPTIONS_OF_METHODS.items():
+        if not any(method in readers for method in methods):
+            refuse_unread_options([name], f"sets {sets}, which --methods {methods_text} does "
+                                  "not run", f"add {fix} to --methods")
 
 
 class ErrorCurves(Callback):
@@ -491,7 +490,7 @@ def regularisation(model_kind, dataset, train_size, methods_text, epochs, batch_
     """
     methods = parse_methods(methods_text)
     if resume is None:
-        refuse_options_of_methods_not_run(click.get_current_context(), methods, methods_text)
+        refuse_options_of_methods_not_run(methods, methods_text)
     (X, y), test = load_labelled_split(dataset)
     side = int(round(np.sqrt(X.shape[1])))
     if side * side != X.shape[1]:

@@ -83,6 +83,16 @@ def test_dbn_evaluate_prints_the_bound_with_ais_and_exactly(model_files):
     (["rbm", "evaluate", "wide.h5", "--exact"], "at most 24 units"),
     (["dbn", "evaluate", "rbm.h5"], "not a DBN"),
     (["rbm", "evaluate", "rbm.h5", "--runs", "1"], "--runs"),
+    # options the other options leave unread were ignored: the user believed them taken
+    (["rbm", "evaluate", "rbm.h5", "--exact", "--temperatures", "5000"],
+     "--temperatures sets the AIS estimate, which runs with --ais only: add --ais, or drop "
+     "--temperatures"),
+    (["rbm", "evaluate", "rbm.h5", "--seed", "3"], "--seed seeds the draws of --ais and "
+     "--binarize, and neither is given: add one of them, or drop --seed"),
+    (["rbm", "reconstruct", "rbm.h5", "--seed", "3"], "--seed seeds the hidden states "
+     "--sample-hidden draws, and it is not given: add --sample-hidden, or drop --seed"),
+    (["dbn", "evaluate", "dbn.h5", "--exact", "--reverse-rows", "10"], "--reverse-rows sets "
+     "the AIS estimate of log Z, which --exact replaces: drop --exact, or drop --reverse-rows"),
 ])
 def test_bad_evaluations_are_one_line_errors(model_files, command, message):
     command = [*command[:2], str(model_files / command[2]), *command[3:], "--backend", "cpu"]
