@@ -48,6 +48,7 @@ from dlcore.cli._common import (
 from dlcore.cli._dbn import (
     FINETUNE_DEFAULTS,
     RESUMED_WEIGHT_DECAY,
+    check_momentum,
     check_resumed_dbn,
     check_weight_decay,
     check_width,
@@ -326,6 +327,8 @@ def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, moment
     on a validation split. `dlcore.load("model.h5").predict(X)` takes flat (n, 784) rows in [0, 1].
     """
     if resume is None:
+        if optimizer != "sgd":
+            check_momentum(optimizer)
         check_weight_decay(weight_decay, learning_rate)
     model = load_dbn(dbn_file)
     dataset = trained_dataset(model, dbn_file, dataset)

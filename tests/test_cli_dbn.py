@@ -270,6 +270,18 @@ def test_bad_input_is_one_line_on_stderr_and_a_nonzero_exit(arguments, message, 
     assert len(lines) == 1 and lines[0].startswith("dlcore: error:") and message in lines[0]
 
 
+def test_finetune_refuses_a_momentum_its_optimizer_does_not_take(pretrained, tmp_path):
+    # --optimizer adam --momentum 0.5 fine-tuned with adam alone, unsaid
+    result = CliRunner().invoke(main, ["dbn", "finetune", str(pretrained / "dbn.h5"),
+                                       "--optimizer", "adam", "--momentum", "0.5", "--out",
+                                       str(tmp_path / "run")])
+    assert result.exit_code == 2, result.output
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("dlcore: error: --momentum sets SGD's momentum, and --optimizer "
+                           "adam is not sgd: give --optimizer sgd, or drop --momentum")
+    assert not (tmp_path / "run").exists()
+
+
 def test_finetune_and_sample_refuse_what_they_cannot_use(pretrained, finetuned, tmp_path):
     _, finetune_folder = finetuned
     not_a_dbn = CliRunner().invoke(main, ["dbn", "finetune", str(finetune_folder / "model.h5"),
