@@ -132,6 +132,10 @@ def train(dataset, digits, hidden, epochs, cd_k, persistent, sampler, n_chains, 
     if sampler in (None, "cd") and not persistent and n_chains is not None:
         raise click.BadParameter("CD-k restarts its chains at the data, one per row: --chains "
                                  "goes with --sampler pcd, fpcd or pt", param_hint="--chains")
+    if sampler != "pt" and resume is None:
+        chosen = sampler or ("pcd" if persistent else "cd")
+        refuse_unread_options(["n_temperatures"], "sets the rungs of parallel tempering's "
+                              f"ladder, and --sampler is {chosen}", "give --sampler pt")
     train_images, held_out, _ = load_digit_split(dataset, classes, classes, seed,
                                                  options=("--digits", "--digits"), comm=comm)
     folder = output_folder(out)
