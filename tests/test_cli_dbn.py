@@ -259,6 +259,13 @@ def test_bench_dbn_times_dlcore_and_pytorch_side_by_side():
     (["homework", "pretraining", "--layers", "784-20"], "two hidden layers"),
     (["homework", "pretraining", "--rows", "dbn,auto"], "--rows"),
     (["homework", "pretraining", "--train-size", "99999"], "more than the"),
+    # options only rows not in --rows read were taken and ignored
+    (["homework", "pretraining", "--rows", "dbn,deep", "--corruption", "0.1"],
+     "--corruption sets the denoising autoencoders of the autoencoder row, which --rows "
+     "dbn,deep does not train: add autoencoder to --rows, or drop --corruption"),
+    (["homework", "pretraining", "--rows", "deep,shallow", "--epochs-per-layer", "2"],
+     "--epochs-per-layer sets the pretraining, which --rows deep,shallow does not run: add "
+     "dbn, autoencoder or supervised to --rows, or drop --epochs-per-layer"),
     (["bench", "dbn", "--layers", "100-10", "--rows", "100"], "--layers"),
 ])
 def test_bad_input_is_one_line_on_stderr_and_a_nonzero_exit(arguments, message, tmp_path):
