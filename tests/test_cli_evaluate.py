@@ -101,6 +101,29 @@ def test_bad_evaluations_are_one_line_errors(model_files, command, message):
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("command", [["rbm", "evaluate"], ["rbm", "reconstruct"]])
+def test_split_seed_with_a_data_set_of_its_own_test_split_is_refused(model_files, command,
+                                                                     tmp_path):
+    # --split-seed chooses mnist-5k's held-out images; with a data set that has a test split
+    # it was taken and ignored, the test split measured
+    from dlcore.datasets import write_idx
+    from dlcore.datasets.mnist import split_file_names
+    images, labels = dlcore.datasets.load_mnist_5k()
+    for split in ("train", "test"):
+        images_name, labels_name = split_file_names(split)
+        write_idx(tmp_path / images_name, images[:20])
+        write_idx(tmp_path / labels_name, labels[:20])
+    result = CliRunner().invoke(main, [*command, str(model_files / "rbm.h5"), "--dataset",
+                                       str(tmp_path), "--split-seed", "3", "--backend", "cpu",
+                                       *(["--out", str(tmp_path / "r.png")]
+                                         if command[1] == "reconstruct" else [])])
+    assert result.exit_code == 2, result.output
+    [line] = result.stderr.strip().splitlines()
+    assert (f"3 chooses which mnist-5k images are held out, but {tmp_path} has a test split "
+            "of its own, which is what is measured: drop --split-seed") in line
+    assert not (tmp_path / "r.png").exists()
+
+
 def test_bench_ais_times_dlcore_and_numpy_on_the_same_work():
     """PyTorch is skipped here (its import alone takes seconds); the same code path."""
     result = CliRunner().invoke(main, ["bench", "ais", "--hidden", "12", "--runs", "8",
