@@ -479,7 +479,8 @@ def one_number_of_steps(steps, gibbs_steps):
                    "--steps`; --gibbs-steps is the older name).")
 # an option of its own, not a second name of --steps: click took the last of the two
 # silently, and a disagreeing pair is refused, as dbn.sample(steps=, gibbs_steps=) refuses it
-@click.option("--gibbs-steps", type=click.IntRange(min=1), default=None, hidden=True)
+@click.option("--gibbs-steps", type=click.IntRange(min=1), default=None, hidden=True,
+              help="The older name of --steps: give one of the two.")
 @click.option("--sampler", type=click.Choice(["gibbs", "pt"]), default=None,
               help="Block Gibbs chains in the top RBM, or parallel tempering on its ladder "
                    "(not with --label) [default: pt for a top RBM trained with parallel "
