@@ -1029,6 +1029,21 @@ def checkpoint_option(function):
              "saved.")(function)
 
 
+def refuse_unread_options(names, unread_because, fix):
+    """Refuse, as one usage error, the first of the options ``names`` that the command line
+    gave (not a default, nor a value --resume took from its checkpoint) where the other
+    options leave it unread: click takes it and the command ignores it, so that a user who
+    mistyped, or forgot, the option that reads it believes it took effect. The line is
+    ``"<flag> <unread_because>: <fix>, or drop <flag>"``, ``unread_because`` saying what the
+    option sets and which option leaves it unread, ``fix`` the other way out."""
+    context = click.get_current_context()
+    params = {param.name: param for param in context.command.params}
+    for name in names:
+        if context.get_parameter_source(name) is ParameterSource.COMMANDLINE:
+            flag = params[name].opts[0]
+            raise click.UsageError(f"{flag} {unread_because}: {fix}, or drop {flag}", context)
+
+
 def resume_command(checkpoint, options=True):
     """The running command line with ``--resume checkpoint``: the options that differ from
     their defaults, as the user would type them; with ``options=False`` only its arguments

@@ -21,6 +21,7 @@ from dlcore.cli._common import (
     TRAINING_ERROR_UNIT_OF_UNITS,
     EpochProgress,
     check_rows_to_train,
+    refuse_unread_options,
     resuming_line,
 )
 from dlcore.cli._digits import save_weight_tiles
@@ -129,6 +130,13 @@ weight_decay_option = click.option(
     help="Decoupled weight decay lambda of any --optimizer (Keras 3's weight_decay): before "
          "each step the weights are multiplied by 1 - learning rate * lambda. Default: 0.004 "
          "for adamw (Keras's), none for the others.")
+
+
+def check_momentum(optimizer):
+    """Refuse in one line a --momentum given with an --optimizer other than sgd: only SGD
+    takes it (:func:`make_optimizer`), and the others trained without it, unsaid."""
+    refuse_unread_options(["momentum"], f"sets SGD's momentum, and --optimizer {optimizer} is "
+                          "not sgd", "give --optimizer sgd")
 
 
 def check_weight_decay(weight_decay, learning_rate):

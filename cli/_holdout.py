@@ -47,8 +47,13 @@ def held_out_split(model, model_file, dataset, split_seed):
     """The seed of the mnist-5k hold-out split that ``model`` is measured on, and the words
     that say which held-out images these are: the split the model was trained with
     (``split_seed`` None), or the one --split-seed asks for; the other data sets have an
-    official test split."""
+    official test split, and --split-seed given with one is refused (it would be ignored)."""
     if dataset_key(dataset) != "mnist-5k":
+        if split_seed is not None:
+            raise click.BadParameter(
+                f"{split_seed} chooses which mnist-5k images are held out, but {dataset} has "
+                f"a test split of its own, which is what is measured: drop --split-seed",
+                param_hint="--split-seed")
         return 0, f"the test split of {dataset}"
     split = "100 images per class by the hold-out split of"
     if split_seed is not None:

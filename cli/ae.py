@@ -24,6 +24,7 @@ from dlcore.cli._common import (
     out_folder_option,
     output_folder,
     publish_metrics,
+    refuse_unread_options,
     resume_option,
     resumed_options,
     resumed_rbm,
@@ -103,6 +104,9 @@ def train(dataset, digits, hidden, epochs, batch_size, learning_rate, momentum, 
     every epoch and the pictures of the reconstructions.
     """
     classes = parse_digits("--digits", digits, dataset)
+    if resume is None and not corruption:
+        refuse_unread_options(["corruption_kind"], "sets how the inputs are corrupted, and "
+                              "--corruption 0 corrupts none", "give a --corruption above 0")
     if resume is None:
         try:   # from_config checks the combination now: a usage error, before any data
             model = dlcore.Autoencoder.from_config(dict(

@@ -29,6 +29,7 @@ from dlcore.cli._common import (
     output_folder,
     publish_metrics,
     refuse_fewer_epochs,
+    refuse_unread_options,
     resume_option,
     resumed_options,
     resuming_line,
@@ -40,6 +41,7 @@ from dlcore.cli._common import (
 )
 from dlcore.cli._dbn import (
     RESUMED_WEIGHT_DECAY,
+    check_momentum,
     check_train_size,
     check_weight_decay,
     make_optimizer,
@@ -249,6 +251,12 @@ def train(model_name, dataset, epochs, batch_size, optimizer, learning_rate, mom
         learning_rate = LENET5_ADAM_RATE if (model_name, optimizer) == ("lenet5", "adam") \
             else DEFAULT_LEARNING_RATES[optimizer]
     if resume is None:
+        if optimizer != "sgd":
+            check_momentum(optimizer)
+        if not validation_split:
+            refuse_unread_options(["validation_freq"], "sets how often the held-out images "
+                                  "are validated, and --validation-split 0 holds none out",
+                                  "give a --validation-split above 0")
         check_weight_decay(weight_decay, learning_rate)
     folder = output_folder(out)
     (x, y), (x_test, y_test), test_source = train_and_test_sets(dataset, seed,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 import numpy as np
+from click.core import ParameterSource
 
 import dlcore
 from dlcore import viz
@@ -34,6 +35,7 @@ from dlcore.cli._common import (
     publish_metrics,
     recorded_training,
     refuse_fewer_epochs,
+    refuse_unread_options,
     resume_option,
     resumed_options,
     sampling_options,
@@ -46,6 +48,7 @@ from dlcore.cli._common import (
 from dlcore.cli._dbn import (
     FINETUNE_DEFAULTS,
     RESUMED_WEIGHT_DECAY,
+    check_momentum,
     check_resumed_dbn,
     check_weight_decay,
     check_width,
@@ -324,6 +327,8 @@ def finetune_command(dbn_file, dataset, epochs, optimizer, learning_rate, moment
     on a validation split. `dlcore.load("model.h5").predict(X)` takes flat (n, 784) rows in [0, 1].
     """
     if resume is None:
+        if optimizer != "sgd":
+            check_momentum(optimizer)
         check_weight_decay(weight_decay, learning_rate)
     model = load_dbn(dbn_file)
     dataset = trained_dataset(model, dbn_file, dataset)
@@ -451,16 +456,31 @@ def image_shifts(width, augment, dataset, n_rows, flip=False):
             "image_shape": (1, side, side)}
 
 
+def one_number_of_steps(steps, gibbs_steps):
+    """The Gibbs steps of ``dbn sample``: --steps, or --gibbs-steps, its older name; both
+    given with different numbers are refused in the words of :meth:`dlcore.DBN.sample`."""
+    if gibbs_steps is None:
+        return steps
+    source = click.get_current_context().get_parameter_source("steps")
+    if source is ParameterSource.COMMANDLINE and steps != gibbs_steps:
+        raise click.UsageError(f"give --steps or --gibbs-steps (its older name), not both: "
+                               f"--steps {steps} and --gibbs-steps {gibbs_steps} disagree")
+    return gibbs_steps
+
+
 @dbn.command("sample")
 @click.argument("dbn_file", type=ModelFile())
 @click.option("--label", default=None,
               help="Draw this class (DBNs pretrained --with-labels): one of the model's classes "
                    "(3; a Fashion-MNIST model's also by name, Dress).")
 @click.option("--n", "n_samples", type=click.IntRange(min=1), default=100, show_default=True)
-@click.option("--steps", "--gibbs-steps", "steps", type=click.IntRange(min=1), default=1000,
-              show_default=True,
+@click.option("--steps", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Gibbs steps in the top RBM before the pass down (as `dlcore rbm sample "
                    "--steps`; --gibbs-steps is the older name).")
+# an option of its own, not a second name of --steps: click took the last of the two
+# silently, and a disagreeing pair is refused, as dbn.sample(steps=, gibbs_steps=) refuses it
+@click.option("--gibbs-steps", type=click.IntRange(min=1), default=None, hidden=True,
+              help="The older name of --steps: give one of the two.")
 @click.option("--sampler", type=click.Choice(["gibbs", "pt"]), default=None,
               help="Block Gibbs chains in the top RBM, or parallel tempering on its ladder "
                    "(not with --label) [default: pt for a top RBM trained with parallel "
@@ -468,7 +488,8 @@ def image_shifts(width, augment, dataset, n_rows, flip=False):
 @sampling_options("dbn.sample", gaussian=True)
 @backend_option
 @click.option("--out", type=PngPath(), default=Path("samples.png"), show_default=True)
-def sample_command(dbn_file, label, n_samples, steps, sampler, binary, seed, backend, out):
+def sample_command(dbn_file, label, n_samples, steps, gibbs_steps, sampler, binary, seed,
+                   backend, out):
     """Fantasies of a DBN: Gibbs sampling in the top RBM, then one pass down; samples.png
     shows the visible probabilities of that last step (--binary: pixels drawn from them; for
     the Gaussian visible units of a DBN made in Python, their means, --binary: real values
@@ -476,6 +497,7 @@ def sample_command(dbn_file, label, n_samples, steps, sampler, binary, seed, bac
     titled with the class when --label clamps one. The samples are those of
     `dlcore.load(DBN_FILE).sample(n, steps, label=K, seed=N)` in Python (with
     probabilities=False for --binary): the same pictures for the same file and seed."""
+    steps = one_number_of_steps(steps, gibbs_steps)
     model = load_dbn(dbn_file, backend)
     # first: a checkpoint of an interrupted pretraining is refused in its one line, not after
     # the note on CD-1 generators and the progress bar
@@ -543,6 +565,10 @@ def evaluate_command(dbn_file, dataset, samples, exact, binarize, runs, temperat
     """The variational lower bound on log p(v) per held-out image (Salakhutdinov & Murray
     2008): Monte Carlo draws through the recognition passes, log Z of the top RBM by AIS with
     RAISE's bracket (progress on stderr). The test split, or mnist-5k's 1,000 held-out images."""
+    if exact:
+        refuse_unread_options(["runs", "temperatures", "reverse_rows"],
+                              "sets the AIS estimate of log Z, which --exact replaces",
+                              "drop --exact")
     model = load_dbn(dbn_file, backend)
     if model.n_labels:   # the library's advice names its parameter (n_labels=0), not ours
         raise click.ClickException(

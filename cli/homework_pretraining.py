@@ -44,6 +44,7 @@ from dlcore.cli._common import (
     output_folder,
     parse_choices,
     publish_metrics,
+    refuse_unread_options,
     resume_option,
     resumed_options,
     saving_trained_model,
@@ -76,6 +77,8 @@ ROWS = {"dbn": ("DBN, unsupervised pre-training", ("0%", "1.2%", "1.2%"), "pretr
                        "supervised_net"),
         "deep": ("Deep net, no pre-training", (".004%", "2.1%", "2.4%"), "deep_net"),
         "shallow": ("Shallow net, no pre-training", (".004%", "1.8%", "1.9%"), "shallow_net")}
+#: The rows that pretrain (--epochs-per-layer), in the table's order.
+PRETRAINED_ROWS = ("dbn", "autoencoder", "supervised")
 #: The rows whose pretraining is a model of its own, saved (and resumable) before fine-tuning.
 PRETRAINED_STEMS = {"dbn": "dbn", "autoencoder": "stacked_autoencoder"}
 PRETRAINING = "pretraining"
@@ -256,6 +259,16 @@ def pretraining(dataset, train_size, layers_text, rows_text, n_seeds, epochs_per
         raise click.BadParameter(f"{layers_text!r}: a deep net needs at least two hidden "
                                  "layers, e.g. 784-500-500", param_hint="--layers")
     rows = parse_rows(rows_text)
+    if resume is None:   # a resumed run's options are its checkpoint's
+        if "autoencoder" not in rows:
+            refuse_unread_options(["corruption"], "sets the denoising autoencoders of the "
+                                  f"autoencoder row, which --rows {rows_text} does not train",
+                                  "add autoencoder to --rows")
+        if not set(PRETRAINED_ROWS) & set(rows):
+            refuse_unread_options(["epochs_per_layer"], "sets the pretraining, which --rows "
+                                  f"{rows_text} does not run", "add "
+                                  f"{', '.join(PRETRAINED_ROWS[:-1])} or {PRETRAINED_ROWS[-1]} "
+                                  "to --rows")
     seeds = [seed + k for k in range(n_seeds)]
     folder = output_folder(out)
     (X, y), test = load_labelled_split(dataset)

@@ -69,6 +69,7 @@ from dlcore.cli._common import (
     output_folder,
     parse_choices,
     publish_metrics,
+    refuse_unread_options,
     resume_option,
     resumed_options,
     resuming_line,
@@ -101,6 +102,18 @@ MC_DROPOUT_ROW = "dropout, MC average"
 EARLY_STOPPING_PATIENCE = 11
 EARLY_STOPPING_HOLDOUT = 0.2
 MLP_HIDDEN = (256, 128)
+#: option -> (what it sets, the methods that read it, the methods the fix adds): an option
+#: that only methods not in --methods read is refused, not ignored
+OPTIONS_OF_METHODS = {
+    "mc_dropout": ("the Monte Carlo row of dropout", ("dropout",), "dropout"),
+    "ensemble_size": ("the ensemble (the distillation's teacher too)",
+                      ("ensemble", "distillation"), "ensemble or distillation"),
+    "temperature": ("the distillation", ("distillation",), "distillation"),
+    # every single network's FGSM column too: all but the ensemble, which is not attacked
+    "epsilon": ("the FGSM column and adversarial training",
+                tuple(method for method in METHODS if method != "ensemble"),
+                "adversarial (or another single network)"),
+}
 #: The test images of the adversarial-examples figure: the first of each of the first ten
 #: classes.
 FIGURE_CLASSES = 10
@@ -205,6 +218,18 @@ def checked_examples(examples, key):
 def parse_methods(text):
     """``"none,l2,dropout"`` (or ``"all"``) -> the methods in the table's order."""
     return parse_choices(text, METHODS, "--methods")
+
+
+def refuse_options_of_methods_not_run(methods, methods_text):
+    """Refuse, as a usage error naming the option, the method it needs and the fix, an option
+    given on the command line that only methods not in ``methods`` read (``--mc-dropout``
+    without dropout): a mistyped --methods left it ignored, and the table looked as if it
+    had taken effect. A resumed run takes its options from its checkpoint, which --resume
+    already holds the command line to."""
+    for name, (sets, readers, fix) in OPTIONS_OF_METHODS.items():
+        if not any(method in readers for method in methods):
+            refuse_unread_options([name], f"sets {sets}, which --methods {methods_text} does "
+                                  "not run", f"add {fix} to --methods")
 
 
 class ErrorCurves(Callback):
@@ -439,13 +464,14 @@ def save_adversarial_examples(plain, hardened, test, epsilon, path, noun="digit"
 @click.option("--seed", type=click.IntRange(0, 2 ** 63 - 1), default=0, show_default=True,
               help="The first seed.")
 @click.option("--ensemble-size", type=click.IntRange(min=1), default=5, show_default=True,
-              help="K: the bagged networks of the ensemble.")
+              help="K: the bagged networks of the ensemble (and of distillation's teacher).")
 @click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=2.0,
-              show_default=True, help="T of the distillation.")
+              show_default=True, help="T of the distillation (its method only).")
 @click.option("--epsilon", type=click.FloatRange(min=0, min_open=True), default=0.1,
               show_default=True, help="FGSM step of adversarial training and of the attack.")
 @click.option("--mc-dropout", type=click.IntRange(min=0), default=50, show_default=True,
-              help="K dropout masks averaged for the Monte Carlo row (0: no such row).")
+              help="K dropout masks averaged for the Monte Carlo row of dropout (0: no such "
+                   "row).")
 @backend_option
 @out_folder_option("runs/regularisation")
 @resume_option(has_epochs=False, by_rows=True)
@@ -463,6 +489,8 @@ def regularisation(model_kind, dataset, train_size, methods_text, epochs, batch_
     next row, with that run's options (--backend and --out may change).
     """
     methods = parse_methods(methods_text)
+    if resume is None:
+        refuse_options_of_methods_not_run(methods, methods_text)
     (X, y), test = load_labelled_split(dataset)
     side = int(round(np.sqrt(X.shape[1])))
     if side * side != X.shape[1]:

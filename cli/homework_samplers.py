@@ -44,6 +44,7 @@ from dlcore.cli._common import (
     parse_choices,
     publish_metrics,
     refuse_protected_outputs,
+    refuse_unread_options,
     save_trained_model,
     training_record,
 )
@@ -179,6 +180,14 @@ def samplers_command(dataset, samplers, train_size, hidden, epochs, batch_size, 
     the same number of updates, then print each one's AIS log-likelihood per held-out image;
     write samplers.csv, samples.png and the models."""
     names = parse_samplers(samplers)
+    if not {"pcd", "fpcd"} & set(names):
+        refuse_unread_options(["chains"], f"sets the persistent chains of pcd and fpcd, which "
+                              f"--samplers {samplers} does not train", "add pcd or fpcd to "
+                              "--samplers")
+    if "pt" not in names:
+        refuse_unread_options(["pt_chains", "n_temperatures", "max_temperature"],
+                              f"sets the ladders of pt, which --samplers {samplers} does not "
+                              "train", "add pt to --samplers")
     folder = output_folder(out)
     refuse_protected_outputs(folder, [*(f"{name}.h5" for name in names), "samplers.csv",
                                       "samples.png"])

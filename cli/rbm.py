@@ -22,6 +22,7 @@ from dlcore.cli._common import (
     output_folder,
     publish_metrics,
     recorded_training,
+    refuse_unread_options,
     resume_option,
     resumed_options,
     resumed_rbm,
@@ -131,6 +132,10 @@ def train(dataset, digits, hidden, epochs, cd_k, persistent, sampler, n_chains, 
     if sampler in (None, "cd") and not persistent and n_chains is not None:
         raise click.BadParameter("CD-k restarts its chains at the data, one per row: --chains "
                                  "goes with --sampler pcd, fpcd or pt", param_hint="--chains")
+    if sampler != "pt" and resume is None:
+        chosen = sampler or ("pcd" if persistent else "cd")
+        refuse_unread_options(["n_temperatures"], "sets the rungs of parallel tempering's "
+                              f"ladder, and --sampler is {chosen}", "give --sampler pt")
     train_images, held_out, _ = load_digit_split(dataset, classes, classes, seed,
                                                  options=("--digits", "--digits"), comm=comm)
     folder = output_folder(out)
@@ -186,6 +191,9 @@ def reconstruct(model_file, dataset, digits, per_digit, sample_hidden, split_see
     The reconstructions are those of `dlcore.load(MODEL_FILE).reconstruct(images,
     sample_hidden, seed=N)` in Python, in one call for all the held-out images: the same
     pictures and errors for the same file and seed."""
+    if not sample_hidden:
+        refuse_unread_options(["seed"], "seeds the hidden states --sample-hidden draws, and it "
+                              "is not given", "add --sample-hidden")
     model = load_rbm(model_file, backend)
     dataset = trained_dataset(model, model_file, dataset)
     classes = parse_digits("--digits", digits, dataset)
@@ -273,6 +281,12 @@ def evaluate(model_file, dataset, digits, use_ais, exact, binarize, runs, temper
     pseudo-log-likelihood per image, and with --ais the log-likelihood per image by annealed
     importance sampling, bracketed by reverse annealing (RAISE). AIS's progress goes to
     stderr."""
+    if not use_ais:
+        refuse_unread_options(["runs", "temperatures", "reverse_rows"],
+                              "sets the AIS estimate, which runs with --ais only", "add --ais")
+        if not binarize:
+            refuse_unread_options(["seed"], "seeds the draws of --ais and --binarize, and "
+                                  "neither is given", "add one of them")
     model = load_rbm(model_file, backend)
     if exact:
         check_exact_fits(model, model_file)

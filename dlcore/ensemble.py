@@ -57,7 +57,8 @@ class Ensemble:
         probabilities (a softmax or sigmoid, not ``from_logits``: logits do not average into a
         probability)
     bagging : bool, ``fit`` trains each member on its own bootstrap sample
-    seed : int, the Philox key of the bootstrap samples
+    seed : int or None, the Philox key of the bootstrap samples; None draws one from the
+        operating system here, kept as the ensemble's ``seed``
 
     Attributes
     ----------

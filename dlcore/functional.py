@@ -474,7 +474,8 @@ class Model(TrainingLoop):
     backend : "auto", "cpu", "cuda" or "reference"
     seed : int, the Philox key of the initial weights (layer i's from ``layer_seed(seed, i)``,
         i counting the layers in the order the graph first calls them), of the validation
-        split and the batch order
+        split and the batch order; None draws one from the operating system here, kept as
+        the model's ``seed``
     name : str, optional
 
     ``layers`` is in Keras's order for the same graph (:func:`keras_layer_order`), and so are

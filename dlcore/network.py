@@ -94,7 +94,8 @@ class Sequential(Model):
         ``(784,)``; else taken from the first layer's ``input_shape``, else from the data of
         the first ``fit``/``predict``
     backend : "auto", "cpu", "cuda" or "reference" (see :func:`dlcore.get_backend`)
-    seed : int, the Philox key of every random draw (see the module docstring)
+    seed : int or None, the Philox key of every random draw (see the module docstring); None
+        draws one from the operating system here, kept as the model's ``seed``
     name : str, optional
 
     Attributes

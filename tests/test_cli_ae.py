@@ -69,6 +69,10 @@ def test_info_lists_the_autoencoder_file(trained):
                                  "needs a --sparsity-target"),
     (["--corruption", "1.5"], "--corruption must be in"),
     (["--corruption-kind", "blur"], "--corruption-kind"),
+    # a kind of corruption without any corruption was taken and ignored
+    (["--corruption", "0", "--corruption-kind", "gaussian"],
+     "--corruption-kind sets how the inputs are corrupted, and --corruption 0 corrupts none: "
+     "give a --corruption above 0, or drop --corruption-kind"),
     (["--digits", "1-12"], "--digits"),
 ])
 def test_bad_options_are_one_line_and_exit_2(arguments, message, tmp_path):

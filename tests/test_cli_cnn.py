@@ -111,6 +111,25 @@ def test_bad_input_is_one_line_on_stderr_and_a_nonzero_exit(arguments, code, tmp
     assert len(result.stderr.strip().splitlines()) == 1 and "error" in result.stderr
 
 
+@pytest.mark.parametrize("options, said", [
+    (["--momentum", "0.5"], "--momentum sets SGD's momentum, and --optimizer adam is not sgd: "
+                            "give --optimizer sgd, or drop --momentum"),
+    (["--optimizer", "rmsprop", "--momentum", "0.9"], "--optimizer rmsprop is not sgd"),
+    (["--validation-split", "0", "--validation-freq", "2"],
+     "--validation-freq sets how often the held-out images are validated, and "
+     "--validation-split 0 holds none out: give a --validation-split above 0, or drop "
+     "--validation-freq"),
+])
+def test_an_option_the_others_leave_unread_is_refused_in_one_line(options, said, tmp_path):
+    # --momentum with adam (the default optimiser) and --validation-freq without held-out
+    # images were taken and ignored: the run trained without them, unsaid
+    result = CliRunner().invoke(main, ["cnn", "train", *TINY, *options, "--out",
+                                       str(tmp_path / "run")])
+    assert result.exit_code == 2, result.output
+    [line] = result.stderr.strip().splitlines()
+    assert said in line and not (tmp_path / "run").exists()
+
+
 def test_a_train_size_above_the_training_images_is_one_line_not_a_smaller_run(tmp_path):
     # mnist-5k keeps 1,000 of its 5,000 images for the test: 4,000 to train on
     result = CliRunner().invoke(main, ["cnn", "train", "--dataset", "mnist-5k", "--train-size",

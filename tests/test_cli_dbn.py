@@ -259,6 +259,13 @@ def test_bench_dbn_times_dlcore_and_pytorch_side_by_side():
     (["homework", "pretraining", "--layers", "784-20"], "two hidden layers"),
     (["homework", "pretraining", "--rows", "dbn,auto"], "--rows"),
     (["homework", "pretraining", "--train-size", "99999"], "more than the"),
+    # options only rows not in --rows read were taken and ignored
+    (["homework", "pretraining", "--rows", "dbn,deep", "--corruption", "0.1"],
+     "--corruption sets the denoising autoencoders of the autoencoder row, which --rows "
+     "dbn,deep does not train: add autoencoder to --rows, or drop --corruption"),
+    (["homework", "pretraining", "--rows", "deep,shallow", "--epochs-per-layer", "2"],
+     "--epochs-per-layer sets the pretraining, which --rows deep,shallow does not run: add "
+     "dbn, autoencoder or supervised to --rows, or drop --epochs-per-layer"),
     (["bench", "dbn", "--layers", "100-10", "--rows", "100"], "--layers"),
 ])
 def test_bad_input_is_one_line_on_stderr_and_a_nonzero_exit(arguments, message, tmp_path):
@@ -268,6 +275,18 @@ def test_bad_input_is_one_line_on_stderr_and_a_nonzero_exit(arguments, message, 
     assert result.exit_code != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("dlcore: error:") and message in lines[0]
+
+
+def test_finetune_refuses_a_momentum_its_optimizer_does_not_take(pretrained, tmp_path):
+    # --optimizer adam --momentum 0.5 fine-tuned with adam alone, unsaid
+    result = CliRunner().invoke(main, ["dbn", "finetune", str(pretrained / "dbn.h5"),
+                                       "--optimizer", "adam", "--momentum", "0.5", "--out",
+                                       str(tmp_path / "run")])
+    assert result.exit_code == 2, result.output
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("dlcore: error: --momentum sets SGD's momentum, and --optimizer "
+                           "adam is not sgd: give --optimizer sgd, or drop --momentum")
+    assert not (tmp_path / "run").exists()
 
 
 def test_finetune_and_sample_refuse_what_they_cannot_use(pretrained, finetuned, tmp_path):
@@ -574,6 +593,34 @@ def test_dbn_sample_draws_what_dbn_sample_draws_from_the_same_file(flags, call, 
     tempering = "label" not in call and call.get("sampler") != "gibbs"
     assert ("parallel tempering" in result.stdout) == tempering
     assert ("of class dog" in result.stdout) == ("label" in call)
+
+
+@pytest.mark.parametrize("flags, steps", [
+    (["--gibbs-steps", "3"], 3), (["--steps", "3", "--gibbs-steps", "3"], 3),
+    (["--steps", "1000", "--gibbs-steps", "2"], None),
+    (["--gibbs-steps", "2", "--steps", "3"], None),
+])
+def test_dbn_sample_refuses_steps_and_its_older_name_gibbs_steps_disagreeing(
+        flags, steps, tmp_path, monkeypatch):
+    # two names of one option: click took the last given, `--steps 5 --gibbs-steps 100` ran
+    # 100 steps silently; dbn.sample(steps=5, gibbs_steps=100) refuses the pair
+    path = tempering_top_dbn(tmp_path)
+    drawn = []
+    monkeypatch.setattr(dlcore.viz, "save_tiles",
+                        lambda tiles, out, **options: drawn.append(np.asarray(tiles)))
+    result = CliRunner().invoke(main, ["dbn", "sample", str(path), "--n", "2", "--seed", "1",
+                                       *flags, "--out", str(tmp_path / "samples.png")])
+    if steps is None:
+        given = dict(zip(flags[::2], flags[1::2]))
+        assert result.exit_code == 2 and not drawn, result.output
+        [said] = result.output.strip().splitlines()
+        assert said.startswith(
+            f"dlcore: error: give --steps or --gibbs-steps (its older name), not both: --steps "
+            f"{given['--steps']} and --gibbs-steps {given['--gibbs-steps']} disagree (see "), said
+        return
+    assert result.exit_code == 0, result.output
+    np.testing.assert_array_equal(drawn[0].reshape(2, 16),
+                                  dlcore.load(path).sample(2, steps, seed=1))
 
 
 @pytest.mark.parametrize("visible, flags, kind, scale, key", [

@@ -83,12 +83,45 @@ def test_dbn_evaluate_prints_the_bound_with_ais_and_exactly(model_files):
     (["rbm", "evaluate", "wide.h5", "--exact"], "at most 24 units"),
     (["dbn", "evaluate", "rbm.h5"], "not a DBN"),
     (["rbm", "evaluate", "rbm.h5", "--runs", "1"], "--runs"),
+    # options the other options leave unread were ignored: the user believed them taken
+    (["rbm", "evaluate", "rbm.h5", "--exact", "--temperatures", "5000"],
+     "--temperatures sets the AIS estimate, which runs with --ais only: add --ais, or drop "
+     "--temperatures"),
+    (["rbm", "evaluate", "rbm.h5", "--seed", "3"], "--seed seeds the draws of --ais and "
+     "--binarize, and neither is given: add one of them, or drop --seed"),
+    (["rbm", "reconstruct", "rbm.h5", "--seed", "3"], "--seed seeds the hidden states "
+     "--sample-hidden draws, and it is not given: add --sample-hidden, or drop --seed"),
+    (["dbn", "evaluate", "dbn.h5", "--exact", "--reverse-rows", "10"], "--reverse-rows sets "
+     "the AIS estimate of log Z, which --exact replaces: drop --exact, or drop --reverse-rows"),
 ])
 def test_bad_evaluations_are_one_line_errors(model_files, command, message):
     command = [*command[:2], str(model_files / command[2]), *command[3:], "--backend", "cpu"]
     result = CliRunner().invoke(main, command)
     assert result.exit_code in (1, 2)
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", [["rbm", "evaluate"], ["rbm", "reconstruct"]])
+def test_split_seed_with_a_data_set_of_its_own_test_split_is_refused(model_files, command,
+                                                                     tmp_path):
+    # --split-seed chooses mnist-5k's held-out images; with a data set that has a test split
+    # it was taken and ignored, the test split measured
+    from dlcore.datasets import write_idx
+    from dlcore.datasets.mnist import split_file_names
+    images, labels = dlcore.datasets.load_mnist_5k()
+    for split in ("train", "test"):
+        images_name, labels_name = split_file_names(split)
+        write_idx(tmp_path / images_name, images[:20])
+        write_idx(tmp_path / labels_name, labels[:20])
+    result = CliRunner().invoke(main, [*command, str(model_files / "rbm.h5"), "--dataset",
+                                       str(tmp_path), "--split-seed", "3", "--backend", "cpu",
+                                       *(["--out", str(tmp_path / "r.png")]
+                                         if command[1] == "reconstruct" else [])])
+    assert result.exit_code == 2, result.output
+    [line] = result.stderr.strip().splitlines()
+    assert (f"3 chooses which mnist-5k images are held out, but {tmp_path} has a test split "
+            "of its own, which is what is measured: drop --split-seed") in line
+    assert not (tmp_path / "r.png").exists()
 
 
 def test_bench_ais_times_dlcore_and_numpy_on_the_same_work():

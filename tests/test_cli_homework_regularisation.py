@@ -23,14 +23,16 @@ from dlcore.cli.homework_regularisation import METHODS, NETWORKS, parse_methods
 from dlcore.layers import Dense, Dropout, GaussianNoise, ImageAugmentation
 from dlcore.regularizers import L2, MaxNorm
 
-TINY = ["--train-size", "40", "--epochs", "2", "--batch-size", "20", "--ensemble-size", "2",
-        "--mc-dropout", "2", "--backend", "cpu"]
+TINY = ["--train-size", "40", "--epochs", "2", "--batch-size", "20", "--backend", "cpu"]
+#: the small settings of the methods that read them (given without them, they are refused)
+SMALL_ENSEMBLE, FEW_MASKS = ["--ensemble-size", "2"], ["--mc-dropout", "2"]
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("regularisation")
-    result = CliRunner().invoke(main, ["homework", "regularisation", *TINY, "--methods",
+    result = CliRunner().invoke(main, ["homework", "regularisation", *TINY, *SMALL_ENSEMBLE,
+                                       *FEW_MASKS, "--methods",
                                        "none,l2,dropout,distillation,adversarial", "--seeds",
                                        "2", "--out", str(out)])
     return result, out
@@ -81,6 +83,16 @@ def test_methods_parse_in_table_order_and_all_means_every_one():
     (["--methods", "none,weight-noise"], "choose from none, l2"),
     (["--train-size", "5000"], "more than the 4000 training images"),
     (["--model", "resnet"], "'resnet' is not one of"),
+    # an option that only a method not run reads was ignored: a mistyped --methods looked
+    # as if it had taken effect
+    (["--methods", "none,l2", "--mc-dropout", "10"],
+     "--mc-dropout sets the Monte Carlo row of dropout, which --methods none,l2 does not run: "
+     "add dropout to --methods, or drop --mc-dropout"),
+    (["--methods", "none,dropout", "--mc-dropout", "0", "--temperature", "4"],
+     "--temperature sets the distillation, which --methods none,dropout does not run: add "
+     "distillation to --methods, or drop --temperature"),
+    (["--methods", "l1", "--ensemble-size", "3"], "add ensemble or distillation to --methods"),
+    (["--methods", "ensemble", "--epsilon", "0.2"], "--epsilon sets the FGSM column"),
 ])
 def test_bad_options_are_one_line_usage_errors(arguments, words, tmp_path):
     result = CliRunner().invoke(main, ["homework", "regularisation", *arguments, "--out",
@@ -139,7 +151,8 @@ def test_ctrl_c_saves_the_finished_rows_and_resuming_gives_the_uninterrupted_tab
 
     import dlcore.cli.homework_regularisation as command
     from dlcore.cli._common import INTERRUPTED_EXIT_CODE
-    arguments = ["homework", "regularisation", *TINY, "--methods", "none,dropout,adversarial",
+    arguments = ["homework", "regularisation", *TINY, *FEW_MASKS, "--methods",
+                 "none,dropout,adversarial",
                  "--seeds", "2", "--train-size", "30", "--epochs", "1"]
     runner = CliRunner()
     whole = runner.invoke(main, [*arguments, "--out", str(tmp_path / "whole")])
@@ -206,7 +219,7 @@ def test_ctrl_c_while_the_monte_carlo_dropout_row_runs_saves_neither_of_dropout_
             raise KeyboardInterrupt
         return measured(self, net, curves, attack, **options)
 
-    arguments = ["homework", "regularisation", *TINY, "--methods", "none,dropout",
+    arguments = ["homework", "regularisation", *TINY, *FEW_MASKS, "--methods", "none,dropout",
                  "--train-size", "30", "--epochs", "1", "--out", str(tmp_path / "run")]
     with monkeypatch.context() as patched:
         patched.setattr(command.Experiment, "result", interrupted_in_the_masks)
@@ -258,9 +271,10 @@ def test_the_adversarial_examples_of_garments_are_not_called_digits(tmp_path, mo
     assert figures[0]["title"].startswith("FGSM, epsilon=0.1: test images (true: ")
 
 
-def interrupted_in_its_second_row(tmp_path, monkeypatch):
-    """A run of the rows none and l2 (one epoch each) in tmp_path/run, Ctrl-C'd as its second
-    row trains; returns its arguments and its checkpoint (holding the first row)."""
+def interrupted_in_its_second_row(tmp_path, monkeypatch, *more):
+    """A run of the rows none and l2 (one epoch each; the options ``more`` too) in
+    tmp_path/run, Ctrl-C'd as its second row trains; returns its arguments and its checkpoint
+    (holding the first row)."""
     import dlcore.cli.homework_regularisation as command
     trained = command.Experiment.run
     calls = []
@@ -274,9 +288,26 @@ def interrupted_in_its_second_row(tmp_path, monkeypatch):
     with monkeypatch.context() as patched:
         patched.setattr(command.Experiment, "run", interrupted_second)
         arguments = ["homework", "regularisation", *TINY, "--methods", "none,l2",
-                     "--train-size", "30", "--epochs", "1", "--out", str(tmp_path / "run")]
+                     "--train-size", "30", "--epochs", "1", *more, "--out",
+                     str(tmp_path / "run")]
         CliRunner().invoke(main, arguments)
     return arguments, tmp_path / "run" / "checkpoint.h5"
+
+
+def test_a_checkpoint_recording_options_of_methods_it_did_not_run_still_resumes(
+        tmp_path, monkeypatch):
+    # a run of an earlier version took --mc-dropout and --temperature without dropout and
+    # distillation; its checkpoint, and the resume command its Ctrl-C printed, must go on
+    import dlcore.cli.homework_regularisation as command
+    with monkeypatch.context() as earlier:
+        earlier.setattr(command, "OPTIONS_OF_METHODS", {})
+        arguments, checkpoint = interrupted_in_its_second_row(
+            tmp_path, monkeypatch, "--mc-dropout", "7", "--temperature", "3")
+    assert checkpoint.exists()
+    for resume in ([*arguments, "--resume", str(checkpoint)],
+                   ["homework", "regularisation", "--resume", str(checkpoint)]):
+        resumed = CliRunner().invoke(main, resume)
+        assert resumed.exit_code == 0, resumed.output
 
 
 def test_a_resumed_run_s_total_adds_the_training_of_the_rows_before_the_resume(

@@ -12,15 +12,16 @@ from dlcore.io import atomic
 from test_atomic_writes import _full_disk_in
 
 TINY = ["--hidden", "4", "--epochs", "1", "--batch-size", "1000", "--ais-runs", "2",
-        "--ais-temperatures", "10", "--sample-steps", "2", "--chains", "7", "--pt-chains", "3",
-        "--temperatures", "3", "--backend", "reference"]
+        "--ais-temperatures", "10", "--sample-steps", "2", "--backend", "reference"]
+#: the small settings of the samplers that read them (given without them, they are refused)
+FEW_CHAINS, SHORT_LADDERS = ["--chains", "7"], ["--pt-chains", "3", "--temperatures", "3"]
 
 
 @pytest.mark.slow
 def test_homework_samplers_writes_the_table_the_samples_and_the_models(tmp_path):
     out = tmp_path / "run"
     result = CliRunner().invoke(main, ["homework", "samplers", "--samplers", "cd1,fpcd,pt",
-                                       *TINY, "--out", str(out)])
+                                       *TINY, *FEW_CHAINS, *SHORT_LADDERS, "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert_wrote(result, out, ["samplers.csv", "samples.png", "cd1.h5", "fpcd.h5", "pt.h5"])
     with open(out / "samplers.csv", newline="") as handle:
@@ -35,6 +36,26 @@ def test_homework_samplers_writes_the_table_the_samples_and_the_models(tmp_path)
 def test_homework_samplers_names_an_unknown_row():
     result = CliRunner().invoke(main, ["homework", "samplers", "--samplers", "cd1,gibbs"])
     assert result.exit_code == 2 and "cd1, cd10, pcd, fpcd, pt" in result.output
+
+
+@pytest.mark.parametrize("samplers, options, said", [
+    ("cd1,cd10", ["--chains", "50"], "--chains sets the persistent chains of pcd and fpcd, "
+     "which --samplers cd1,cd10 does not train: add pcd or fpcd to --samplers, or drop "
+     "--chains"),
+    ("pcd", ["--chains", "50", "--max-temperature", "3"], "--max-temperature sets the ladders "
+     "of pt, which --samplers pcd does not train: add pt to --samplers, or drop "
+     "--max-temperature"),
+    ("cd1,fpcd", ["--temperatures", "4"], "add pt to --samplers, or drop --temperatures"),
+])
+def test_homework_samplers_refuses_the_options_of_samplers_it_does_not_train(
+        samplers, options, said, tmp_path):
+    # --chains without pcd or fpcd, or a ladder without pt, was ignored: a mistyped
+    # --samplers looked as if the option had taken effect
+    result = CliRunner().invoke(main, ["homework", "samplers", "--samplers", samplers,
+                                       *options, "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2, result.output
+    assert said in result.output and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
 
 
 def test_homework_samplers_trains_on_a_seeded_subset_of_train_size(tmp_path):
@@ -137,7 +158,7 @@ def test_ctrl_c_names_the_saved_models_and_the_command_that_measures_one(
     monkeypatch.setattr(dlcore.BernoulliRBM, name, interrupted)
     out = tmp_path / "run"
     result = CliRunner().invoke(main, ["homework", "samplers", "--samplers", "cd1,pcd", *TINY,
-                                       "--out", str(out)])
+                                       *FEW_CHAINS, "--out", str(out)])
     monkeypatch.undo()
     assert result.exit_code == INTERRUPTED_EXIT_CODE, result.output
     [message] = [line for line in result.output.splitlines() if line.startswith("dlcore:")]

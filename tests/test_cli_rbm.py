@@ -253,6 +253,10 @@ def test_rbm_train_trains_with_the_chosen_sampler_and_records_it(sampler, extra,
     (["--sampler", "cd", "--chains", "5"], "--chains"),
     (["--chains", "5"], "--chains"),
     (["--sampler", "gibbs"], "--sampler"),
+    # a ladder without parallel tempering was taken and ignored
+    (["--temperatures", "5"], "--temperatures sets the rungs of parallel tempering's ladder, "
+                              "and --sampler is cd: give --sampler pt, or drop --temperatures"),
+    (["--persistent", "--temperatures", "5"], "and --sampler is pcd: give --sampler pt"),
 ])
 def test_rbm_train_refuses_contradictory_sampler_options_in_one_line(arguments, option,
                                                                      tmp_path):

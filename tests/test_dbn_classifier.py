@@ -249,7 +249,7 @@ def test_sample_weight_weighs_the_fine_tuning_as_mlp_classifiers():
         np.testing.assert_array_equal(one, other)
     assert weighted.history["loss"][0] != unweighted.history["loss"][0]
     # the held-out rows' weights weigh the validation loss only
-    _, held_out = dlcore.DBNClassifier(**quick)._split_rows(60)
+    _, held_out = dlcore.DBNClassifier(**quick)._split_rows(60, seed=0)
     only_held_out = np.ones(60)
     only_held_out[held_out] = weights[held_out]
     held_out_weighted = fitted(only_held_out)
@@ -283,7 +283,7 @@ def test_sample_weight_leaving_the_fit_or_its_held_out_rows_nothing_is_refused_i
     # stopping kept the first epoch's weights, silently; on the rows it trains on, nothing learnt
     X, y = two_classes(40)
     quick = {**SMALL, "hidden": (6,), "pretrain_epochs": 1, "epochs": 2, "validation_split": 0.25}
-    _, held_out = dlcore.DBNClassifier(**quick)._split_rows(40)
+    _, held_out = dlcore.DBNClassifier(**quick)._split_rows(40, seed=0)
     trained_on = np.setdiff1d(np.arange(40), held_out)
     for zero, which in ((held_out, "holds out"), (trained_on, "trains on")):
         weights = np.ones(40)
@@ -299,3 +299,21 @@ def test_a_label_short_of_the_rows_is_named_before_their_weights():
     X, y = two_classes(40)
     with pytest.raises(ValueError, match=r"^X has 40 rows but y has 39 labels"):
         dlcore.DBNClassifier(**SMALL).fit(X, y[:39], sample_weight=np.ones(40))
+
+
+@pytest.mark.parametrize("call", ["fit", "partial_fit"])
+def test_seed_none_draws_one_seed_kept_in_seed_that_fits_the_same_model_again(call):
+    # seed=None drew the DBN's seed and, apart, another for the validation split from the
+    # operating system, and kept neither on the classifier: the fit could not be repeated
+    X, y = two_classes(60)
+    quick = {**SMALL, "hidden": (6,), "pretrain_epochs": 1, "epochs": 2,
+             "validation_split": 0.25}
+    drawn = getattr(dlcore.DBNClassifier(**quick, seed=None), call)(X, y)
+    assert isinstance(drawn.seed_, int) and drawn.dbn_.seed_ == drawn.seed_
+    again = getattr(dlcore.DBNClassifier(**quick, seed=drawn.seed_), call)(X, y)
+    assert again.seed_ == drawn.seed_
+    for mine, theirs in zip(drawn.network_.get_weights(), again.network_.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
+    assert drawn.network_.history["loss"] == again.network_.history["loss"]
+    assert pickle.loads(pickle.dumps(drawn)).seed_ == drawn.seed_
+    assert dlcore.DBNClassifier(**quick, seed=7).fit(X, y).seed_ == 7

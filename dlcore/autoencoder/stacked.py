@@ -87,12 +87,14 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
         (module docstring).
     seed : int or None
         Every autoencoder gets its own key derived from it (``dlcore.backend.rng.layer_seed``).
+        None draws one from the operating system at ``fit``, kept in ``seed_``.
     backend : {"auto", "cpu", "cuda", "reference"}
     verbose : bool or int >= 0 (scikit-learn's level: any level above 0 is True)
 
     Attributes
     ----------
     autoencoders_ : list of Autoencoder, bottom first
+    seed_ : int, the seed actually used (``seed=model.seed_`` trains the same stack again)
     n_features_in_ : int, the visible units of the bottom autoencoder (the width of ``X``)
     layers_ : list of int, [n_features_in_, n_hidden_1, ..., n_hidden_top]
     history : dict of per-epoch lists ``ae<k>_loss``, ``ae<k>_reconstruction_error``,

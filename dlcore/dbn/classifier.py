@@ -110,8 +110,11 @@ class DBNClassifier(AccuracyScore, LogProbabilities, RoutesSampleWeight, ConfigI
         ``FINETUNE_DEFAULTS["shift"]`` pixels for rows that are square images of at least
         28 x 28 pixels, the data the recipe was chosen on, and 0 for any other rows (tables of
         features, small images), so that ``fit`` takes any data as scikit-learn's do.
-    seed : int
-        Seed of the pretraining, the network and the validation split.
+    seed : int or None
+        Seed of the pretraining, the network and the validation split. None draws one from
+        the operating system at ``fit`` (or a first ``partial_fit``), used for all three and
+        kept in ``seed_``, as :class:`dlcore.BernoulliRBM` keeps it: ``seed=model.seed_``
+        fits the same model again.
     backend : {"auto", "cpu", "cuda", "reference"}
     verbose : bool or int >= 0 (scikit-learn's level: any level above 0 is True)
         Print the progress of both phases.
@@ -119,6 +122,8 @@ class DBNClassifier(AccuracyScore, LogProbabilities, RoutesSampleWeight, ConfigI
     Attributes
     ----------
     classes_ : (n_classes,) array, the sorted labels of ``y``
+    seed_ : int
+        The seed actually used (``seed``, or the one drawn for None).
     n_features_in_ : int
     dbn_ : the pretrained :class:`dlcore.DBN`
     network_ : the fine-tuned :class:`dlcore.Sequential` (``predict`` gives the probabilities)
@@ -197,12 +202,14 @@ class DBNClassifier(AccuracyScore, LogProbabilities, RoutesSampleWeight, ConfigI
             X = self._rows(X, "X")
             self._check_lengths(X, targets)   # before the weights: y's length is at fault
             weights = self._weights(sample_weight, len(targets))
-            dbn, network = self._fit_network(X, targets, classes, weights)
+            # one seed for everything the fit draws: with seed=None, drawn once here
+            seed = rng.check_seed(self.seed)
+            dbn, network = self._fit_network(X, targets, classes, seed, weights)
         except BaseException:
             self._put_back_feature_names(found_names)
             raise
         self.classes_, self.n_features_in_ = classes, X.shape[1]
-        self.dbn_, self.network_ = dbn, network
+        self.dbn_, self.network_, self.seed_ = dbn, network, seed
         self._note_learning_curves()
         return self
 
@@ -242,14 +249,15 @@ class DBNClassifier(AccuracyScore, LogProbabilities, RoutesSampleWeight, ConfigI
             parts.append(_mean_one(part))
         return parts
 
-    def _fit_network(self, X, targets, classes, weights=None):
+    def _fit_network(self, X, targets, classes, seed, weights=None):
         """``(dbn, network)`` of :meth:`fit`: the DBN pretrained on ``X``, its network
         fine-tuned on (X, targets), each row's loss weighted by ``weights`` (or None), early
-        stopping on the held-out part."""
+        stopping on the held-out part; every draw (split, pretraining, network) from the int
+        ``seed``."""
         from dlcore.callbacks import EarlyStopping
         self._check_lengths(X, targets)
-        fit_rows, valid_rows = self._split_rows(len(X))   # refused before anything trains
-        dbn, network = self._pretrained_network(X, len(classes))
+        fit_rows, valid_rows = self._split_rows(len(X), seed)   # refused before anything trains
+        dbn, network = self._pretrained_network(X, len(classes), seed)
         train, fit_weights, valid, callbacks = (X, targets), weights, None, []
         if valid_rows is not None:
             train = (X[fit_rows], targets[fit_rows])
@@ -330,9 +338,10 @@ class DBNClassifier(AccuracyScore, LogProbabilities, RoutesSampleWeight, ConfigI
             self._check_lengths(X, targets)
             weights = self._weights(sample_weight, len(targets))
             if first:
-                dbn, network = self._pretrained_network(X, len(known), one_pass=True)
+                seed = rng.check_seed(self.seed)   # drawn once for seed=None, as in fit
+                dbn, network = self._pretrained_network(X, len(known), seed, one_pass=True)
             else:
-                dbn, network = self.dbn_, self.network_
+                dbn, network, seed = self.dbn_, self.network_, self.seed_
             network.fit(X, targets, epochs=1, batch_size=int(self.batch_size),
                         verbose=int(bool(self.verbose)), sample_weight=weights)
         except BaseException:
@@ -340,27 +349,27 @@ class DBNClassifier(AccuracyScore, LogProbabilities, RoutesSampleWeight, ConfigI
                 self._put_back_feature_names(found_names)
             raise
         self.classes_, self.n_features_in_ = known, X.shape[1]
-        self.dbn_, self.network_ = dbn, network
+        self.dbn_, self.network_, self.seed_ = dbn, network, seed
         self._note_learning_curves()
         return self
 
-    def _pretrained_network(self, X, n_classes, one_pass=False):
+    def _pretrained_network(self, X, n_classes, seed, one_pass=False):
         """``(dbn, network)``: the DBN pretrained on ``X`` (``pretrain_epochs`` of greedy
         training, or with ``one_pass`` the one pass of :meth:`DBN.partial_fit`) and the
-        network of ``n_classes`` outputs it initialises, compiled for fine-tuning: what
-        :meth:`fit` and a first :meth:`partial_fit` build alike."""
+        network of ``n_classes`` outputs it initialises, compiled for fine-tuning, both seeded
+        with the int ``seed``: what :meth:`fit` and a first :meth:`partial_fit` build alike."""
         shifts = self._image_shifts(X.shape[1])   # refused before anything trains
         dbn = DBN(hidden=[int(size) for size in as_size_list(self.hidden)],
                   epochs=1 if one_pass else self.pretrain_epochs,
                   learning_rate=self.pretrain_learning_rate,
                   batch_size=self.pretrain_batch_size, propagate=self.propagate,
-                  seed=self.seed, backend=self.backend, verbose=bool(self.verbose))
+                  seed=seed, backend=self.backend, verbose=bool(self.verbose))
         if one_pass:
             dbn.partial_fit(X)
         else:
             dbn.fit(X)
         network = dbn.to_network(n_classes=n_classes, dropout=self.dropout,
-                                 input_dropout=self.input_dropout, seed=self.seed,
+                                 input_dropout=self.input_dropout, seed=seed,
                                  backend=self.backend, augment=shifts)
         network.compile(loss="cross_entropy", optimizer=self._optimizer(),
                         metrics=["accuracy"])
@@ -475,17 +484,17 @@ class DBNClassifier(AccuracyScore, LogProbabilities, RoutesSampleWeight, ConfigI
             return optimizers.SGD(learning_rate=self.learning_rate, momentum=self.momentum)
         return optimizers.OPTIMIZERS[self.optimizer](learning_rate=self.learning_rate)
 
-    def _split_rows(self, n):
-        """``(fit_rows, valid_rows)`` of ``n`` rows: a seeded random ``validation_split`` of
-        them held out (as ``dlcore dbn finetune`` splits), each in order; valid_rows None
-        without one."""
+    def _split_rows(self, n, seed):
+        """``(fit_rows, valid_rows)`` of ``n`` rows: a random ``validation_split`` of them
+        held out, drawn from the int ``seed`` (as ``dlcore dbn finetune`` splits), each in
+        order; valid_rows None without one."""
         if not self.validation_split:
             return np.arange(n), None
         n_valid = max(1, int(round(self.validation_split * n)))
         if n_valid >= n:
             raise ValueError(f"validation_split={self.validation_split} leaves no row of "
                              f"{n} to train on; lower it or set it to 0")
-        order = rng.permutation(n, self.seed, rng.STREAM_SPLIT, 1)
+        order = rng.permutation(n, seed, rng.STREAM_SPLIT, 1)
         return np.sort(order[n_valid:]), np.sort(order[:n_valid])
 
     # -- using a trained model ----------------------------------------------------------
@@ -524,7 +533,8 @@ class DBNClassifier(AccuracyScore, LogProbabilities, RoutesSampleWeight, ConfigI
         network.set_state(state["network"]["state"])
         network.history = state["network"]["history"]
         self.classes_, self.n_features_in_ = np.asarray(state["classes"]), dbn.n_features_in_
-        self.dbn_, self.network_ = dbn, network
+        # the fit gave its DBN its own seed: the state holds it there
+        self.dbn_, self.network_, self.seed_ = dbn, network, dbn.seed_
         self._note_learning_curves()
 
     def _has_state(self):

@@ -225,7 +225,8 @@ class DBN(LayerStack, LogProbabilities, PicklesThroughState, SavesToFile, Transf
     up_down_learning_rate, up_down_gibbs_steps, up_down_batch_size : float, int, int
         Its learning rate, Gibbs steps in the top RBM, and mini-batch size.
     seed : int or None
-        Every RBM gets its own key derived from it (``dlcore.backend.rng.layer_seed``).
+        Every RBM gets its own key derived from it (``dlcore.backend.rng.layer_seed``). None
+        draws one from the operating system at ``fit``, kept in ``seed_``.
     backend : {"auto", "cpu", "cuda", "reference"}
     verbose : bool or int >= 0 (scikit-learn's level: any level above 0 is True)
         One line per RBM epoch on stderr.
@@ -233,6 +234,7 @@ class DBN(LayerStack, LogProbabilities, PicklesThroughState, SavesToFile, Transf
     Attributes
     ----------
     rbms_ : list of RBMs, bottom first
+    seed_ : int, the seed actually used (``seed=model.seed_`` trains the same DBN again)
     n_features_in_ : int, the visible units of the bottom RBM (the width of ``X``)
     layers_ : list of int, [n_features_in_, n_hidden_1, ..., n_hidden_top]
     classes_ : (n_labels,) array, with label units: the class of each label unit (the labels
