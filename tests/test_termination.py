@@ -325,3 +325,99 @@ def test_a_signal_while_numba_loads_a_kernel_interrupts_the_call_once_it_is_load
         f"SIGTERM at its default inside: [{number == signal.SIGINT}]",
         "Ctrl-C's handler put back: True"], child.stderr[-3000:]
     assert "Exception ignored" not in child.stderr
+
+
+@pytest.fixture
+def handlers_as_in_a_command():
+    """Ctrl-C's handler Python's, SIGTERM's the command line's (pytest-xdist's workers ignore
+    SIGINT), put back after the test, with the listener's state should a step leave it wrong
+    (the tests after it then still hold)."""
+    from dlcore.termination import HOLDING_SIGNALS_WHILE_COMPILING as listener
+    from dlcore.termination import raise_terminated
+    previous = {signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler),
+                signal.SIGTERM: signal.signal(signal.SIGTERM, raise_terminated)}
+    yield listener
+    for number, handler in listener.replaced.items():
+        signal.signal(number, handler)
+    listener.depth, listener.replaced, listener.held = 0, {}, []
+    for number, handler in previous.items():
+        signal.signal(number, handler)
+
+
+def _compiler_lock_signalled_at(step, number, nested):
+    """Take Numba's compiler lock (twice, one inside the other, where ``nested``), as a
+    compile does, with a real signal ``number`` sent at the ``step``-th line that the listener
+    holding the signals runs; the interruptions raised (their types' names) and the lines it
+    ran. As the atomic writer's test does, a ``try:`` line is skipped."""
+    import linecache
+
+    from numba.core.compiler_lock import global_compiler_lock
+
+    from dlcore import termination
+    source = termination.__file__
+    lines = [0]
+
+    def tracer(frame, event, argument):
+        if frame.f_code.co_filename != source:
+            return None
+        if event == "line" and linecache.getline(source, frame.f_lineno).strip() != "try:":
+            lines[0] += 1
+            if lines[0] == step:
+                os.kill(os.getpid(), number)
+        return tracer
+
+    raised = []
+    sys.settrace(tracer)
+    try:
+        try:
+            with global_compiler_lock:
+                if nested:
+                    with global_compiler_lock:
+                        pass
+        except KeyboardInterrupt as error:
+            raised.append(type(error).__name__)
+    finally:
+        sys.settrace(None)
+    return raised, lines[0]
+
+
+@needs_termination_signals
+@pytest.mark.parametrize("nested", [False, True], ids=["lock", "nested lock"])
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_at_any_line_of_the_hold_interrupts_once_and_leaves_the_hold_whole(
+        handlers_as_in_a_command, number, nested):
+    """A signal at each line that holds the handlers as Numba takes its compiler lock, or
+    puts them back as it lets go. One landing in the midst of either raised from there, which
+    left the hold broken for the rest of the process: counted as still inside (no compile
+    after it held a signal, so a Ctrl-C in LLVM's callbacks was dropped again, the kernel left
+    without its machine code), or with Ctrl-C's handler replaced by the hold for good (a
+    SIGTERM as the handlers were replaced: every later Ctrl-C was swallowed), or SIGTERM's (a
+    Ctrl-C as they were put back). Now the interruption is raised once, the handlers are back,
+    and the next lock holds a signal as the first did."""
+    from numba.core.compiler_lock import global_compiler_lock
+
+    from dlcore.termination import raise_terminated
+    listener = handlers_as_in_a_command
+    expected = "KeyboardInterrupt" if number == signal.SIGINT else "Terminated"
+    step = 0
+    while True:
+        step += 1
+        raised, lines = _compiler_lock_signalled_at(step, number, nested)
+        if step > lines:
+            assert raised == [], step   # the last step sent nothing: every line was reached
+            break
+        assert raised == [expected], step
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, step
+        assert signal.getsignal(signal.SIGTERM) is raise_terminated, step
+        assert not global_compiler_lock.is_locked(), step
+        # and the hold holds: a signal inside the next lock waits for it to be let go
+        still_inside = False
+        with pytest.raises(KeyboardInterrupt):
+            with global_compiler_lock:
+                os.kill(os.getpid(), signal.SIGINT)
+                for _ in range(3):   # calls at which Python would have run the handler
+                    time.sleep(0)
+                still_inside = True
+        assert still_inside, step
+        assert (listener.depth, listener.replaced, listener.held) == (0, {}, []), step
+    assert step > 20   # both the holding and the putting back were reached, line by line
