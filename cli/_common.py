@@ -217,9 +217,28 @@ class OneLineErrorGroup(click.Group):
     """
 
     def main(self, args=None, prog_name=None, **extra):
-        started = time.time()
-        _starting.hand_over()   # the handlers of its imports give way to the command's
+        ended = []   # not empty once the command has run to its end
         try:
+            self._run_command(ended, args, prog_name, **extra)
+        except KeyboardInterrupt as error:
+            # a Ctrl-C (SIGTERM, SIGHUP) that landed outside Click's catch and the command's:
+            # as the command line took the signals over from its start, or once the command
+            # had ended and put back the handlers it began with (or as its line was said). It
+            # printed Python's traceback (a Terminated's with exit code 1, not 143)
+            exited = _exit_behind(error)
+            if exited is not None and exited.code not in (None, 0):
+                raise exited from None   # its line is said: a second signal changes nothing
+            if ended or exited is not None:
+                _say_interrupted("interrupted as it ended (what it did is complete)",
+                                 terminating_signal(error))
+            _say_interrupted("interrupted", terminating_signal(error))
+
+    def _run_command(self, ended, args=None, prog_name=None, **extra):
+        """:meth:`main`'s work: run the command, say its errors in one line, and exit with its
+        code, appending to ``ended`` once it has run to its end."""
+        started = time.time()
+        try:
+            _starting.hand_over()   # the handlers of its imports give way to the command's
             with _stopping_once(), interrupt_on_termination(), noting_dropped_interruptions():
                 try:
                     result = super().main(args=args, prog_name=prog_name,
@@ -227,6 +246,7 @@ class OneLineErrorGroup(click.Group):
                 except TrainingInterrupted as interruption:
                     # said here, where a second signal is still held (_holding_interruptions)
                     _say_interrupted(str(interruption), terminating_signal(interruption))
+                ended.append(result)
                 dropped = take_dropped_interruption()
                 if dropped is not None:
                     # a Ctrl-C that Python dropped (it landed in a __del__ or a callback made
@@ -293,6 +313,19 @@ class OneLineErrorGroup(click.Group):
             if behind is error:
                 raise
             raise behind from None
+
+
+def _exit_behind(error):
+    """The ``SystemExit`` that ``error`` interrupted (along its contexts: it landed as the
+    command's exit went through the handlers' putting back), or None."""
+    seen = set()
+    error = error.__context__
+    while error is not None and id(error) not in seen:
+        if isinstance(error, SystemExit):
+            return error
+        seen.add(id(error))
+        error = error.__context__
+    return None
 
 
 def is_gpu_out_of_memory(error) -> bool:

@@ -138,12 +138,25 @@ class _HoldingSignalsWhileCompiling(numba_event.Listener):
             # two): its hold must not outlive it, or Ctrl-C would be held for good
             self.depth = 0
             self.let_go()
+        if self.depth == 0:
+            try:
+                for number in SIGNALS_HELD_WHILE_COMPILING:
+                    handler = signal.getsignal(number)
+                    if callable(handler) and handler != self.hold:
+                        # noted before it is replaced: a signal between the two finds it
+                        self.replaced[number] = handler
+                        signal.signal(number, self.hold)
+            except BaseException:
+                # a signal whose handler was not replaced yet raised here, before Numba
+                # takes its lock (after this event): no compile starts, and no end event
+                # comes to put back the handlers replaced before it, nor to count this
+                # one off: they are put back now, as if the signal had come just before
+                self._despite_interruptions(self._put_back)
+                self.held.clear()
+                raise
+        # counted once the handlers hold: a signal that interrupted the loop above left the
+        # depth at 0 (at 1, no compile after it held anything, nor put back any handler)
         self.depth += 1
-        if self.depth == 1:
-            for number in SIGNALS_HELD_WHILE_COMPILING:
-                handler = signal.getsignal(number)
-                if callable(handler):
-                    self.replaced[number] = signal.signal(number, self.hold)
 
     def on_end(self, event):
         if threading.current_thread() is not threading.main_thread() or self.depth == 0:
@@ -154,15 +167,37 @@ class _HoldingSignalsWhileCompiling(numba_event.Listener):
 
     def let_go(self):
         """Put back the handlers held, and run them for the signals that arrived."""
-        for number, handler in self.replaced.items():
-            if signal.getsignal(number) == self.hold:   # unless replaced meanwhile
-                signal.signal(number, handler)
-        self.replaced.clear()
+        self._despite_interruptions(self._put_back)
         held, self.held = self.held, []
         for number in held:
             # runs the handler put back (Python runs it before raise_signal returns): a
             # KeyboardInterrupt leaves the compile here, the lock already let go
             signal.raise_signal(number)
+
+    def _put_back(self):
+        """Put back the handlers replaced, each forgotten once it is back: started over, it
+        goes on with the others."""
+        while self.replaced:
+            number, handler = next(iter(self.replaced.items()))
+            if signal.getsignal(number) == self.hold:   # unless replaced meanwhile
+                signal.signal(number, handler)
+            del self.replaced[number]
+
+    def _despite_interruptions(self, action):
+        """Run ``action`` to its end, started over when an interruption lands inside it (a
+        Ctrl-C whose handler was just put back, before the SIGTERM's was: that one held
+        every later SIGTERM for good, and the next compile, taking the hold for the
+        handler, held it for good too), and raise the interruption after."""
+        interrupted = None
+        while True:
+            try:
+                action()
+                break
+            except KeyboardInterrupt as error:
+                interrupted = error
+        if interrupted is not None:
+            self.held.clear()   # the interruption raised stands for them
+            raise interrupted
 
 
 #: Numba's compiler lock is taken by every compile and cache load, the CUDA target's too

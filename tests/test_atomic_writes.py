@@ -6,6 +6,7 @@ import errno
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -346,12 +347,17 @@ def test_interrupted_model_save_keeps_the_previous_file(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.h5"]
 
 
-def _save_interrupted_at(step, target):
+def _save_interrupted_at(step, target, number=None):
     """Write ``target`` with a real Ctrl-C (SIGINT) sent at the ``step``-th line the writer
     runs; whether it was interrupted. A ``try:`` line is skipped: it runs no instruction at
-    which CPython handles a signal, and a trace function raising there escapes the try."""
+    which CPython handles a signal, and a trace function raising there escapes the try.
+    ``number``: another signal, handled as the command line handles SIGTERM and SIGHUP
+    (:func:`dlcore.interrupt_on_termination`: a ``Terminated``, a ``KeyboardInterrupt``)."""
     import linecache
     import signal
+
+    from dlcore.termination import raise_terminated
+    number = signal.SIGINT if number is None else number
     writer = sys.modules[atomic_open.__module__].__file__
     count = [0]
 
@@ -361,11 +367,13 @@ def _save_interrupted_at(step, target):
         if event == "line" and linecache.getline(writer, frame.f_lineno).strip() != "try:":
             count[0] += 1
             if count[0] == step:
-                os.kill(os.getpid(), signal.SIGINT)
+                os.kill(os.getpid(), number)
         return tracer
 
-    # Python's own Ctrl-C handler (pytest-xdist's workers ignore SIGINT)
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    # Python's own Ctrl-C handler (pytest-xdist's workers ignore SIGINT), the command line's
+    # of SIGTERM and SIGHUP
+    previous = signal.signal(number, signal.default_int_handler if number == signal.SIGINT
+                             else raise_terminated)
     sys.settrace(tracer)
     try:
         with atomic_open(target) as stream:
@@ -374,18 +382,27 @@ def _save_interrupted_at(step, target):
         return True
     finally:
         sys.settrace(None)
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(number, previous)
     return False
 
 
-def test_a_ctrl_c_at_any_step_of_a_save_leaves_no_temporary_file(tmp_path):
+@pytest.mark.parametrize("signal_name", [
+    "SIGINT",
+    # a dlcore command's SIGTERM (a cluster's time limit, kill) and SIGHUP are its Ctrl-C: a
+    # SIGTERM between the temporary file's making and the try that removes it left it there
+    pytest.param("SIGTERM", marks=pytest.mark.skipif(not hasattr(signal, "SIGTERM"),
+                                                     reason="no SIGTERM")),
+    pytest.param("SIGHUP", marks=pytest.mark.skipif(not hasattr(signal, "SIGHUP"),
+                                                    reason="no SIGHUP"))])
+def test_a_ctrl_c_at_any_step_of_a_save_leaves_no_temporary_file(tmp_path, signal_name):
     step = 0
     while True:
         step += 1
         folder = tmp_path / str(step)
         folder.mkdir()
         (folder / "model.txt").write_text("old")
-        interrupted = _save_interrupted_at(step, folder / "model.txt")
+        interrupted = _save_interrupted_at(step, folder / "model.txt",
+                                           getattr(signal, signal_name))
         assert sorted(path.name for path in folder.iterdir()) == ["model.txt"], step
         assert (folder / "model.txt").read_text() in ("old", "new")
         if not interrupted:

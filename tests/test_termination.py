@@ -348,3 +348,178 @@ def test_a_hold_whose_compiler_lock_was_never_taken_ends_at_the_next_compile():
         holding.depth = 0
         holding.let_go()
         signal.signal(signal.SIGINT, previous)
+
+
+@pytest.fixture
+def handlers_as_in_a_command():
+    """Ctrl-C's handler Python's, SIGTERM's the command line's (pytest-xdist's workers ignore
+    SIGINT), put back after the test, with the listener's state should a step leave it wrong
+    (the tests after it then still hold)."""
+    from dlcore.termination import HOLDING_SIGNALS_WHILE_COMPILING as listener
+    from dlcore.termination import raise_terminated
+    previous = {signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler),
+                signal.SIGTERM: signal.signal(signal.SIGTERM, raise_terminated)}
+    yield listener
+    for number, handler in listener.replaced.items():
+        signal.signal(number, handler)
+    listener.depth, listener.replaced, listener.held = 0, {}, []
+    for number, handler in previous.items():
+        signal.signal(number, handler)
+
+
+def _compiler_lock_signalled_at(step, number, nested):
+    """Take Numba's compiler lock (twice, one inside the other, where ``nested``), as a
+    compile does, with a real signal ``number`` sent at the ``step``-th line that the listener
+    holding the signals runs; the interruptions raised (their types' names) and the lines it
+    ran. As the atomic writer's test does, a ``try:`` line is skipped."""
+    import linecache
+
+    from numba.core.compiler_lock import global_compiler_lock
+
+    from dlcore import termination
+    source = termination.__file__
+    lines = [0]
+
+    def tracer(frame, event, argument):
+        if frame.f_code.co_filename != source:
+            return None
+        if event == "line" and linecache.getline(source, frame.f_lineno).strip() != "try:":
+            lines[0] += 1
+            if lines[0] == step:
+                os.kill(os.getpid(), number)
+        return tracer
+
+    raised = []
+    sys.settrace(tracer)
+    try:
+        try:
+            with global_compiler_lock:
+                if nested:
+                    with global_compiler_lock:
+                        pass
+        except KeyboardInterrupt as error:
+            raised.append(type(error).__name__)
+    finally:
+        sys.settrace(None)
+    return raised, lines[0]
+
+
+@needs_termination_signals
+@pytest.mark.parametrize("nested", [False, True], ids=["lock", "nested lock"])
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_at_any_line_of_the_hold_interrupts_once_and_leaves_the_hold_whole(
+        handlers_as_in_a_command, number, nested):
+    """A signal at each line that holds the handlers as Numba takes its compiler lock, or
+    puts them back as it lets go. One landing in the midst of either raised from there, which
+    left the hold broken for the rest of the process: counted as still inside (no compile
+    after it held a signal, so a Ctrl-C in LLVM's callbacks was dropped again, the kernel left
+    without its machine code), or with Ctrl-C's handler replaced by the hold for good (a
+    SIGTERM as the handlers were replaced: every later Ctrl-C was swallowed), or SIGTERM's (a
+    Ctrl-C as they were put back). Now the interruption is raised once, the handlers are back,
+    and the next lock holds a signal as the first did."""
+    from numba.core.compiler_lock import global_compiler_lock
+
+    from dlcore.termination import raise_terminated
+    listener = handlers_as_in_a_command
+    expected = "KeyboardInterrupt" if number == signal.SIGINT else "Terminated"
+    step = 0
+    while True:
+        step += 1
+        raised, lines = _compiler_lock_signalled_at(step, number, nested)
+        if step > lines:
+            assert raised == [], step   # the last step sent nothing: every line was reached
+            break
+        assert raised == [expected], step
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, step
+        assert signal.getsignal(signal.SIGTERM) is raise_terminated, step
+        assert not global_compiler_lock.is_locked(), step
+        # and the hold holds: a signal inside the next lock waits for it to be let go
+        still_inside = False
+        with pytest.raises(KeyboardInterrupt):
+            with global_compiler_lock:
+                os.kill(os.getpid(), signal.SIGINT)
+                for _ in range(3):   # calls at which Python would have run the handler
+                    time.sleep(0)
+                still_inside = True
+        assert still_inside, step
+        assert (listener.depth, listener.replaced, listener.held) == (0, {}, []), step
+    assert step > 20   # both the holding and the putting back were reached, line by line
+
+
+def _command_signalled_at(step, number, arguments, capsys):
+    """Run the command line in this process with a real signal ``number`` sent at the
+    ``step``-th line run by the code around the command (:class:`OneLineErrorGroup`'s run of
+    it, the context managers it enters, Click's ``main``); the exit code, the lines of stderr
+    (without the blank one Click prints before its Abort), and whether the signal was sent.
+    A SIGTERM is sent only where a handler takes it: at Python's default it would end the
+    test session (the command line's start and end, where it ends the command as the
+    default does, 143 to the shell)."""
+    import linecache
+
+    import click.core
+
+    from dlcore.cli import _common
+    from dlcore.termination import interrupt_on_termination, noting_dropped_interruptions
+    # not main's own lines: the first runs before its try, as the call of any function does
+    codes = {click.core.Command.main.__code__, _common.OneLineErrorGroup._run_command.__code__,
+             _common._stopping_once.__wrapped__.__code__,
+             interrupt_on_termination.__wrapped__.__code__,
+             noting_dropped_interruptions.__wrapped__.__code__}
+    lines, sent = [0], []
+
+    def tracer(frame, event, argument):
+        if frame.f_code not in codes:
+            return None
+        if event == "line" and linecache.getline(frame.f_code.co_filename,
+                                                 frame.f_lineno).strip() != "try:":
+            lines[0] += 1
+            if lines[0] == step and callable(signal.getsignal(number)):
+                sent.append(number)
+                os.kill(os.getpid(), number)
+        return tracer
+
+    sys.settrace(tracer)
+    try:
+        main.main(args=arguments, prog_name="dlcore")
+        code = "returned"
+    except SystemExit as exited:
+        code = exited.code
+    except KeyboardInterrupt as error:   # Python's traceback, in a real process
+        code = f"{type(error).__name__} escaped"
+    finally:
+        sys.settrace(None)
+    said = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    return code, said, bool(sent), step > lines[0]
+
+
+@needs_termination_signals
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_at_any_line_around_a_command_is_its_one_line(
+        tmp_path, capsys, heard_as_in_a_terminal, number):
+    """A Ctrl-C (or SIGTERM, SIGHUP) as the command line takes over the signals, before
+    Click's own catch, or once the command has ended and put back the handlers it began
+    with: Python's traceback of a KeyboardInterrupt, or of a Terminated with exit code 1
+    instead of 143. Now the one line, "interrupted" before the command ran and "interrupted
+    as it ended (what it did is complete)" after, with 128 + the signal."""
+    model = dlcore.BernoulliRBM(n_hidden=3, epochs=0, backend="cpu").fit([[0.0, 1.0]] * 4)
+    dlcore.save(model, tmp_path / "model.h5")
+    arguments = ["info", str(tmp_path / "model.h5")]
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)   # xdist ignores it
+    try:
+        step, signalled = 0, 0
+        while True:
+            step += 1
+            code, said, sent, past_the_end = _command_signalled_at(step, number, arguments,
+                                                                   capsys)
+            if past_the_end:
+                assert (code, said) == (0, []), step
+                break
+            if not sent:
+                continue
+            signalled += 1
+            assert code == 128 + number, (step, said)
+            assert len(said) == 1 and said[0].startswith("dlcore: "), (step, said)
+            assert "interrupted" in said[0], (step, said)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert signalled > 30   # before the command, in Click's catch, and after it

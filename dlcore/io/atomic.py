@@ -480,29 +480,42 @@ def _despite_interrupts(action: Any, *arguments: Any) -> None:
 class _HeldInterrupts:
     """Hold Ctrl-C (SIGINT) from its making to :meth:`release`, which raises one that came
     meanwhile (through the handler that was in place, restored): a moment's delay, where an
-    interrupt between two statements of the writer left its temporary file behind.
+    interrupt between two statements of the writer left its temporary file behind. So are
+    SIGTERM and SIGHUP where a Python handler takes them (the ``dlcore`` command line's, which
+    makes them its Ctrl-C: :func:`dlcore.interrupt_on_termination`); at their default, they
+    end the process as before.
 
     Only the main thread, where Python runs signal handlers, holds anything; nor is a handler
     installed outside Python (``signal.getsignal`` gives None) replaced."""
 
     def __init__(self):
-        self.caught, self.previous = False, None
+        self.caught, self.previous = [], {}
         if threading.current_thread() is not threading.main_thread():
             return
-        with contextlib.suppress(ValueError, TypeError):   # a sub-interpreter, an odd handler
-            if signal.getsignal(signal.SIGINT) is not None:
-                self.previous = signal.signal(signal.SIGINT, self._hold)
+        for number in _HELD_SIGNALS:
+            with contextlib.suppress(ValueError, TypeError):   # a sub-interpreter, an odd one
+                handler = signal.getsignal(number)
+                if handler is not None and (number == signal.SIGINT or callable(handler)):
+                    self.previous[number] = signal.signal(number, self._hold)
 
     def _hold(self, signal_number: int, frame: Any) -> None:
-        self.caught = True
+        if signal_number not in self.caught:
+            self.caught.append(signal_number)
 
     def release(self) -> None:
-        previous, self.previous = self.previous, None
-        if previous is None:
-            return
-        signal.signal(signal.SIGINT, previous)
-        if self.caught:
-            signal.raise_signal(signal.SIGINT)
+        previous, self.previous = self.previous, {}
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        caught, self.caught = self.caught, []
+        for number in caught:
+            # the first raises through its handler, put back (a KeyboardInterrupt, a
+            # Terminated), and the others stay unsaid: one interruption is the user's answer
+            signal.raise_signal(number)
+
+
+#: The signals :class:`_HeldInterrupts` holds, those of them the platform has.
+_HELD_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
+                      if hasattr(signal, name))
 
 
 class SimultaneousWriteWarning(UserWarning):
