@@ -5,6 +5,7 @@ closed terminal killed the command at once and lost everything since the last
 the last finished epoch, the command that resumes it), the shells' convention for the exit code
 (128 + the signal), and Python's default handlers, which a library user who did not ask keeps.
 Real signals, sent to a real process."""
+import contextlib
 import os
 import signal
 import subprocess
@@ -350,21 +351,22 @@ def test_a_hold_whose_compiler_lock_was_never_taken_ends_at_the_next_compile():
         signal.signal(signal.SIGINT, previous)
 
 
-@pytest.fixture
+@contextlib.contextmanager
 def handlers_as_in_a_command():
-    """Ctrl-C's handler Python's, SIGTERM's the command line's (pytest-xdist's workers ignore
-    SIGINT), put back after the test, with the listener's state should a step leave it wrong
-    (the tests after it then still hold)."""
+    """Ctrl-C's handler Python's, SIGTERM's the command line's, put back after, with the
+    listener's state should a step leave it wrong."""
     from dlcore.termination import HOLDING_SIGNALS_WHILE_COMPILING as listener
     from dlcore.termination import raise_terminated
     previous = {signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler),
                 signal.SIGTERM: signal.signal(signal.SIGTERM, raise_terminated)}
-    yield listener
-    for number, handler in listener.replaced.items():
-        signal.signal(number, handler)
-    listener.depth, listener.replaced, listener.held = 0, {}, []
-    for number, handler in previous.items():
-        signal.signal(number, handler)
+    try:
+        yield listener
+    finally:
+        for number, handler in listener.replaced.items():
+            signal.signal(number, handler)
+        listener.depth, listener.replaced, listener.held = 0, {}, []
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def _compiler_lock_signalled_at(step, number, nested):
@@ -408,7 +410,7 @@ def _compiler_lock_signalled_at(step, number, nested):
 @pytest.mark.parametrize("nested", [False, True], ids=["lock", "nested lock"])
 @pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_at_any_line_of_the_hold_interrupts_once_and_leaves_the_hold_whole(
-        handlers_as_in_a_command, number, nested):
+        number, nested):
     """A signal at each line that holds the handlers as Numba takes its compiler lock, or
     puts them back as it lets go. One landing in the midst of either raised from there, which
     left the hold broken for the rest of the process: counted as still inside (no compile
@@ -416,11 +418,30 @@ def test_a_signal_at_any_line_of_the_hold_interrupts_once_and_leaves_the_hold_wh
     without its machine code), or with Ctrl-C's handler replaced by the hold for good (a
     SIGTERM as the handlers were replaced: every later Ctrl-C was swallowed), or SIGTERM's (a
     Ctrl-C as they were put back). Now the interruption is raised once, the handlers are back,
-    and the next lock holds a signal as the first did."""
+    and the next lock holds a signal as the first did. Stepped in a
+    process of its own: in a test process after others (a 2026-12 CI run), the stepping
+    tracer's first signal spun at Numba's lock's entry for good."""
+    tests = os.path.dirname(os.path.abspath(__file__))
+    code = (f"import sys; sys.path.insert(0, {tests!r}); import test_termination; "
+            f"test_termination.check_the_hold_at_every_line({int(number)}, {nested})")
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           timeout=HANG_SECONDS)
+    assert child.returncode == 0, child.stderr[-3000:]
+    assert child.stdout.split() == ["steps", child.stdout.split()[-1]]
+    assert int(child.stdout.split()[-1]) > 20   # the holding and the putting back, each line
+
+
+def check_the_hold_at_every_line(number, nested):
+    """The steps of :func:`test_a_signal_at_any_line_of_the_hold_interrupts_once_and_leaves_\
+the_hold_whole`, in the process that runs it: print "steps N" once every line was reached."""
+    with handlers_as_in_a_command() as listener:
+        _check_the_hold_at_every_line(listener, number, nested)
+
+
+def _check_the_hold_at_every_line(listener, number, nested):
     from numba.core.compiler_lock import global_compiler_lock
 
     from dlcore.termination import raise_terminated
-    listener = handlers_as_in_a_command
     expected = "KeyboardInterrupt" if number == signal.SIGINT else "Terminated"
     step = 0
     while True:
@@ -443,7 +464,7 @@ def test_a_signal_at_any_line_of_the_hold_interrupts_once_and_leaves_the_hold_wh
                 still_inside = True
         assert still_inside, step
         assert (listener.depth, listener.replaced, listener.held) == (0, {}, []), step
-    assert step > 20   # both the holding and the putting back were reached, line by line
+    print("steps", step)
 
 
 def _command_signalled_at(step, number, arguments, capsys):
