@@ -513,7 +513,29 @@ def _command_signalled_at(step, number, arguments, capsys):
     return code, said, bool(sent), step > lines[0]
 
 
+#: The environment variable under which the test process steps a signal through the lines
+#: around a command: set by :func:`test_the_lines_around_a_command_stepped_in_a_fresh_process`
+#: for the pytest it starts (in a test process after others, a 2026-12 CI run's worker, the
+#: stepping tracer's signal spun for good at the entry of ``OneLineErrorGroup.main``).
+STEPPING = "DLCORE_STEPPING_AROUND_A_COMMAND"
+
+
+def test_the_lines_around_a_command_stepped_in_a_fresh_process():
+    """Runs :func:`test_a_signal_at_any_line_around_a_command_is_its_one_line`, both signals,
+    in a pytest process of its own; its outcome is this test's."""
+    child = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-o", "addopts=", "-p", "no:cacheprovider",
+         f"{os.path.abspath(__file__)}::test_a_signal_at_any_line_around_a_command_is_its_one_line"],
+        env={**os.environ, STEPPING: "1"}, capture_output=True, text=True,
+        timeout=HANG_SECONDS, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert child.returncode == 0, child.stdout[-3000:]
+    assert "2 passed" in child.stdout.splitlines()[-1], child.stdout[-3000:]
+
+
 @needs_termination_signals
+@pytest.mark.skipif(os.environ.get(STEPPING) != "1",
+                    reason="stepped in a fresh process by "
+                           "test_the_lines_around_a_command_stepped_in_a_fresh_process")
 @pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_at_any_line_around_a_command_is_its_one_line(
         tmp_path, capsys, heard_as_in_a_terminal, number):
