@@ -852,6 +852,38 @@ def test_a_peer_s_notice_taken_as_this_rank_s_own_ctrl_c_lands_waits_for_its_sav
         comm.check_interrupts()   # heard by the next check
 
 
+def test_a_notice_left_for_the_next_check_leaves_a_debugger_working():
+    # the block ended with the notice heard and not raised (the test above: this rank's own
+    # Ctrl-C came first), and took back an asynchronous exception that was never set: Python
+    # 3.11 then kept the mark of one to deliver, and the first function entered under a trace
+    # function (pdb, coverage, the test suite's own stepping tracers) spun for good. A
+    # process of its own, a timeout: the failure is a hang
+    tests = os.path.dirname(os.path.abspath(__file__))
+    code = f"""
+import sys
+sys.path.insert(0, {tests!r})
+import pytest
+import test_distributed
+patches = pytest.MonkeyPatch()
+test_distributed.test_a_peer_s_notice_taken_as_this_rank_s_own_ctrl_c_lands_waits_for_its_save(
+    patches)
+patches.undo()
+def entered():
+    return "entered"
+sys.settrace(lambda frame, event, argument: None)
+said = entered()
+sys.settrace(None)
+print(said)
+"""
+    try:
+        child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                               timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("a function called under a trace function after the block never ran")
+    assert child.returncode == 0, child.stderr[-3000:]
+    assert child.stdout.split() == ["entered"]
+
+
 def test_a_notice_delivered_as_the_block_ends_is_raised_once(monkeypatch):
     # the listener heard the notice as the block's work ended: the main thread, leaving the
     # block, waited for the listener's lock and got the PeerInterrupted there, outside the

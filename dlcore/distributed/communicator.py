@@ -544,10 +544,14 @@ class Communicator:
             finally:   # the notice raised here, as the block ends, still puts the handler back
                 if deliverer is not None:
                     signal.signal(deliverer, handler)
-            if self._undelivered is not None:
-                # heard as the block ended, not yet raised: not raised later, in whatever runs
-                # next; check_interrupts raises it
-                _async_raise(main_thread.ident, None)
+            # A notice heard and not raised is left for check_interrupts, and nothing is to
+            # be taken back: the listener raises one asynchronously (no deliverer) holding
+            # the lock, which the main thread took before it ran stop.set(), Python code
+            # where the notice landed. (Taking back one never raised with
+            # PyThreadState_SetAsyncExc(thread, NULL) left the interpreter marked as having
+            # an exception to deliver, up to Python 3.12: under a trace or profile function
+            # (a debugger, coverage, cProfile) the next function's entry then checked for it
+            # without end, a hang.)
 
     def check_interrupts_while_compiling(self):
         """Raise :class:`PeerInterrupted` if another rank's interruption has arrived, when
@@ -727,11 +731,10 @@ def _handling_an_exception(thread):
 
 def _raise_in_thread(thread_id, exception_class):
     """Have the interpreter raise ``exception_class`` in the thread ``thread_id`` at its next
-    bytecode; None: forget one set and not yet raised."""
+    bytecode."""
     import ctypes
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(
-        ctypes.c_ulong(thread_id),
-        ctypes.c_void_p(None) if exception_class is None else ctypes.py_object(exception_class))
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id),
+                                               ctypes.py_object(exception_class))
 
 
 try:
