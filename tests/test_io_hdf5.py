@@ -273,7 +273,7 @@ def test_file_opens_with_plain_h5py_and_shows_the_documented_layout(model_file):
         assert attrs["hyperparameters"] == json.dumps(model.get_config(), sort_keys=True)
         created = datetime.datetime.fromisoformat(attrs["created"])
         assert created.utcoffset() == datetime.timedelta(0)
-        assert abs(datetime.datetime.now(datetime.UTC) - created).total_seconds() < 60
+        assert abs(datetime.datetime.now(datetime.timezone.utc) - created).total_seconds() < 60
         assert list(h5file) == ["W", "visible_bias", "hidden_bias", "training", "history"]
         assert h5file["W"].shape == (4, 3) and h5file["W"].dtype == np.float32
         np.testing.assert_array_equal(h5file["W"][()], model.W)

@@ -501,7 +501,7 @@ def _format_version(model: Any) -> int:
 
 def _write_root_attributes(h5file: h5py.File, class_name: str, hyperparameters: str,
                            format_version: int = 1) -> None:
-    created = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     h5file.attrs.create("format", FORMAT_NAME, dtype=UTF8_STRING)
     h5file.attrs.create("format_version", np.int64(format_version))
     h5file.attrs.create("dlcore_version", DLCORE_VERSION, dtype=UTF8_STRING)
