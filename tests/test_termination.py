@@ -372,28 +372,14 @@ def handlers_as_in_a_command():
 def _compiler_lock_signalled_at(step, number, nested):
     """Take Numba's compiler lock (twice, one inside the other, where ``nested``), as a
     compile does, with a real signal ``number`` sent at the ``step``-th line that the listener
-    holding the signals runs; the interruptions raised (their types' names) and the lines it
-    ran. As the atomic writer's test does, a ``try:`` line is skipped."""
-    import linecache
-
+    holding the signals runs (:class:`stepping.SignalAtLine`); the interruptions raised (their
+    types' names) and the lines it ran."""
     from numba.core.compiler_lock import global_compiler_lock
 
     from dlcore import termination
-    source = termination.__file__
-    lines = [0]
-
-    def tracer(frame, event, argument):
-        if frame.f_code.co_filename != source:
-            return None
-        if event == "line" and linecache.getline(source, frame.f_lineno).strip() != "try:":
-            lines[0] += 1
-            if lines[0] == step:
-                os.kill(os.getpid(), number)
-        return tracer
-
+    from stepping import SignalAtLine
     raised = []
-    sys.settrace(tracer)
-    try:
+    with SignalAtLine(step, number, files=[termination.__file__]) as stepped:
         try:
             with global_compiler_lock:
                 if nested:
@@ -401,9 +387,7 @@ def _compiler_lock_signalled_at(step, number, nested):
                         pass
         except KeyboardInterrupt as error:
             raised.append(type(error).__name__)
-    finally:
-        sys.settrace(None)
-    return raised, lines[0]
+    return raised, stepped.lines
 
 
 @needs_termination_signals
@@ -475,42 +459,27 @@ def _command_signalled_at(step, number, arguments, capsys):
     A SIGTERM is sent only where a handler takes it: at Python's default it would end the
     test session (the command line's start and end, where it ends the command as the
     default does, 143 to the shell)."""
-    import linecache
-
     import click.core
 
     from dlcore.cli import _common
     from dlcore.termination import interrupt_on_termination, noting_dropped_interruptions
+    from stepping import SignalAtLine
     # not main's own lines: the first runs before its try, as the call of any function does
     codes = {click.core.Command.main.__code__, _common.OneLineErrorGroup._run_command.__code__,
              _common._stopping_once.__wrapped__.__code__,
              interrupt_on_termination.__wrapped__.__code__,
              noting_dropped_interruptions.__wrapped__.__code__}
-    lines, sent = [0], []
-
-    def tracer(frame, event, argument):
-        if frame.f_code not in codes:
-            return None
-        if event == "line" and linecache.getline(frame.f_code.co_filename,
-                                                 frame.f_lineno).strip() != "try:":
-            lines[0] += 1
-            if lines[0] == step and callable(signal.getsignal(number)):
-                sent.append(number)
-                os.kill(os.getpid(), number)
-        return tracer
-
-    sys.settrace(tracer)
-    try:
-        main.main(args=arguments, prog_name="dlcore")
-        code = "returned"
-    except SystemExit as exited:
-        code = exited.code
-    except KeyboardInterrupt as error:   # Python's traceback, in a real process
-        code = f"{type(error).__name__} escaped"
-    finally:
-        sys.settrace(None)
+    with SignalAtLine(step, number, codes=codes,
+                      sendable=lambda: callable(signal.getsignal(number))) as stepped:
+        try:
+            main.main(args=arguments, prog_name="dlcore")
+            code = "returned"
+        except SystemExit as exited:
+            code = exited.code
+        except KeyboardInterrupt as error:   # Python's traceback, in a real process
+            code = f"{type(error).__name__} escaped"
     said = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    return code, said, bool(sent), step > lines[0]
+    return code, said, stepped.sent, step > stepped.lines
 
 
 #: The environment variable under which the test process steps a signal through the lines
