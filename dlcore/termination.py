@@ -98,80 +98,78 @@ def terminating_signal(error):
     return None
 
 
-#: The signals whose Python handlers wait while Numba compiles or loads a kernel (those the
-#: platform has): Ctrl-C's, and the two :func:`interrupt_on_termination` takes.
-SIGNALS_HELD_WHILE_COMPILING = tuple(getattr(signal, name) for name in
-                                     ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+class HeldSignals:
+    """Hold the Python handlers of some signals, then run them: :meth:`take_over` replaces
+    each with :meth:`hold`, which notes the signals that arrive; :meth:`let_go` puts the
+    handlers back and raises each noted signal once (``signal.raise_signal``: the handler put
+    back runs, before it returns). The moment's delay of a Ctrl-C is for code that a
+    ``KeyboardInterrupt`` between two of its lines would leave broken: a model file's save
+    (its temporary file left beside the model) and Numba's compile of a kernel
+    (:class:`_HoldingSignalsWhileCompiling`).
 
+    A signal in its own lines leaves nothing held: a handler is noted before it is replaced,
+    one raised while they are being replaced puts back those replaced (no let-go would come),
+    and putting them back is started over when interrupted (:meth:`_despite_interruptions`).
+    Holds nest, each a :class:`HeldSignals` of its own: the inner one replaces the outer's
+    :meth:`hold`, and its let-go raises what came into the outer's, which raises it once,
+    through the program's handler, when it lets go.
 
-class _HoldingSignalsWhileCompiling(numba_event.Listener):
-    """Hold the Python handlers of Ctrl-C, SIGTERM and SIGHUP while the main thread holds
-    Numba's compiler lock, and run them once it lets go.
+    Only handlers written in Python are replaced (a signal at its default, ending the process,
+    or ignored, stays so), but for ``whatever_their_handler``: those signals are held whatever
+    Python has for them, though never a handler installed outside Python (``getsignal`` gives
+    None), nor one a sub-interpreter may not set. Only the main thread, where Python runs
+    handlers, holds anything."""
 
-    Numba compiles a kernel, or loads it from its cache, with callbacks that LLVM makes from C
-    (llvmlite's object cache). Python cannot raise out of those: a ``KeyboardInterrupt``
-    raised in one is printed as ignored and dropped, and LLVM goes on without the machine
-    code the callback was to hand it. Loading from the cache, that left the kernel at address
-    0: the process died of a segmentation fault (exit code -11, nothing saved) instead of
-    stopping as Ctrl-C stops it. A signal that arrives inside the lock is noted instead, and
-    its handler runs when the outermost lock is let go, raising as it would have, from the
-    call that compiled (the kernel then whole, in memory and in the cache). A compile takes
-    seconds at most; a signal whose handler is not Python's (the default ending of the
-    process, or ignoring it) is left as it is. Numba's locks are taken by whatever thread
-    compiles, and Python runs handlers only in the main thread: other threads' are not held.
-    """
-
-    def __init__(self):
-        self.depth = 0       # the main thread's nesting of the compiler lock
+    def __init__(self, numbers, whatever_their_handler=()):
+        self.numbers = tuple(numbers)
+        self.whatever_their_handler = frozenset(whatever_their_handler)
         self.replaced = {}   # signal number: the handler it had before the hold
         self.held = []       # the signals that arrived inside, in order, each once
 
     def hold(self, number, frame):
+        """The handler while held: note the signal, once."""
         if number not in self.held:
             self.held.append(number)
 
-    def on_start(self, event):
+    def take_over(self):
+        """Replace the handlers with :meth:`hold`; a signal raised before all are replaced
+        puts back those that were, and is raised."""
         if threading.current_thread() is not threading.main_thread():
             return
-        if self.depth and not global_compiler_lock.is_locked():
-            # a start whose lock was never taken, so never let go (an exception between the
-            # two): its hold must not outlive it, or Ctrl-C would be held for good
-            self.depth = 0
-            self.let_go()
-        if self.depth == 0:
-            try:
-                for number in SIGNALS_HELD_WHILE_COMPILING:
-                    handler = signal.getsignal(number)
-                    if callable(handler) and handler != self.hold:
-                        # noted before it is replaced: a signal between the two finds it
-                        self.replaced[number] = handler
-                        signal.signal(number, self.hold)
-            except BaseException:
-                # a signal whose handler was not replaced yet raised here, before Numba
-                # takes its lock (after this event): no compile starts, and no end event
-                # comes to put back the handlers replaced before it, nor to count this
-                # one off: they are put back now, as if the signal had come just before
-                self._despite_interruptions(self._put_back)
-                self.held.clear()
-                raise
-        # counted once the handlers hold: a signal that interrupted the loop above left the
-        # depth at 0 (at 1, no compile after it held anything, nor put back any handler)
-        self.depth += 1
+        try:
+            for number in self.numbers:
+                self._replace(number)
+        except BaseException:
+            # a signal whose handler was not replaced yet raised here: no let-go comes to put
+            # back the handlers replaced before it; they are put back now, as if the signal
+            # had come just before
+            self._despite_interruptions(self._put_back)
+            self.held.clear()
+            raise
 
-    def on_end(self, event):
-        if threading.current_thread() is not threading.main_thread() or self.depth == 0:
+    def _replace(self, number):
+        try:
+            handler = signal.getsignal(number)
+        except (ValueError, TypeError):   # a sub-interpreter's, an odd one
             return
-        self.depth -= 1
-        if not self.depth:
-            self.let_go()
+        if handler is None or handler == self.hold or not (
+                callable(handler) or number in self.whatever_their_handler):
+            return
+        # noted before it is replaced: a signal between the two finds it
+        self.replaced[number] = handler
+        try:
+            signal.signal(number, self.hold)
+        except (ValueError, TypeError):
+            del self.replaced[number]
 
     def let_go(self):
         """Put back the handlers held, and run them for the signals that arrived."""
         self._despite_interruptions(self._put_back)
         held, self.held = self.held, []
         for number in held:
-            # runs the handler put back (Python runs it before raise_signal returns): a
-            # KeyboardInterrupt leaves the compile here, the lock already let go
+            # runs the handler put back (Python runs it before raise_signal returns): the
+            # first interruption leaves from here, and the others stay unsaid, one
+            # interruption being the user's answer
             signal.raise_signal(number)
 
     def _put_back(self):
@@ -198,6 +196,57 @@ class _HoldingSignalsWhileCompiling(numba_event.Listener):
         if interrupted is not None:
             self.held.clear()   # the interruption raised stands for them
             raise interrupted
+
+
+#: The signals whose Python handlers wait while Numba compiles or loads a kernel (those the
+#: platform has): Ctrl-C's, and the two :func:`interrupt_on_termination` takes.
+SIGNALS_HELD_WHILE_COMPILING = tuple(getattr(signal, name) for name in
+                                     ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+class _HoldingSignalsWhileCompiling(HeldSignals, numba_event.Listener):
+    """Hold the Python handlers of Ctrl-C, SIGTERM and SIGHUP while the main thread holds
+    Numba's compiler lock, and run them once it lets go.
+
+    Numba compiles a kernel, or loads it from its cache, with callbacks that LLVM makes from C
+    (llvmlite's object cache). Python cannot raise out of those: a ``KeyboardInterrupt``
+    raised in one is printed as ignored and dropped, and LLVM goes on without the machine
+    code the callback was to hand it. Loading from the cache, that left the kernel at address
+    0: the process died of a segmentation fault (exit code -11, nothing saved) instead of
+    stopping as Ctrl-C stops it. A signal that arrives inside the lock is noted instead, and
+    its handler runs when the outermost lock is let go, raising as it would have, from the
+    call that compiled (the kernel then whole, in memory and in the cache). A compile takes
+    seconds at most; a signal whose handler is not Python's (the default ending of the
+    process, or ignoring it) is left as it is. Numba's locks are taken by whatever thread
+    compiles, and Python runs handlers only in the main thread: other threads' are not held.
+    """
+
+    def __init__(self):
+        super().__init__(SIGNALS_HELD_WHILE_COMPILING)
+        self.depth = 0       # the main thread's nesting of the compiler lock
+
+    def on_start(self, event):
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if self.depth and not global_compiler_lock.is_locked():
+            # a start whose lock was never taken, so never let go (an exception between the
+            # two): its hold must not outlive it, or Ctrl-C would be held for good
+            self.depth = 0
+            self.let_go()
+        if self.depth == 0:
+            # a signal raised in it comes before Numba takes its lock (after this event): no
+            # compile starts, and no end event comes to count this one off
+            self.take_over()
+        # counted once the handlers hold: a signal that interrupted the taking over left the
+        # depth at 0 (at 1, no compile after it held anything, nor put back any handler)
+        self.depth += 1
+
+    def on_end(self, event):
+        if threading.current_thread() is not threading.main_thread() or self.depth == 0:
+            return
+        self.depth -= 1
+        if not self.depth:
+            self.let_go()
 
 
 #: Numba's compiler lock is taken by every compile and cache load, the CUDA target's too

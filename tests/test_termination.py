@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 import dlcore
 from dlcore.cli import main
+from dlcore.io.atomic import atomic_open
 from dlcore.termination import TERMINATION_SIGNALS
 
 needs_termination_signals = pytest.mark.skipif(
@@ -449,6 +450,77 @@ def _check_the_hold_at_every_line(listener, number, nested):
         assert still_inside, step
         assert (listener.depth, listener.replaced, listener.held) == (0, {}, []), step
     print("steps", step)
+
+
+@contextlib.contextmanager
+def programs_own_handler(number):
+    """The program's own handler of ``number`` (a ``KeyboardInterrupt``, as Ctrl-C's), which
+    notes each call in the list yielded; the handler before put back after."""
+    calls = []
+
+    def own(signal_number, frame):
+        calls.append(signal_number)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(number, own)
+    try:
+        yield calls
+    finally:
+        signal.signal(number, previous)
+
+
+def _signalled_inside(number):
+    """Send ``number`` to this process, and pass calls at which Python would run its
+    handler: a handler not held raises here."""
+    os.kill(os.getpid(), number)
+    for _ in range(3):
+        time.sleep(0)
+
+
+@needs_termination_signals
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("compile_inside", [True, False],
+                         ids=["a compile inside a save", "a save inside a compile"])
+def test_a_signal_in_a_hold_inside_another_is_raised_once_when_the_outer_lets_go(
+        tmp_path, monkeypatch, number, compile_inside):
+    """A save holds signals as it makes its temporary file, and Numba's compiler lock holds
+    them too (:class:`dlcore.termination.HeldSignals`, one each): whichever is inside the
+    other, a signal in the inner hold is raised once, by the program's own handler, when the
+    outer one lets go, and every handler is back after."""
+    from numba.core.compiler_lock import global_compiler_lock
+
+    from dlcore.io import atomic
+    from dlcore.termination import HOLDING_SIGNALS_WHILE_COMPILING as listener
+    target, made, reached = tmp_path / "model.txt", atomic._create_temporary_file, []
+
+    def made_signalled(*arguments):
+        if compile_inside:
+            with global_compiler_lock:
+                _signalled_inside(number)
+                reached.append("the compile's end")
+        else:
+            _signalled_inside(number)
+            reached.append("the temporary file")
+        return made(*arguments)
+
+    monkeypatch.setattr(atomic, "_create_temporary_file", made_signalled)
+    with programs_own_handler(number) as calls:
+        with pytest.raises(KeyboardInterrupt):
+            if compile_inside:
+                with atomic_open(target) as stream:
+                    stream.write("never written: the save's hold raises first")
+            else:
+                with global_compiler_lock:
+                    with atomic_open(target) as stream:
+                        stream.write("new")
+                    reached.append("the save's end")
+        assert calls == [number]
+        assert callable(signal.getsignal(number)) and signal.getsignal(number).__name__ == "own"
+    assert reached == (["the compile's end"] if compile_inside
+                       else ["the temporary file", "the save's end"])
+    assert [path.name for path in tmp_path.iterdir()] == ([] if compile_inside
+                                                          else ["model.txt"])
+    assert (listener.depth, listener.replaced, listener.held) == (0, {}, [])
 
 
 def _command_signalled_at(step, number, arguments, capsys):
