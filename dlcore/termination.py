@@ -98,6 +98,23 @@ def terminating_signal(error):
     return None
 
 
+def despite_interruptions(action, *arguments):
+    """Run ``action(*arguments)`` to its end, started over when a ``KeyboardInterrupt`` (a
+    Ctrl-C, a :class:`Terminated`) lands inside it (``action`` must be safe to start over),
+    and raise the last such interruption after: a file half-copied, a temporary file left
+    behind or a signal's handler left replaced is worse than a Ctrl-C answered a moment
+    late."""
+    interrupted = None
+    while True:
+        try:
+            action(*arguments)
+            break
+        except KeyboardInterrupt as error:
+            interrupted = error
+    if interrupted is not None:
+        raise interrupted
+
+
 class HeldSignals:
     """Hold the Python handlers of some signals, then run them: :meth:`take_over` replaces
     each with :meth:`hold`, which notes the signals that arrive; :meth:`let_go` puts the
@@ -109,7 +126,7 @@ class HeldSignals:
 
     A signal in its own lines leaves nothing held: a handler is noted before it is replaced,
     one raised while they are being replaced puts back those replaced (no let-go would come),
-    and putting them back is started over when interrupted (:meth:`_despite_interruptions`).
+    and putting them back is started over when interrupted (:func:`despite_interruptions`).
     Holds nest, each a :class:`HeldSignals` of its own: the inner one replaces the outer's
     :meth:`hold`, and its let-go raises what came into the outer's, which raises it once,
     through the program's handler, when it lets go.
@@ -143,7 +160,7 @@ class HeldSignals:
             # a signal whose handler was not replaced yet raised here: no let-go comes to put
             # back the handlers replaced before it; they are put back now, as if the signal
             # had come just before
-            self._despite_interruptions(self._put_back)
+            self._put_back_despite_interruptions()
             self.held.clear()
             raise
 
@@ -164,7 +181,7 @@ class HeldSignals:
 
     def let_go(self):
         """Put back the handlers held, and run them for the signals that arrived."""
-        self._despite_interruptions(self._put_back)
+        self._put_back_despite_interruptions()
         held, self.held = self.held, []
         for number in held:
             # runs the handler put back (Python runs it before raise_signal returns): the
@@ -181,21 +198,16 @@ class HeldSignals:
                 signal.signal(number, handler)
             del self.replaced[number]
 
-    def _despite_interruptions(self, action):
-        """Run ``action`` to its end, started over when an interruption lands inside it (a
-        Ctrl-C whose handler was just put back, before the SIGTERM's was: that one held
-        every later SIGTERM for good, and the next compile, taking the hold for the
-        handler, held it for good too), and raise the interruption after."""
-        interrupted = None
-        while True:
-            try:
-                action()
-                break
-            except KeyboardInterrupt as error:
-                interrupted = error
-        if interrupted is not None:
+    def _put_back_despite_interruptions(self):
+        """Put back the handlers to the end, despite an interruption in the midst (a Ctrl-C
+        whose handler was just put back, before the SIGTERM's was: that one held every later
+        SIGTERM for good, and the next compile, taking the hold for the handler, held it for
+        good too), and raise the interruption after."""
+        try:
+            despite_interruptions(self._put_back)
+        except KeyboardInterrupt:
             self.held.clear()   # the interruption raised stands for them
-            raise interrupted
+            raise
 
 
 #: The signals whose Python handlers wait while Numba compiles or loads a kernel (those the

@@ -39,9 +39,9 @@ import tempfile
 import time
 import warnings
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO
 
-from dlcore.termination import HeldSignals
+from dlcore.termination import HeldSignals, despite_interruptions
 
 try:   # POSIX's whole-file locks; Windows has msvcrt's instead
     import fcntl
@@ -437,12 +437,12 @@ def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
         # marker free would take this writer for dead, and remove its file before the rename
         _unmark_writing(writing)
     except HalfWrittenError:
-        _despite_interrupts(_unmark_writing, writing)
+        despite_interruptions(_unmark_writing, writing)
         raise   # its new version stays beside it, the message names it
     except BaseException as error:
         # a second Ctrl-C during the clean-up of the first left the temporary file (or its
         # marker) beside the user's file: the clean-up is finished first
-        _despite_interrupts(_abandon, writing, temporary)
+        despite_interruptions(_abandon, writing, temporary)
         _raise_no_room(error, given)
         raise
     _fsync_directory(directory)
@@ -460,22 +460,6 @@ def _abandon(writing: list, temporary: str) -> None:
     _unmark_writing(writing)
     with contextlib.suppress(FileNotFoundError):
         os.remove(temporary)
-
-
-def _despite_interrupts(action: Any, *arguments: Any) -> None:
-    """Run ``action(*arguments)`` to its end, started over when a Ctrl-C lands inside it
-    (``action`` must be safe to start over), and raise the last such Ctrl-C after: a file
-    half-copied or a temporary file left behind is worse than a Ctrl-C answered a moment
-    late."""
-    interrupted = None
-    while True:
-        try:
-            action(*arguments)
-            break
-        except KeyboardInterrupt as error:
-            interrupted = error
-    if interrupted is not None:
-        raise interrupted
 
 
 def _held_interrupts() -> HeldSignals:
@@ -787,7 +771,7 @@ def _written_through(given: str, stream: int | str) -> Iterator[str]:
             _raise_no_room(error, given)
             raise
     finally:
-        _despite_interrupts(shutil.rmtree, scratch, True)
+        despite_interruptions(shutil.rmtree, scratch, True)
 
 
 def _write_to_descriptor(source: IO[bytes], descriptor: int) -> None:
@@ -846,7 +830,7 @@ def _written_in_place(target: str, given: str) -> Iterator[str]:
     except HalfWrittenError:
         raise   # its two versions stay in the temporary folder
     except BaseException:
-        _despite_interrupts(shutil.rmtree, scratch, True)
+        despite_interruptions(shutil.rmtree, scratch, True)
         raise
     shutil.rmtree(scratch, ignore_errors=True)
 
@@ -860,7 +844,7 @@ def _written_over_in_place(new: str, target: str, given: str) -> None:
     except HalfWrittenError:
         raise
     except BaseException:
-        _despite_interrupts(shutil.rmtree, scratch, True)
+        despite_interruptions(shutil.rmtree, scratch, True)
         raise
     shutil.rmtree(scratch, ignore_errors=True)
     os.remove(new)
@@ -961,7 +945,7 @@ def _copy_into(source: str, target: str) -> None:
     """Overwrite ``target`` with the bytes of ``source``, in place, whole: a Ctrl-C that lands
     during the copy is raised once it is done (half of a model file is worse than a Ctrl-C
     answered a moment late), the copy starting over if it landed inside it."""
-    _despite_interrupts(_overwrite, source, target)
+    despite_interruptions(_overwrite, source, target)
 
 
 def _overwrite(source: str, target: str) -> None:
