@@ -98,13 +98,125 @@ def terminating_signal(error):
     return None
 
 
+def despite_interruptions(action, *arguments):
+    """Run ``action(*arguments)`` to its end, started over when a ``KeyboardInterrupt`` (a
+    Ctrl-C, a :class:`Terminated`) lands inside it (``action`` must be safe to start over),
+    and raise the last such interruption after: a file half-copied, a temporary file left
+    behind or a signal's handler left replaced is worse than a Ctrl-C answered a moment
+    late."""
+    interrupted = None
+    while True:
+        try:
+            action(*arguments)
+            break
+        except KeyboardInterrupt as error:
+            interrupted = error
+    if interrupted is not None:
+        raise interrupted
+
+
+class HeldSignals:
+    """Hold the Python handlers of some signals, then run them: :meth:`take_over` replaces
+    each with :meth:`hold`, which notes the signals that arrive; :meth:`let_go` puts the
+    handlers back and raises each noted signal once (``signal.raise_signal``: the handler put
+    back runs, before it returns). The moment's delay of a Ctrl-C is for code that a
+    ``KeyboardInterrupt`` between two of its lines would leave broken: a model file's save
+    (its temporary file left beside the model) and Numba's compile of a kernel
+    (:class:`_HoldingSignalsWhileCompiling`).
+
+    A signal in its own lines leaves nothing held: a handler is noted before it is replaced,
+    one raised while they are being replaced puts back those replaced (no let-go would come),
+    and putting them back is started over when interrupted (:func:`despite_interruptions`).
+    Holds nest, each a :class:`HeldSignals` of its own: the inner one replaces the outer's
+    :meth:`hold`, and its let-go raises what came into the outer's, which raises it once,
+    through the program's handler, when it lets go.
+
+    Only handlers written in Python are replaced (a signal at its default, ending the process,
+    or ignored, stays so), but for ``whatever_their_handler``: those signals are held whatever
+    Python has for them, though never a handler installed outside Python (``getsignal`` gives
+    None), nor one a sub-interpreter may not set. Only the main thread, where Python runs
+    handlers, holds anything."""
+
+    def __init__(self, numbers, whatever_their_handler=()):
+        self.numbers = tuple(numbers)
+        self.whatever_their_handler = frozenset(whatever_their_handler)
+        self.replaced = {}   # signal number: the handler it had before the hold
+        self.held = []       # the signals that arrived inside, in order, each once
+
+    def hold(self, number, frame):
+        """The handler while held: note the signal, once."""
+        if number not in self.held:
+            self.held.append(number)
+
+    def take_over(self):
+        """Replace the handlers with :meth:`hold`; a signal raised before all are replaced
+        puts back those that were, and is raised."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        try:
+            for number in self.numbers:
+                self._replace(number)
+        except BaseException:
+            # a signal whose handler was not replaced yet raised here: no let-go comes to put
+            # back the handlers replaced before it; they are put back now, as if the signal
+            # had come just before
+            self._put_back_despite_interruptions()
+            self.held.clear()
+            raise
+
+    def _replace(self, number):
+        try:
+            handler = signal.getsignal(number)
+        except (ValueError, TypeError):   # a sub-interpreter's, an odd one
+            return
+        if handler is None or handler == self.hold or not (
+                callable(handler) or number in self.whatever_their_handler):
+            return
+        # noted before it is replaced: a signal between the two finds it
+        self.replaced[number] = handler
+        try:
+            signal.signal(number, self.hold)
+        except (ValueError, TypeError):
+            del self.replaced[number]
+
+    def let_go(self):
+        """Put back the handlers held, and run them for the signals that arrived."""
+        self._put_back_despite_interruptions()
+        held, self.held = self.held, []
+        for number in held:
+            # runs the handler put back (Python runs it before raise_signal returns): the
+            # first interruption leaves from here, and the others stay unsaid, one
+            # interruption being the user's answer
+            signal.raise_signal(number)
+
+    def _put_back(self):
+        """Put back the handlers replaced, each forgotten once it is back: started over, it
+        goes on with the others."""
+        while self.replaced:
+            number, handler = next(iter(self.replaced.items()))
+            if signal.getsignal(number) == self.hold:   # unless replaced meanwhile
+                signal.signal(number, handler)
+            del self.replaced[number]
+
+    def _put_back_despite_interruptions(self):
+        """Put back the handlers to the end, despite an interruption in the midst (a Ctrl-C
+        whose handler was just put back, before the SIGTERM's was: that one held every later
+        SIGTERM for good, and the next compile, taking the hold for the handler, held it for
+        good too), and raise the interruption after."""
+        try:
+            despite_interruptions(self._put_back)
+        except KeyboardInterrupt:
+            self.held.clear()   # the interruption raised stands for them
+            raise
+
+
 #: The signals whose Python handlers wait while Numba compiles or loads a kernel (those the
 #: platform has): Ctrl-C's, and the two :func:`interrupt_on_termination` takes.
 SIGNALS_HELD_WHILE_COMPILING = tuple(getattr(signal, name) for name in
                                      ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
-class _HoldingSignalsWhileCompiling(numba_event.Listener):
+class _HoldingSignalsWhileCompiling(HeldSignals, numba_event.Listener):
     """Hold the Python handlers of Ctrl-C, SIGTERM and SIGHUP while the main thread holds
     Numba's compiler lock, and run them once it lets go.
 
@@ -122,13 +234,8 @@ class _HoldingSignalsWhileCompiling(numba_event.Listener):
     """
 
     def __init__(self):
+        super().__init__(SIGNALS_HELD_WHILE_COMPILING)
         self.depth = 0       # the main thread's nesting of the compiler lock
-        self.replaced = {}   # signal number: the handler it had before the hold
-        self.held = []       # the signals that arrived inside, in order, each once
-
-    def hold(self, number, frame):
-        if number not in self.held:
-            self.held.append(number)
 
     def on_start(self, event):
         if threading.current_thread() is not threading.main_thread():
@@ -139,22 +246,10 @@ class _HoldingSignalsWhileCompiling(numba_event.Listener):
             self.depth = 0
             self.let_go()
         if self.depth == 0:
-            try:
-                for number in SIGNALS_HELD_WHILE_COMPILING:
-                    handler = signal.getsignal(number)
-                    if callable(handler) and handler != self.hold:
-                        # noted before it is replaced: a signal between the two finds it
-                        self.replaced[number] = handler
-                        signal.signal(number, self.hold)
-            except BaseException:
-                # a signal whose handler was not replaced yet raised here, before Numba
-                # takes its lock (after this event): no compile starts, and no end event
-                # comes to put back the handlers replaced before it, nor to count this
-                # one off: they are put back now, as if the signal had come just before
-                self._despite_interruptions(self._put_back)
-                self.held.clear()
-                raise
-        # counted once the handlers hold: a signal that interrupted the loop above left the
+            # a signal raised in it comes before Numba takes its lock (after this event): no
+            # compile starts, and no end event comes to count this one off
+            self.take_over()
+        # counted once the handlers hold: a signal that interrupted the taking over left the
         # depth at 0 (at 1, no compile after it held anything, nor put back any handler)
         self.depth += 1
 
@@ -164,40 +259,6 @@ class _HoldingSignalsWhileCompiling(numba_event.Listener):
         self.depth -= 1
         if not self.depth:
             self.let_go()
-
-    def let_go(self):
-        """Put back the handlers held, and run them for the signals that arrived."""
-        self._despite_interruptions(self._put_back)
-        held, self.held = self.held, []
-        for number in held:
-            # runs the handler put back (Python runs it before raise_signal returns): a
-            # KeyboardInterrupt leaves the compile here, the lock already let go
-            signal.raise_signal(number)
-
-    def _put_back(self):
-        """Put back the handlers replaced, each forgotten once it is back: started over, it
-        goes on with the others."""
-        while self.replaced:
-            number, handler = next(iter(self.replaced.items()))
-            if signal.getsignal(number) == self.hold:   # unless replaced meanwhile
-                signal.signal(number, handler)
-            del self.replaced[number]
-
-    def _despite_interruptions(self, action):
-        """Run ``action`` to its end, started over when an interruption lands inside it (a
-        Ctrl-C whose handler was just put back, before the SIGTERM's was: that one held
-        every later SIGTERM for good, and the next compile, taking the hold for the
-        handler, held it for good too), and raise the interruption after."""
-        interrupted = None
-        while True:
-            try:
-                action()
-                break
-            except KeyboardInterrupt as error:
-                interrupted = error
-        if interrupted is not None:
-            self.held.clear()   # the interruption raised stands for them
-            raise interrupted
 
 
 #: Numba's compiler lock is taken by every compile and cache load, the CUDA target's too

@@ -349,41 +349,35 @@ def test_interrupted_model_save_keeps_the_previous_file(tmp_path, monkeypatch):
 
 def _save_interrupted_at(step, target, number=None):
     """Write ``target`` with a real Ctrl-C (SIGINT) sent at the ``step``-th line the writer
-    runs; whether it was interrupted. A ``try:`` line is skipped: it runs no instruction at
-    which CPython handles a signal, and a trace function raising there escapes the try.
-    ``number``: another signal, handled as the command line handles SIGTERM and SIGHUP
-    (:func:`dlcore.interrupt_on_termination`: a ``Terminated``, a ``KeyboardInterrupt``)."""
-    import linecache
-    import signal
-
+    runs, its hold of signals' included (:class:`stepping.SignalAtLine`); whether it was
+    interrupted. ``number``: another signal. The signals are handled as in a command (SIGTERM
+    and SIGHUP by :func:`dlcore.interrupt_on_termination`: a ``Terminated``, a
+    ``KeyboardInterrupt``), and each one's handler must be back as it was after."""
+    from dlcore import termination
     from dlcore.termination import raise_terminated
+    from stepping import SignalAtLine
     number = signal.SIGINT if number is None else number
     writer = sys.modules[atomic_open.__module__].__file__
-    count = [0]
-
-    def tracer(frame, event, argument):
-        if frame.f_code.co_filename != writer:
-            return None
-        if event == "line" and linecache.getline(writer, frame.f_lineno).strip() != "try:":
-            count[0] += 1
-            if count[0] == step:
-                os.kill(os.getpid(), number)
-        return tracer
-
-    # Python's own Ctrl-C handler (pytest-xdist's workers ignore SIGINT), the command line's
-    # of SIGTERM and SIGHUP
-    previous = signal.signal(number, signal.default_int_handler if number == signal.SIGINT
-                             else raise_terminated)
-    sys.settrace(tracer)
+    # the handlers as in a command: Python's own of Ctrl-C (pytest-xdist's workers ignore
+    # SIGINT), the command line's of SIGTERM and SIGHUP
+    held_signals = atomic_module._HELD_SIGNALS
+    handlers = {held: signal.default_int_handler if held == signal.SIGINT else raise_terminated
+                for held in held_signals}
+    previous = {held: signal.signal(held, handler) for held, handler in handlers.items()}
     try:
-        with atomic_open(target) as stream:
-            stream.write("new")
-    except KeyboardInterrupt:
-        return True
+        with SignalAtLine(step, number, files=[writer, termination.__file__]):
+            try:
+                with atomic_open(target) as stream:
+                    stream.write("new")
+            except KeyboardInterrupt:
+                return True
+        return False
     finally:
-        sys.settrace(None)
-        signal.signal(number, previous)
-    return False
+        # a signal as the hold was taken over left another signal's handler replaced by it
+        # for good (a Ctrl-C swallowed for the rest of the process)
+        assert {held: signal.getsignal(held) for held in held_signals} == handlers, step
+        for held, handler in previous.items():
+            signal.signal(held, handler)
 
 
 @pytest.mark.parametrize("signal_name", [

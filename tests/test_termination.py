@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 import dlcore
 from dlcore.cli import main
+from dlcore.io.atomic import atomic_open
 from dlcore.termination import TERMINATION_SIGNALS
 
 needs_termination_signals = pytest.mark.skipif(
@@ -372,28 +373,14 @@ def handlers_as_in_a_command():
 def _compiler_lock_signalled_at(step, number, nested):
     """Take Numba's compiler lock (twice, one inside the other, where ``nested``), as a
     compile does, with a real signal ``number`` sent at the ``step``-th line that the listener
-    holding the signals runs; the interruptions raised (their types' names) and the lines it
-    ran. As the atomic writer's test does, a ``try:`` line is skipped."""
-    import linecache
-
+    holding the signals runs (:class:`stepping.SignalAtLine`); the interruptions raised (their
+    types' names) and the lines it ran."""
     from numba.core.compiler_lock import global_compiler_lock
 
     from dlcore import termination
-    source = termination.__file__
-    lines = [0]
-
-    def tracer(frame, event, argument):
-        if frame.f_code.co_filename != source:
-            return None
-        if event == "line" and linecache.getline(source, frame.f_lineno).strip() != "try:":
-            lines[0] += 1
-            if lines[0] == step:
-                os.kill(os.getpid(), number)
-        return tracer
-
+    from stepping import SignalAtLine
     raised = []
-    sys.settrace(tracer)
-    try:
+    with SignalAtLine(step, number, files=[termination.__file__]) as stepped:
         try:
             with global_compiler_lock:
                 if nested:
@@ -401,9 +388,7 @@ def _compiler_lock_signalled_at(step, number, nested):
                         pass
         except KeyboardInterrupt as error:
             raised.append(type(error).__name__)
-    finally:
-        sys.settrace(None)
-    return raised, lines[0]
+    return raised, stepped.lines
 
 
 @needs_termination_signals
@@ -467,6 +452,77 @@ def _check_the_hold_at_every_line(listener, number, nested):
     print("steps", step)
 
 
+@contextlib.contextmanager
+def programs_own_handler(number):
+    """The program's own handler of ``number`` (a ``KeyboardInterrupt``, as Ctrl-C's), which
+    notes each call in the list yielded; the handler before put back after."""
+    calls = []
+
+    def own(signal_number, frame):
+        calls.append(signal_number)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(number, own)
+    try:
+        yield calls
+    finally:
+        signal.signal(number, previous)
+
+
+def _signalled_inside(number):
+    """Send ``number`` to this process, and pass calls at which Python would run its
+    handler: a handler not held raises here."""
+    os.kill(os.getpid(), number)
+    for _ in range(3):
+        time.sleep(0)
+
+
+@needs_termination_signals
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("compile_inside", [True, False],
+                         ids=["a compile inside a save", "a save inside a compile"])
+def test_a_signal_in_a_hold_inside_another_is_raised_once_when_the_outer_lets_go(
+        tmp_path, monkeypatch, number, compile_inside):
+    """A save holds signals as it makes its temporary file, and Numba's compiler lock holds
+    them too (:class:`dlcore.termination.HeldSignals`, one each): whichever is inside the
+    other, a signal in the inner hold is raised once, by the program's own handler, when the
+    outer one lets go, and every handler is back after."""
+    from numba.core.compiler_lock import global_compiler_lock
+
+    from dlcore.io import atomic
+    from dlcore.termination import HOLDING_SIGNALS_WHILE_COMPILING as listener
+    target, made, reached = tmp_path / "model.txt", atomic._create_temporary_file, []
+
+    def made_signalled(*arguments):
+        if compile_inside:
+            with global_compiler_lock:
+                _signalled_inside(number)
+                reached.append("the compile's end")
+        else:
+            _signalled_inside(number)
+            reached.append("the temporary file")
+        return made(*arguments)
+
+    monkeypatch.setattr(atomic, "_create_temporary_file", made_signalled)
+    with programs_own_handler(number) as calls:
+        with pytest.raises(KeyboardInterrupt):
+            if compile_inside:
+                with atomic_open(target) as stream:
+                    stream.write("never written: the save's hold raises first")
+            else:
+                with global_compiler_lock:
+                    with atomic_open(target) as stream:
+                        stream.write("new")
+                    reached.append("the save's end")
+        assert calls == [number]
+        assert callable(signal.getsignal(number)) and signal.getsignal(number).__name__ == "own"
+    assert reached == (["the compile's end"] if compile_inside
+                       else ["the temporary file", "the save's end"])
+    assert [path.name for path in tmp_path.iterdir()] == ([] if compile_inside
+                                                          else ["model.txt"])
+    assert (listener.depth, listener.replaced, listener.held) == (0, {}, [])
+
+
 def _command_signalled_at(step, number, arguments, capsys):
     """Run the command line in this process with a real signal ``number`` sent at the
     ``step``-th line run by the code around the command (:class:`OneLineErrorGroup`'s run of
@@ -475,42 +531,27 @@ def _command_signalled_at(step, number, arguments, capsys):
     A SIGTERM is sent only where a handler takes it: at Python's default it would end the
     test session (the command line's start and end, where it ends the command as the
     default does, 143 to the shell)."""
-    import linecache
-
     import click.core
 
     from dlcore.cli import _common
     from dlcore.termination import interrupt_on_termination, noting_dropped_interruptions
+    from stepping import SignalAtLine
     # not main's own lines: the first runs before its try, as the call of any function does
     codes = {click.core.Command.main.__code__, _common.OneLineErrorGroup._run_command.__code__,
              _common._stopping_once.__wrapped__.__code__,
              interrupt_on_termination.__wrapped__.__code__,
              noting_dropped_interruptions.__wrapped__.__code__}
-    lines, sent = [0], []
-
-    def tracer(frame, event, argument):
-        if frame.f_code not in codes:
-            return None
-        if event == "line" and linecache.getline(frame.f_code.co_filename,
-                                                 frame.f_lineno).strip() != "try:":
-            lines[0] += 1
-            if lines[0] == step and callable(signal.getsignal(number)):
-                sent.append(number)
-                os.kill(os.getpid(), number)
-        return tracer
-
-    sys.settrace(tracer)
-    try:
-        main.main(args=arguments, prog_name="dlcore")
-        code = "returned"
-    except SystemExit as exited:
-        code = exited.code
-    except KeyboardInterrupt as error:   # Python's traceback, in a real process
-        code = f"{type(error).__name__} escaped"
-    finally:
-        sys.settrace(None)
+    with SignalAtLine(step, number, codes=codes,
+                      sendable=lambda: callable(signal.getsignal(number))) as stepped:
+        try:
+            main.main(args=arguments, prog_name="dlcore")
+            code = "returned"
+        except SystemExit as exited:
+            code = exited.code
+        except KeyboardInterrupt as error:   # Python's traceback, in a real process
+            code = f"{type(error).__name__} escaped"
     said = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    return code, said, bool(sent), step > lines[0]
+    return code, said, stepped.sent, step > stepped.lines
 
 
 #: The environment variable under which the test process steps a signal through the lines

@@ -36,11 +36,12 @@ import signal
 import stat
 import sys
 import tempfile
-import threading
 import time
 import warnings
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO
+
+from dlcore.termination import HeldSignals, despite_interruptions
 
 try:   # POSIX's whole-file locks; Windows has msvcrt's instead
     import fcntl
@@ -395,11 +396,11 @@ def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
     refuse_write_protected(given)
     # a Ctrl-C between the temporary file's creation and the try that removes it would leave
     # it beside the user's file: it is held meanwhile, and raised inside that try
-    held = _HeldInterrupts()
+    held = _held_interrupts()
     try:
         temporary = _create_temporary_file(directory, os.path.basename(target))
     except BaseException as error:
-        held.release()
+        held.let_go()
         if not isinstance(error, OSError):
             raise
         _raise_no_room(error, given)
@@ -412,14 +413,14 @@ def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
         else:
             raise
     if temporary is None:
-        held.release()
+        held.let_go()
         with _written_in_place(target, given) as elsewhere:
             yield elsewhere
         return
     name = os.path.basename(target)
     writing = _mark_writing(temporary, name)   # Ctrl-C still held: its marker is removed below
     try:
-        held.release()
+        held.let_go()
         yield temporary
         _fsync_file(temporary)
         _keep_permissions(target, temporary)
@@ -436,12 +437,12 @@ def atomic_output_path(path: str | os.PathLike) -> Iterator[str]:
         # marker free would take this writer for dead, and remove its file before the rename
         _unmark_writing(writing)
     except HalfWrittenError:
-        _despite_interrupts(_unmark_writing, writing)
+        despite_interruptions(_unmark_writing, writing)
         raise   # its new version stays beside it, the message names it
     except BaseException as error:
         # a second Ctrl-C during the clean-up of the first left the temporary file (or its
         # marker) beside the user's file: the clean-up is finished first
-        _despite_interrupts(_abandon, writing, temporary)
+        despite_interruptions(_abandon, writing, temporary)
         _raise_no_room(error, given)
         raise
     _fsync_directory(directory)
@@ -461,59 +462,20 @@ def _abandon(writing: list, temporary: str) -> None:
         os.remove(temporary)
 
 
-def _despite_interrupts(action: Any, *arguments: Any) -> None:
-    """Run ``action(*arguments)`` to its end, started over when a Ctrl-C lands inside it
-    (``action`` must be safe to start over), and raise the last such Ctrl-C after: a file
-    half-copied or a temporary file left behind is worse than a Ctrl-C answered a moment
-    late."""
-    interrupted = None
-    while True:
-        try:
-            action(*arguments)
-            break
-        except KeyboardInterrupt as error:
-            interrupted = error
-    if interrupted is not None:
-        raise interrupted
+def _held_interrupts() -> HeldSignals:
+    """Hold Ctrl-C (SIGINT) until ``let_go``, which raises one that came meanwhile (through
+    the handler that was in place, put back): a moment's delay, where an interrupt between
+    two statements of the writer left its temporary file behind. So are SIGTERM and SIGHUP
+    where a Python handler takes them (the ``dlcore`` command line's, which makes them its
+    Ctrl-C: :func:`dlcore.interrupt_on_termination`); at their default, they end the process
+    as before. Ctrl-C is held whatever Python has for it, as it was before the other two were
+    (:class:`dlcore.termination.HeldSignals`)."""
+    held = HeldSignals(_HELD_SIGNALS, whatever_their_handler=(signal.SIGINT,))
+    held.take_over()
+    return held
 
 
-class _HeldInterrupts:
-    """Hold Ctrl-C (SIGINT) from its making to :meth:`release`, which raises one that came
-    meanwhile (through the handler that was in place, restored): a moment's delay, where an
-    interrupt between two statements of the writer left its temporary file behind. So are
-    SIGTERM and SIGHUP where a Python handler takes them (the ``dlcore`` command line's, which
-    makes them its Ctrl-C: :func:`dlcore.interrupt_on_termination`); at their default, they
-    end the process as before.
-
-    Only the main thread, where Python runs signal handlers, holds anything; nor is a handler
-    installed outside Python (``signal.getsignal`` gives None) replaced."""
-
-    def __init__(self):
-        self.caught, self.previous = [], {}
-        if threading.current_thread() is not threading.main_thread():
-            return
-        for number in _HELD_SIGNALS:
-            with contextlib.suppress(ValueError, TypeError):   # a sub-interpreter, an odd one
-                handler = signal.getsignal(number)
-                if handler is not None and (number == signal.SIGINT or callable(handler)):
-                    self.previous[number] = signal.signal(number, self._hold)
-
-    def _hold(self, signal_number: int, frame: Any) -> None:
-        if signal_number not in self.caught:
-            self.caught.append(signal_number)
-
-    def release(self) -> None:
-        previous, self.previous = self.previous, {}
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-        caught, self.caught = self.caught, []
-        for number in caught:
-            # the first raises through its handler, put back (a KeyboardInterrupt, a
-            # Terminated), and the others stay unsaid: one interruption is the user's answer
-            signal.raise_signal(number)
-
-
-#: The signals :class:`_HeldInterrupts` holds, those of them the platform has.
+#: The signals :func:`_held_interrupts` holds, those of them the platform has.
 _HELD_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
                       if hasattr(signal, name))
 
@@ -809,7 +771,7 @@ def _written_through(given: str, stream: int | str) -> Iterator[str]:
             _raise_no_room(error, given)
             raise
     finally:
-        _despite_interrupts(shutil.rmtree, scratch, True)
+        despite_interruptions(shutil.rmtree, scratch, True)
 
 
 def _write_to_descriptor(source: IO[bytes], descriptor: int) -> None:
@@ -868,7 +830,7 @@ def _written_in_place(target: str, given: str) -> Iterator[str]:
     except HalfWrittenError:
         raise   # its two versions stay in the temporary folder
     except BaseException:
-        _despite_interrupts(shutil.rmtree, scratch, True)
+        despite_interruptions(shutil.rmtree, scratch, True)
         raise
     shutil.rmtree(scratch, ignore_errors=True)
 
@@ -882,7 +844,7 @@ def _written_over_in_place(new: str, target: str, given: str) -> None:
     except HalfWrittenError:
         raise
     except BaseException:
-        _despite_interrupts(shutil.rmtree, scratch, True)
+        despite_interruptions(shutil.rmtree, scratch, True)
         raise
     shutil.rmtree(scratch, ignore_errors=True)
     os.remove(new)
@@ -983,7 +945,7 @@ def _copy_into(source: str, target: str) -> None:
     """Overwrite ``target`` with the bytes of ``source``, in place, whole: a Ctrl-C that lands
     during the copy is raised once it is done (half of a model file is worse than a Ctrl-C
     answered a moment late), the copy starting over if it landed inside it."""
-    _despite_interrupts(_overwrite, source, target)
+    despite_interruptions(_overwrite, source, target)
 
 
 def _overwrite(source: str, target: str) -> None:
