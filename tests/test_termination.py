@@ -403,9 +403,11 @@ def test_a_signal_at_any_line_of_the_hold_interrupts_once_and_leaves_the_hold_wh
     without its machine code), or with Ctrl-C's handler replaced by the hold for good (a
     SIGTERM as the handlers were replaced: every later Ctrl-C was swallowed), or SIGTERM's (a
     Ctrl-C as they were put back). Now the interruption is raised once, the handlers are back,
-    and the next lock holds a signal as the first did. Stepped in a
-    process of its own: in a test process after others (a 2026-12 CI run), the stepping
-    tracer's first signal spun at Numba's lock's entry for good."""
+    and the next lock holds a signal as the first did. Stepped in a process of its own, with
+    a timeout: under a trace function, a process that some earlier test left marked as having
+    an asynchronous exception to deliver spins for good at a function's entry (a 2026-12 CI
+    run hung so, after a distributed test: ``test_a_notice_left_for_the_next_check_leaves_a_\
+debugger_working``); a failure here is then a failed test, not a hung suite."""
     tests = os.path.dirname(os.path.abspath(__file__))
     code = (f"import sys; sys.path.insert(0, {tests!r}); import test_termination; "
             f"test_termination.check_the_hold_at_every_line({int(number)}, {nested})")
@@ -556,8 +558,9 @@ def _command_signalled_at(step, number, arguments, capsys):
 
 #: The environment variable under which the test process steps a signal through the lines
 #: around a command: set by :func:`test_the_lines_around_a_command_stepped_in_a_fresh_process`
-#: for the pytest it starts (in a test process after others, a 2026-12 CI run's worker, the
-#: stepping tracer's signal spun for good at the entry of ``OneLineErrorGroup.main``).
+#: for the pytest it starts, with a timeout (as
+#: :func:`test_a_signal_at_any_line_of_the_hold_interrupts_once_and_leaves_the_hold_whole`:
+#: a 2026-12 CI run's worker spun for good at the entry of ``OneLineErrorGroup.main``).
 STEPPING = "DLCORE_STEPPING_AROUND_A_COMMAND"
 
 
