@@ -284,7 +284,7 @@ def test_dbn_pretrain_resumed_with_a_propagate_its_one_rbm_leaves_unread_is_refu
     assert resumed.exit_code == 2, resumed.output
     [line] = resumed.stderr.strip().splitlines()
     assert line.startswith("dlcore: error: --propagate sets what each RBM feeds the one above "
-                           "it, and the checkpoint's DBN 784-8 stacks one RBM: give a second "
+                           "it, and the checkpoint 784-8 stacks one RBM: give a second "
                            "hidden size (784-8-8) to a new run, or drop --propagate")
     assert (out / CHECKPOINT_FILE).exists()
 
