@@ -233,6 +233,10 @@ class OneLineErrorGroup(click.Group):
                                  terminating_signal(error))
             _say_interrupted("interrupted", terminating_signal(error))
 
+    def make_context(self, info_name, args, parent=None, **extra):
+        with _interruption_as_abort():   # a Ctrl-C in an option's parsing (a model file's)
+            return super().make_context(info_name, args, parent=parent, **extra)
+
     def _run_command(self, ended, args=None, prog_name=None, **extra):
         """:meth:`main`'s work: run the command, say its errors in one line, and exit with its
         code, appending to ``ended`` once it has run to its end."""
@@ -301,18 +305,19 @@ class OneLineErrorGroup(click.Group):
         sys.exit(result if isinstance(result, int) else 0)
 
     def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except click.exceptions.Exit:
-            raise
-        except Exception as error:
-            # a Ctrl-C that Python dropped (in a callback Numba's compiler runs from C, before
-            # training) broke what ran next: "no compiled object yet for <Library ...>". The
-            # interruption is what happened, and is said as one
-            behind = interruption_behind(error)
-            if behind is error:
+        with _interruption_as_abort():
+            try:
+                return super().invoke(ctx)
+            except click.exceptions.Exit:
                 raise
-            raise behind from None
+            except Exception as error:
+                # a Ctrl-C that Python dropped (in a callback Numba's compiler runs from C,
+                # before training) broke what ran next: "no compiled object yet for <Library
+                # ...>". The interruption is what happened, and is said as one
+                behind = interruption_behind(error)
+                if behind is error:
+                    raise
+                raise behind from None
 
 
 def _exit_behind(error):
@@ -361,6 +366,18 @@ def out_of_memory_message(error):
     return (f"{what}; choose smaller sizes (such as --hidden, --batch-size or the number of "
             "images)" + ("" if past_any_array else ", or run " + (
                 "on the CPU (--backend cpu)" if gpu else "on a machine with more memory")))
+
+
+@contextlib.contextmanager
+def _interruption_as_abort():
+    """Raise a Ctrl-C (SIGTERM, SIGHUP) that the command left as it was as Click's Abort, from
+    it: Click's ``main`` turns it into that Abort too, but first prints a blank line (to close
+    the terminal's ``^C``), which came before the one line of :meth:`OneLineErrorGroup.main`
+    alone of the ways a command is interrupted."""
+    try:
+        yield
+    except KeyboardInterrupt as interruption:
+        raise click.exceptions.Abort() from interruption
 
 
 def _say_interrupted(message, terminated):

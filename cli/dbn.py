@@ -218,6 +218,17 @@ def pretrain_command(layers_text, dataset, epochs_per_layer, learning_rate, batc
     if persistent is None:
         persistent = with_labels
     layers = parse_layers(layers_text)
+    if len(layers) == 2:   # (the top RBM of --with-labels reads the images themselves)
+        # (a resumed run's layers are its checkpoint's: a second size makes a new run)
+        stacks = f"{'the checkpoint' if resume else '--layers'} {layers_text} stacks one RBM"
+        second = (f"give a second hidden size ({layers_text}-{layers[-1]})"
+                  + (" to a new run" if resume else ""))
+        refuse_unread_options(["propagate"], f"sets what each RBM feeds the one above it, and "
+                              f"{stacks}", second)
+        if up_down_epochs:   # the library's line named its parameter (up_down_epochs=0)
+            raise click.UsageError(f"--up-down-epochs {up_down_epochs}: up-down fine-tuning "
+                                   f"needs two RBMs, and {stacks}: {second}, or drop "
+                                   f"--up-down-epochs")
     if up_down_epochs is None:   # (up-down needs two RBMs: a label-clamped one-RBM DBN has none)
         up_down_epochs = GENERATIVE_UP_DOWN_EPOCHS if with_labels and len(layers) > 2 else 0
     epochs = None if epochs_per_layer is None else parse_epochs(epochs_per_layer,

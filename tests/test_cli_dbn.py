@@ -289,6 +289,33 @@ def test_finetune_refuses_a_momentum_its_optimizer_does_not_take(pretrained, tmp
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("with_labels", [[], ["--with-labels"]], ids=["images", "labels"])
+def test_pretrain_refuses_a_propagate_that_one_rbm_leaves_unread(with_labels, tmp_path):
+    # --layers 784-100 --propagate sample trained one RBM on the images, the option unsaid:
+    # there is no RBM above it to feed (the top RBM of --with-labels reads the images too)
+    result = CliRunner().invoke(main, ["dbn", "pretrain", "--layers", "784-100", "--propagate",
+                                       "sample", *with_labels, "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2, result.output
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("dlcore: error: --propagate sets what each RBM feeds the one above "
+                           "it, and --layers 784-100 stacks one RBM: give a second hidden size "
+                           "(784-100-100), or drop --propagate")
+    assert not (tmp_path / "run").exists()
+
+
+def test_pretrain_refuses_up_down_epochs_with_one_rbm_in_the_command_line_s_words(tmp_path):
+    # the library's line named its parameter and advice: "up_down_epochs=3: ... give
+    # up_down_epochs=0, or such a DBN", exit code 1 for what is a usage error
+    result = CliRunner().invoke(main, ["dbn", "pretrain", "--layers", "784-100",
+                                       "--up-down-epochs", "3", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2, result.output
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("dlcore: error: --up-down-epochs 3: up-down fine-tuning needs two "
+                           "RBMs, and --layers 784-100 stacks one RBM: give a second hidden "
+                           "size (784-100-100), or drop --up-down-epochs")
+    assert not (tmp_path / "run").exists()
+
+
 def test_finetune_and_sample_refuse_what_they_cannot_use(pretrained, finetuned, tmp_path):
     _, finetune_folder = finetuned
     not_a_dbn = CliRunner().invoke(main, ["dbn", "finetune", str(finetune_folder / "model.h5"),

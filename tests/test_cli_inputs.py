@@ -718,3 +718,25 @@ def test_an_out_folder_given_as_an_argument_names_the_option(tmp_path):
                   ["homework", "task1", "a", "b"]):
         result = CliRunner().invoke(main, words, prog_name="dlcore")
         assert result.exit_code == 2 and "--out" not in result.stderr.split(" (see ")[0]
+
+
+@pytest.mark.parametrize("where", ["command", "option"])
+def test_a_ctrl_c_that_reaches_click_is_one_line_with_no_blank_line_before_it(where):
+    """A Ctrl-C that the command left to Click (in its parsing, or before its training) was
+    said by a blank line, then "dlcore: interrupted": Click's ``main`` prints the blank line
+    before its Abort. It is now the one line the other ways of interrupting a command say."""
+    def interrupt(*_):
+        raise KeyboardInterrupt
+
+    @click.group(cls=OneLineErrorGroup)
+    def probe():
+        pass
+
+    @probe.command()
+    @click.option("--model", callback=interrupt if where == "option" else None)
+    def load(model):
+        interrupt()
+
+    result = CliRunner().invoke(probe, ["load", "--model", "model.h5"])
+    assert result.exit_code == 130
+    assert result.stderr == "dlcore: interrupted\n"

@@ -268,6 +268,27 @@ def test_dbn_pretrain_interrupted_resumes_bit_identically(tmp_path, monkeypatch,
                      dlcore.load(tmp_path / "part" / "dbn.h5"))
 
 
+def test_dbn_pretrain_resumed_with_a_propagate_its_one_rbm_leaves_unread_is_refused(
+        tmp_path, monkeypatch):
+    # the refusal of --propagate with one RBM advised a second hidden size in --layers, which
+    # a resumed run takes from its checkpoint: the advice is a new run's
+    out = tmp_path / "run"
+    interrupt_after(monkeypatch, ContrastiveDivergence, "epoch", 2)
+    interrupted = CliRunner().invoke(main, ["dbn", "pretrain", "--layers", "784-8",
+                                            "--epochs-per-layer", "3", "--backend", "cpu",
+                                            "--out", str(out)])
+    monkeypatch.undo()
+    assert interrupted.exit_code == INTERRUPTED_EXIT_CODE, interrupted.output
+    resumed = CliRunner().invoke(main, ["dbn", "pretrain", "--propagate", "mean", "--resume",
+                                        str(out / CHECKPOINT_FILE)])
+    assert resumed.exit_code == 2, resumed.output
+    [line] = resumed.stderr.strip().splitlines()
+    assert line.startswith("dlcore: error: --propagate sets what each RBM feeds the one above "
+                           "it, and the checkpoint 784-8 stacks one RBM: give a second "
+                           "hidden size (784-8-8) to a new run, or drop --propagate")
+    assert (out / CHECKPOINT_FILE).exists()
+
+
 def network_command_resumes_bit_identically(tmp_path, monkeypatch, arguments):
     runner = CliRunner()
     full = runner.invoke(main, [*arguments, "--out", str(tmp_path / "full")])
