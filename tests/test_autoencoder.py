@@ -227,6 +227,34 @@ def test_a_diverging_training_stops_and_keeps_the_last_good_epoch():
     assert len(ae.history["loss"]) == ae.epochs_done_
 
 
+def test_a_saturated_code_no_better_than_the_mean_image_stops_as_a_divergence(digits):
+    """The clipped cross-entropy is bounded, so a step too large never made the loss
+    non-finite nor a thousand times its best: at learning rate 10 every hidden unit saturates
+    in the first epoch and the loss (537) is far above the mean image's (200), and the model
+    was kept without a word. It stops as a divergence, keeping its initial parameters."""
+    X, _ = digits
+    ae = dlcore.Autoencoder(n_hidden=100, epochs=3, learning_rate=10, backend="cpu")
+    with pytest.raises(dlcore.TrainingDiverged,
+                       match=r"in epoch 1: the reconstruction loss .* no better than the mean "
+                             r"image's .* 100% of the hidden units' activations saturated.*"
+                             r"lower the learning rate \(now 10") as caught:
+        ae.fit(X)
+    assert caught.value.epoch == 1 and caught.value.setting == "learning_rate"
+    initial = dlcore.Autoencoder(n_hidden=100, epochs=0, backend="cpu").fit(X)
+    np.testing.assert_array_equal(ae.W, initial.W)
+    assert ae.epochs_done_ == 0 and ae.history["loss"] == []
+
+
+def test_a_slow_start_above_the_mean_images_loss_is_no_failure(digits):
+    """At a tiny rate the loss stays far above the mean image's (630 against 200) for
+    epochs while it falls: nothing saturates, and the run goes on."""
+    X, _ = digits
+    ae = dlcore.Autoencoder(n_hidden=100, epochs=3, learning_rate=1e-5, backend="cpu").fit(X)
+    mean_image = np.broadcast_to(X.mean(axis=0, dtype=np.float64), X.shape)
+    floor = model.reconstruction_loss(X.astype(np.float64), mean_image, ae.loss).mean()
+    assert min(ae.history["loss"]) > 2 * floor and ae.epochs_done_ == 3
+
+
 # -- the estimator's contract ---------------------------------------------------------------
 @pytest.mark.parametrize("bad, message", [
     ({"n_hidden": 0}, "n_hidden must be >= 1"),
