@@ -13,6 +13,7 @@ import pytest
 
 import dlcore
 from dlcore.autoencoder import corruption, model
+from dlcore.autoencoder.estimator import DEFAULT_LEARNING_RATE
 from dlcore.backend import rng
 
 SMALL = {"n_hidden": 6, "epochs": 3, "batch_size": 10, "backend": "cpu"}
@@ -554,6 +555,39 @@ def test_a_stack_interrupted_in_its_first_layer_saves_resumes_and_ends_as_uninte
     for done, expected in zip(resumed.autoencoders_, full.autoencoders_):
         np.testing.assert_array_equal(done.W, expected.W)
     same_history(resumed.history, full.history)
+
+
+def test_a_checkpoint_made_under_an_older_default_rate_resumes_its_next_layer_at_that_rate(
+        tmp_path, monkeypatch):
+    """A stack left at the Autoencoder's default learning rate, interrupted before its second
+    layer began, in a file made when that default was 0.1 (it is 0.01 since 2026-12-07): the
+    file records the bottom layer's 0.1, and the second layer trained at 0.01 when resumed.
+    It resumes at the rate the run started with, and ends as the uninterrupted run did."""
+    X = binary(60)
+    defaults = dlcore.Autoencoder.__init__.__defaults__
+    before = tuple(0.1 if value == DEFAULT_LEARNING_RATE else value for value in defaults)
+    assert before != defaults
+    monkeypatch.setattr(dlcore.Autoencoder.__init__, "__defaults__", before)   # the old code
+    full = dlcore.StackedAutoencoder(**STACK).fit(X)
+    stack = dlcore.StackedAutoencoder(**STACK)
+
+    def stop(model):
+        if model.autoencoders_[0].epochs_done_ == STACK["epochs"]:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        stack.fit(X, on_epoch_end=stop)
+    dlcore.save(stack, tmp_path / "stack.h5")
+    monkeypatch.undo()   # today's code reads the file
+    assert dlcore.Autoencoder().learning_rate == DEFAULT_LEARNING_RATE
+    resumed = dlcore.load(tmp_path / "stack.h5")
+    assert [ae.learning_rate for ae in resumed.autoencoders_] == [0.1, 0.1]
+    resumed.resume(X)
+    for done, expected in zip(resumed.autoencoders_, full.autoencoders_):
+        np.testing.assert_array_equal(done.W, expected.W)
+    # a rate the stack gives keeps deciding: the second layer takes it, not the bottom's
+    given = dlcore.StackedAutoencoder(**dict(STACK, learning_rate=[0.1, 0.05]))
+    given.set_state(stack.get_state())
+    assert [ae.learning_rate for ae in given.autoencoders_] == [0.1, 0.05]
 
 
 def test_score_is_minus_the_mean_reconstruction_loss_so_a_grid_search_needs_no_scoring():
