@@ -104,6 +104,21 @@ def test_a_denoising_autoencoder_reconstructs_closer_to_x_than_its_corrupted_inp
         X, "masking", 0.3, ae.seed_, 3, stream=rng.STREAM_SAMPLE))
 
 
+def test_dropout_corruption_is_masking_with_the_kept_inputs_scaled_up(tmp_path):
+    """Masking is unscaled (Vincent et al.), so its encoder trains on inputs dimmer than the
+    clean ones it is used on; "dropout" draws the same mask and scales the kept inputs by
+    1 / (1 - nu), as Keras's Dropout layer trains, and a model trained with it is saved and
+    read back with its kind."""
+    X = binary(40, 12)
+    masked = corruption.corrupt(X, "masking", 0.4, seed=3, step=5)
+    dropped = corruption.corrupt(X, "dropout", 0.4, seed=3, step=5)
+    np.testing.assert_array_equal(dropped == 0, masked == 0)
+    np.testing.assert_allclose(dropped, masked / 0.6, rtol=1e-6)
+    ae = dlcore.Autoencoder(corruption=0.4, corruption_kind="dropout", **SMALL).fit(X)
+    dlcore.save(ae, tmp_path / "ae.h5")
+    assert dlcore.load(tmp_path / "ae.h5").corruption_kind == "dropout"
+
+
 def test_the_sparsity_penalty_pulls_the_mean_activation_to_its_target(digits):
     X, _ = digits
     # 50 updates on 200 digits: a rate ten times the default's for the pull to show
