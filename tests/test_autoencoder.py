@@ -119,6 +119,17 @@ def test_dropout_corruption_is_masking_with_the_kept_inputs_scaled_up(tmp_path):
     assert dlcore.load(tmp_path / "ae.h5").corruption_kind == "dropout"
 
 
+@pytest.mark.parametrize("step, message", [
+    (-1, "step must be >= 0, got -1"), (1.5, "step must be an integer, got 1.5"),
+    (2 ** 64, "step must be below 2\\*\\*64")])
+def test_a_corruption_step_that_is_no_philox_counter_is_refused_in_one_line(step, message):
+    # -1 raised NumPy's "Python integer -1 out of bounds for uint64"; 1.5 drew step 1's
+    ae = dlcore.Autoencoder(**SMALL).fit(binary())
+    for call in (ae.corrupt, lambda X, step: ae.reconstruct(X, corrupted=True, step=step)):
+        with pytest.raises(ValueError, match=message):
+            call(binary(), step=step)
+
+
 def test_the_sparsity_penalty_pulls_the_mean_activation_to_its_target(digits):
     X, _ = digits
     # 50 updates on 200 digits: a rate ten times the default's for the pull to show

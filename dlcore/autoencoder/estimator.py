@@ -468,6 +468,12 @@ class Autoencoder(EpochLoop, PicklesThroughState, SavesToFile, TransformerOutput
         reconstruction."""
         self._check_fitted()
         X = self._check_input(X, "X", fitted_width=True, held_out=True)
+        if corrupted:
+            # Philox's counter holds a word of 64 bits: -1 was an OverflowError from NumPy's
+            # insides, and 1.5 drew step 1's corruption without a word
+            step = check_int(step, "step", minimum=0)
+            if step >= 2 ** 64:
+                raise ValueError(f"step must be below 2**64 (a Philox counter word), got {step}")
         backend = get_backend(self.backend)
         ops = ops_for(backend)
         n, n_hidden = X.shape[0], self.W.shape[1]
