@@ -71,7 +71,8 @@ def ae():
 @click.option("--corruption-kind", type=click.Choice(CORRUPTION_KINDS), default="masking",
               show_default=True,
               help="masking: inputs set to 0; salt_and_pepper: set to 0 or 1 by a fair coin; "
-                   "gaussian: noise of std --corruption added.")
+                   "gaussian: noise of std --corruption added; dropout: masking with the kept "
+                   "inputs scaled by 1/(1 - --corruption), as Keras's Dropout.")
 @click.option("--tied/--untied", default=True, show_default=True,
               help="Decoder weights W' = W^T, or a matrix of their own.")
 @click.option("--activation", type=click.Choice(ENCODER_ACTIVATIONS), default="sigmoid",

@@ -9,6 +9,7 @@ loop around their own trainer, written once here::
         n_updates, monitors = trainer.epoch(data, order, n_updates, report)
         parameters, state = trainer.download()
         divergence check of the epoch's loss                    # dlcore.errors
+        the estimator's own test of a failed epoch, if it has one
         epochs_done += 1; record the epoch in history; on_epoch_end(model)
         progress of the epoch's last batch (held until here)
 
@@ -70,7 +71,8 @@ class EpochLoop:
             return None
         return check(X_valid, "X_valid", width=width)
 
-    def _run_epochs(self, trainer, data, epochs, progress, on_epoch_end, record_epoch):
+    def _run_epochs(self, trainer, data, epochs, progress, on_epoch_end, record_epoch,
+                    learning_failure=None):
         """``epochs`` passes of ``trainer`` over ``data`` (rows on the trainer's backend).
 
         ``progress(epoch, epochs, batches_done, batches, loss)`` counts over the model's life
@@ -78,7 +80,10 @@ class EpochLoop:
         only once the epoch is complete (recorded, and ``on_epoch_end`` returned), so a line
         "epoch 2/4" means that epoch 2 is what a Ctrl-C then saves; ``record_epoch(monitors,
         seconds)`` adds the finished epoch to the history; ``on_epoch_end(model)`` runs after
-        it (a checkpoint callback saves there)."""
+        it (a checkpoint callback saves there). ``learning_failure(monitors)``, where given,
+        is the estimator's own test of an epoch that the divergence check passed: what went
+        wrong (a problem the check raises :class:`~dlcore.errors.TrainingDiverged` with), or
+        None."""
         name, history_key = self.divergence_monitor
         # an RBM's weight decay goes through its momentum buffer (dlcore.rbm.trainer)
         decay = decay_diverges(self.learning_rate, getattr(self, "weight_decay", None),
@@ -107,6 +112,9 @@ class EpochLoop:
                 self._store(*trainer.download())
                 divergence.check(self.epochs_done_ + 1, self._epoch_loss(monitors),
                                  self._parameters().values())
+                problem = None if learning_failure is None else learning_failure(monitors)
+                if problem is not None:
+                    divergence.fail(self.epochs_done_ + 1, self._epoch_loss(monitors), problem)
                 self.epochs_done_ += 1
                 record_epoch(monitors, time.perf_counter() - started)
                 last_good = self.training_snapshot()

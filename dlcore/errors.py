@@ -211,12 +211,19 @@ class DivergenceCheck:
             problem = (f"the {self.quantity} grew to {value:.4g}, over {self.factor:g} times "
                        f"the first batch's ({self.first_batch:.4g}, before any update)")
         if problem is not None:
-            kept = ("its initial parameters" if epoch <= 1
-                    else f"its parameters of epoch {epoch - 1}")
-            error = TrainingDiverged("", epoch, self.quantity, value, problem,
-                                     self.learning_rate, self.setting, where, self.decay)
-            option = self.option or f"the {self.setting}= argument"
-            decay_option = None if self.decay is None else self.decay["option"]
-            error.args = (error.describe(f"the model keeps {kept}", option, decay_option),)
-            raise error
+            self.fail(epoch, value, problem, where)
         self.best = min(self.best, value)
+
+    def fail(self, epoch, value, problem, where=""):
+        """Raise :class:`TrainingDiverged` for epoch ``epoch`` ending at ``value`` with
+        ``problem`` (what went wrong, "the loss is nan"): what :meth:`check` raises, for a
+        failure a trainer finds by its own test (an autoencoder whose saturated code
+        reconstructs no better than the mean image, :mod:`dlcore.autoencoder.estimator`)."""
+        kept = ("its initial parameters" if epoch <= 1
+                else f"its parameters of epoch {epoch - 1}")
+        error = TrainingDiverged("", epoch, self.quantity, float(value), problem,
+                                 self.learning_rate, self.setting, where, self.decay)
+        option = self.option or f"the {self.setting}= argument"
+        decay_option = None if self.decay is None else self.decay["option"]
+        error.args = (error.describe(f"the model keeps {kept}", option, decay_option),)
+        raise error

@@ -13,6 +13,7 @@ import pytest
 
 import dlcore
 from dlcore.autoencoder import corruption, model
+from dlcore.autoencoder.estimator import DEFAULT_LEARNING_RATE
 from dlcore.backend import rng
 
 SMALL = {"n_hidden": 6, "epochs": 3, "batch_size": 10, "backend": "cpu"}
@@ -101,6 +102,32 @@ def test_a_denoising_autoencoder_reconstructs_closer_to_x_than_its_corrupted_inp
     assert np.mean((denoised - X) ** 2) < 0.7 * np.mean((corrupted - X) ** 2)
     np.testing.assert_array_equal(corrupted, corruption.corrupt(
         X, "masking", 0.3, ae.seed_, 3, stream=rng.STREAM_SAMPLE))
+
+
+def test_dropout_corruption_is_masking_with_the_kept_inputs_scaled_up(tmp_path):
+    """Masking is unscaled (Vincent et al.), so its encoder trains on inputs dimmer than the
+    clean ones it is used on; "dropout" draws the same mask and scales the kept inputs by
+    1 / (1 - nu), as Keras's Dropout layer trains, and a model trained with it is saved and
+    read back with its kind."""
+    X = binary(40, 12)
+    masked = corruption.corrupt(X, "masking", 0.4, seed=3, step=5)
+    dropped = corruption.corrupt(X, "dropout", 0.4, seed=3, step=5)
+    np.testing.assert_array_equal(dropped == 0, masked == 0)
+    np.testing.assert_allclose(dropped, masked / 0.6, rtol=1e-6)
+    ae = dlcore.Autoencoder(corruption=0.4, corruption_kind="dropout", **SMALL).fit(X)
+    dlcore.save(ae, tmp_path / "ae.h5")
+    assert dlcore.load(tmp_path / "ae.h5").corruption_kind == "dropout"
+
+
+@pytest.mark.parametrize("step, message", [
+    (-1, "step must be >= 0, got -1"), (1.5, "step must be an integer, got 1.5"),
+    (2 ** 64, "step must be below 2\\*\\*64")])
+def test_a_corruption_step_that_is_no_philox_counter_is_refused_in_one_line(step, message):
+    # -1 raised NumPy's "Python integer -1 out of bounds for uint64"; 1.5 drew step 1's
+    ae = dlcore.Autoencoder(**SMALL).fit(binary())
+    for call in (ae.corrupt, lambda X, step: ae.reconstruct(X, corrupted=True, step=step)):
+        with pytest.raises(ValueError, match=message):
+            call(binary(), step=step)
 
 
 def test_the_sparsity_penalty_pulls_the_mean_activation_to_its_target(digits):
@@ -225,6 +252,34 @@ def test_a_diverging_training_stops_and_keeps_the_last_good_epoch():
         ae.fit(X)
     assert all(np.isfinite(value).all() for value in ae._parameters().values())
     assert len(ae.history["loss"]) == ae.epochs_done_
+
+
+def test_a_saturated_code_no_better_than_the_mean_image_stops_as_a_divergence(digits):
+    """The clipped cross-entropy is bounded, so a step too large never made the loss
+    non-finite nor a thousand times its best: at learning rate 10 every hidden unit saturates
+    in the first epoch and the loss (537) is far above the mean image's (200), and the model
+    was kept without a word. It stops as a divergence, keeping its initial parameters."""
+    X, _ = digits
+    ae = dlcore.Autoencoder(n_hidden=100, epochs=3, learning_rate=10, backend="cpu")
+    with pytest.raises(dlcore.TrainingDiverged,
+                       match=r"in epoch 1: the reconstruction loss .* no better than the mean "
+                             r"image's .* 100% of the hidden units' activations saturated.*"
+                             r"lower the learning rate \(now 10") as caught:
+        ae.fit(X)
+    assert caught.value.epoch == 1 and caught.value.setting == "learning_rate"
+    initial = dlcore.Autoencoder(n_hidden=100, epochs=0, backend="cpu").fit(X)
+    np.testing.assert_array_equal(ae.W, initial.W)
+    assert ae.epochs_done_ == 0 and ae.history["loss"] == []
+
+
+def test_a_slow_start_above_the_mean_images_loss_is_no_failure(digits):
+    """At a tiny rate the loss stays far above the mean image's (630 against 200) for
+    epochs while it falls: nothing saturates, and the run goes on."""
+    X, _ = digits
+    ae = dlcore.Autoencoder(n_hidden=100, epochs=3, learning_rate=1e-5, backend="cpu").fit(X)
+    mean_image = np.broadcast_to(X.mean(axis=0, dtype=np.float64), X.shape)
+    floor = model.reconstruction_loss(X.astype(np.float64), mean_image, ae.loss).mean()
+    assert min(ae.history["loss"]) > 2 * floor and ae.epochs_done_ == 3
 
 
 # -- the estimator's contract ---------------------------------------------------------------
@@ -526,6 +581,39 @@ def test_a_stack_interrupted_in_its_first_layer_saves_resumes_and_ends_as_uninte
     for done, expected in zip(resumed.autoencoders_, full.autoencoders_):
         np.testing.assert_array_equal(done.W, expected.W)
     same_history(resumed.history, full.history)
+
+
+def test_a_checkpoint_made_under_an_older_default_rate_resumes_its_next_layer_at_that_rate(
+        tmp_path, monkeypatch):
+    """A stack left at the Autoencoder's default learning rate, interrupted before its second
+    layer began, in a file made when that default was 0.1 (it is 0.01 since 2026-12-07): the
+    file records the bottom layer's 0.1, and the second layer trained at 0.01 when resumed.
+    It resumes at the rate the run started with, and ends as the uninterrupted run did."""
+    X = binary(60)
+    defaults = dlcore.Autoencoder.__init__.__defaults__
+    before = tuple(0.1 if value == DEFAULT_LEARNING_RATE else value for value in defaults)
+    assert before != defaults
+    monkeypatch.setattr(dlcore.Autoencoder.__init__, "__defaults__", before)   # the old code
+    full = dlcore.StackedAutoencoder(**STACK).fit(X)
+    stack = dlcore.StackedAutoencoder(**STACK)
+
+    def stop(model):
+        if model.autoencoders_[0].epochs_done_ == STACK["epochs"]:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        stack.fit(X, on_epoch_end=stop)
+    dlcore.save(stack, tmp_path / "stack.h5")
+    monkeypatch.undo()   # today's code reads the file
+    assert dlcore.Autoencoder().learning_rate == DEFAULT_LEARNING_RATE
+    resumed = dlcore.load(tmp_path / "stack.h5")
+    assert [ae.learning_rate for ae in resumed.autoencoders_] == [0.1, 0.1]
+    resumed.resume(X)
+    for done, expected in zip(resumed.autoencoders_, full.autoencoders_):
+        np.testing.assert_array_equal(done.W, expected.W)
+    # a rate the stack gives keeps deciding: the second layer takes it, not the bottom's
+    given = dlcore.StackedAutoencoder(**dict(STACK, learning_rate=[0.1, 0.05]))
+    given.set_state(stack.get_state())
+    assert [ae.learning_rate for ae in given.autoencoders_] == [0.1, 0.05]
 
 
 def test_score_is_minus_the_mean_reconstruction_loss_so_a_grid_search_needs_no_scoring():

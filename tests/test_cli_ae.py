@@ -81,3 +81,19 @@ def test_bad_options_are_one_line_and_exit_2(arguments, message, tmp_path):
     assert result.exit_code == 2, result.output
     assert len(lines) == 1 and lines[0].startswith("dlcore: error:") and message in lines[0]
     assert not (tmp_path / "x").exists()
+
+
+def test_a_run_whose_code_saturated_says_so_in_one_line_and_saves_nothing(tmp_path):
+    """--learning-rate 10 saturated every hidden unit and reconstructed worse than the mean
+    image, and was saved without a word (the clipped cross-entropy never overflows)."""
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, [*AE_TRAIN, "--hidden", "50", "--learning-rate", "10",
+                                       "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("dlcore:")
+              and "error" in line]
+    assert len(errors) == 1, result.stderr
+    assert "training diverged in epoch 1: the reconstruction loss" in errors[0]
+    assert "no better than the mean image's" in errors[0]
+    assert "lower the learning rate (now 10: --learning-rate on the command line)" in errors[0]
+    assert not (out / "model.h5").exists()

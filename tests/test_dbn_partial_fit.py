@@ -75,11 +75,11 @@ def interrupt_the_layer_of_width_once(monkeypatch, width):
     from dlcore.epochs import EpochLoop
     run, armed = EpochLoop._run_epochs, [True]
 
-    def run_or_interrupt(layer, *arguments):
+    def run_or_interrupt(layer, *arguments, **keywords):
         if layer.n_features_in_ == width and armed:
             armed.clear()
             raise KeyboardInterrupt
-        return run(layer, *arguments)
+        return run(layer, *arguments, **keywords)
     monkeypatch.setattr(EpochLoop, "_run_epochs", run_or_interrupt)
 
 

@@ -6,6 +6,9 @@ corruption level (``corruption``) and, for element (n, i), u the uniform and z t
 normal that Philox draws for it:
 
     masking           x~ = x [u >= nu]          each input forced to 0 with probability nu
+    dropout           x~ = x [u >= nu] / (1-nu)  masking with the kept inputs scaled up, so
+                                                 that E[x~] = x (Keras's Dropout(nu) in
+                                                 training, "inverted" dropout)
     salt_and_pepper   x~ = 0 if u < nu / 2,     a fraction nu of the inputs set to their minimum
                       x~ = 1 if nu/2 <= u < nu,  or maximum (0 or 1) by a fair coin, the rest
                       x~ = x otherwise           kept
@@ -17,6 +20,15 @@ as the step: one Philox call gives the four uniforms (or, by Box-Muller, the fou
 four neighbouring inputs, exactly as :func:`dlcore.backend.rng.uniform` and
 :func:`dlcore.backend.rng.normal` draw them. A seed therefore corrupts a batch identically on
 the reference, the CPU and the GPU.
+
+Masking is Vincent et al.'s: unscaled, the clean input given unscaled to the trained encoder.
+The encoder then learns from inputs a fraction nu dimmer than the clean ones it is used on, so
+its code of a clean x is off, the more so the larger nu: on mnist-5k (500 hidden units, 10
+epochs) at nu = 0.5 the held-out squared error per pixel was 0.0183 from the clean inputs and
+0.0162 from corrupted ones. ``dropout`` removes that mismatch, as Keras's Dropout does in
+training (the lecture's dropout keeps training unscaled and divides the weights at test time
+instead: the same expectation): 0.0097 from clean inputs at nu = 0.5, 0.0063 at nu = 0.3
+(masking: 0.0102). docs/autoencoders.md, "The corruption".
 """
 import numpy as np
 
@@ -24,9 +36,9 @@ from dlcore.backend import rng
 from dlcore.backend.registry import body
 from dlcore.backend.rng import normal_from_bits, philox4x32, uniform_from_bits
 
-CORRUPTION_KINDS = ("masking", "salt_and_pepper", "gaussian")
-MASKING, SALT_AND_PEPPER, GAUSSIAN = 0, 1, 2
-CORRUPTION_CODES = dict(zip(CORRUPTION_KINDS, (MASKING, SALT_AND_PEPPER, GAUSSIAN)))
+CORRUPTION_KINDS = ("masking", "salt_and_pepper", "gaussian", "dropout")
+MASKING, SALT_AND_PEPPER, GAUSSIAN, DROPOUT = 0, 1, 2, 3
+CORRUPTION_CODES = dict(zip(CORRUPTION_KINDS, (MASKING, SALT_AND_PEPPER, GAUSSIAN, DROPOUT)))
 _ZERO = np.float32(0.0)
 _ONE = np.float32(1.0)
 _HALF = np.float32(0.5)
@@ -47,6 +59,9 @@ def corrupt(x, kind, level, seed, step, stream=rng.STREAM_CORRUPT, first_row=0):
     u = rng.uniform(n, m, seed, stream, step, first_row)
     if kind == "masking":
         return np.where(u >= np.float32(level), x, 0).astype(x.dtype)
+    if kind == "dropout":   # float32 throughout, as the kernel computes it
+        scale = _ONE / (_ONE - np.float32(level))
+        return np.where(u >= np.float32(level), x.astype(np.float32) * scale, 0).astype(x.dtype)
     salt_or_pepper = np.where(u < np.float32(level) * _HALF, 0, 1)
     return np.where(u < np.float32(level), salt_or_pepper, x).astype(x.dtype)
 
@@ -59,6 +74,7 @@ def corrupt_rows(row, first_block, last_block, x, out, kind, level, k0, k1, stre
     normals) of one Philox call at counter (block, first_row + row, step, stream)."""
     n_columns = x.shape[1]
     half = level * _HALF
+    scale = _ONE / (_ONE - level)
     global_row = np.uint64(row) + first_row
     for block in range(first_block, last_block):
         w0, w1, w2, w3 = philox4x32(np.uint64(block), global_row, step, stream, k0, k1)
@@ -77,8 +93,8 @@ def corrupt_rows(row, first_block, last_block, x, out, kind, level, k0, k1, stre
             word = w0 if lane == 0 else (w1 if lane == 1 else (w2 if lane == 2 else w3))
             u = uniform_from_bits(word)
             if u >= level:
-                out[row, column] = value
-            elif kind == MASKING:
+                out[row, column] = value * scale if kind == DROPOUT else value
+            elif kind == MASKING or kind == DROPOUT:
                 out[row, column] = _ZERO
             else:
                 out[row, column] = _ZERO if u < half else _ONE

@@ -532,13 +532,35 @@ class StackedAutoencoder(LayerStack, PicklesThroughState, SavesToFile, Transform
                 raise ValueError(f"dataset 'autoencoders/ae_{index}/W' has shape "
                                  f"{autoencoder.W.shape}; expected {expected} from {given}")
             autoencoders.append(autoencoder)
-        # layers an interrupted training had not reached: built as fit builds them
-        autoencoders += self._build_autoencoders(seed)[n_started:]
+        # layers an interrupted training had not reached: built as fit builds them, with the
+        # defaults the run started with
+        autoencoders += self._started_defaults(self._build_autoencoders(seed), autoencoders,
+                                               seed)[n_started:]
         self.seed_ = seed
         self.autoencoders_ = autoencoders
         self.n_features_in_, self.layers_ = sizes[0], sizes
         if not hasattr(self, "history"):
             self.history = {}
+
+    def _started_defaults(self, built, started, seed):
+        """``built`` (every layer as the stack's settings make it today) with each setting that
+        neither the stack nor ``autoencoder=`` gives, for the layer nor for the bottom one, set
+        as the bottom one (``started[0]``, read from the file) recorded it: the Autoencoder
+        default the run started with. A default changed since (the learning rate: 0.1 until
+        2026-12-07, 0.01 since) would otherwise train the layers an interruption had not
+        reached yet at the new one, where an uninterrupted run trained them all at the old."""
+        recorded = started[0].get_params(deep=False)
+        given_bottom = self._layer_options(0, seed)
+        for index in range(len(started), len(built)):
+            given = self._layer_options(index, seed, built[index - 1])
+            own = built[index].get_params(deep=False)
+            inherited = {name: value for name, value in recorded.items()
+                         if name not in given and name not in given_bottom
+                         and name not in ("backend", "verbose")
+                         and own.get(name) != value}
+            if inherited:
+                built[index].set_params(**inherited)
+        return built
 
     def __sklearn_tags__(self):
         """Float32 codes; data in [0, 1] (non-negative) when the bottom autoencoder

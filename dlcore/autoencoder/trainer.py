@@ -139,7 +139,8 @@ class AutoencoderTrainer:
 
         Returns ``(next_update, monitors)``: ``monitors`` a dict of ``loss`` (the cost J of the
         pass: the reconstruction loss per sample plus beta times the batches' mean KL
-        penalty) and ``reconstruction_error`` (the squared error per pixel between x and r).
+        penalty), ``reconstruction_loss`` (that loss per sample alone) and
+        ``reconstruction_error`` (the squared error per pixel between x and r).
         ``report(batches_done, n_batches, running_loss)`` is called about 50 times a pass.
         """
         be = self.backend
@@ -161,7 +162,7 @@ class AutoencoderTrainer:
         cost = loss / n_rows
         if self.settings.sparsity_target is not None:
             cost += self.settings.sparsity_cost * penalty / n_batches
-        return {"loss": cost,
+        return {"loss": cost, "reconstruction_loss": loss / n_rows,
                 "reconstruction_error": squared / (n_rows * self.monitors.loss.shape[0])}
 
     def download(self):

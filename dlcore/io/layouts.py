@@ -412,7 +412,8 @@ def _rbms_started(reader: ModelFileReader, n_rbms: int) -> int:
 # Autoencoders
 # --------------------------------------------------------------------------------------------
 AUTOENCODER_COUNTERS = ("n_updates", "epochs_done")
-AUTOENCODER_CHOICES = {"corruption_kind": ("masking", "salt_and_pepper", "gaussian"),
+AUTOENCODER_CHOICES = {"corruption_kind": ("masking", "salt_and_pepper", "gaussian",
+                                           "dropout"),
                        "activation": ("sigmoid", "tanh", "relu", "linear"),
                        "decoder_activation": ("sigmoid", "linear"),
                        "loss": ("cross_entropy", "mse")}
