@@ -87,6 +87,17 @@ def _size_name_refusal(cls_name, name, value):
 class ParamsMixin:
     """get_params / set_params / repr from the names of ``__init__``'s arguments."""
 
+    def __init_subclass__(cls, **options):
+        super().__init_subclass__(**options)
+        # the class's signature is its __init__'s: Python 3.10's inspect.signature of a class
+        # that inherits its __init__ (SKLearnClassifier) read the __new__ below instead,
+        # (*args, **kwargs), for help(), an editor's hints and scikit-learn's checks
+        if cls.__init__ is object.__init__:   # an abstract base (RBMBase)
+            return
+        signature = inspect.signature(cls.__init__)
+        cls.__signature__ = signature.replace(parameters=[
+            parameter for name, parameter in signature.parameters.items() if name != "self"])
+
     def __new__(cls, *args, **kwargs):
         """Refuse scikit-learn's names of dlcore's parameters (:data:`SCIKIT_LEARN_NAMES`) in
         one line giving dlcore's, before Python's bare "unexpected keyword argument"."""

@@ -175,3 +175,25 @@ def test_one_layers_name_of_the_sizes_given_to_a_stack_is_answered_with_its_own(
                                          r"\(the sizes are \w+ here: n_hidden is a single "
                                          r"layer's, hidden a stack's\)"):
         make().set_params(**given)
+
+
+def test_each_estimator_s_signature_is_its_constructor_s():
+    # Python 3.10 gave the classes that inherit their __init__ (SKLearnClassifier and
+    # SKLearnRegressor) the signature (*args, **kwargs) of ParamsMixin's __new__: help() showed
+    # no parameter, and scikit-learn's check_do_not_raise_errors_in_init_or_set_params passed
+    # them an argument named args
+    import inspect
+
+    import dlcore.wrappers  # noqa: F401 (its classes among the subclasses)
+    from dlcore.params import ParamsMixin
+
+    def subclasses(cls):
+        for subclass in cls.__subclasses__():
+            yield subclass
+            yield from subclasses(subclass)
+    public = [cls for cls in subclasses(ParamsMixin) if cls.__module__.startswith("dlcore")
+              and not cls.__name__.startswith("_") and cls.__init__ is not object.__init__]
+    assert {"SKLearnClassifier", "SKLearnRegressor", "BernoulliRBM"} <= {
+        cls.__name__ for cls in public}
+    for cls in public:
+        assert list(inspect.signature(cls).parameters) == cls._param_names(), cls

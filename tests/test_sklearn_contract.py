@@ -19,6 +19,7 @@ label units is a classifier too: its ``n_labels`` fix its classes, which four ch
 not have, or asks an accuracy a generative classifier does not reach (each xfailed with why).
 """
 import inspect
+import re
 
 import numpy as np
 import pytest
@@ -231,6 +232,8 @@ class SquashedStackedAutoencoder(dlcore.StackedAutoencoder):
         return super()._check_rows(squashed_rows(X, name, "StackedAutoencoder"), name, fitting)
 
 
+#: The scikit-learn version that brought the checks declared above that older ones lack.
+CHECKS_SINCE = {"check_all_zero_sample_weights_error": (1, 9)}
 IN_DOMAIN = {
     SquashedBernoulliRBM: set(BERNOULLI_DOMAIN_CHECKS),
     SquashedDBNClassifier: {*CLASSIFIER_DOMAIN_CHECKS, *SAMPLE_WEIGHT_DOMAIN_CHECKS},
@@ -266,8 +269,13 @@ def test_every_domain_check_is_run_in_domain():
     covered = {("labelled" if getattr(values[0], "n_labels", 0) else values[0].__class__,
                 getattr(values[1], "func", values[1]).__name__)
                for values in (param.values for param in in_domain_checks())}
-    assert covered == {(key, name) for key, names in IN_DOMAIN.items() for name in names} | {
+    import sklearn
+    declared = {(key, name) for key, names in IN_DOMAIN.items() for name in names} | {
         ("labelled", name) for name in LABELLED_DBN_FAILURES}
+    # but the checks this scikit-learn does not have yet (1.7 is the last for Python 3.10)
+    version = tuple(int(part) for part in re.findall(r"\d+", sklearn.__version__)[:2])
+    assert covered == {(key, name) for key, name in declared
+                       if version >= CHECKS_SINCE.get(name, (0, 0))}
 
 
 def test_not_fitted_error_is_both_value_and_attribute_error():
